@@ -1,0 +1,105 @@
+"""The application factory: wires settings, backends, middleware and routes. Nothing else builds backends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .config import Settings
+from .errors import TusError, error_response, render_error
+from .expiry import run_sweeper
+from .hooks import Hooks
+from .locking import build_locker
+from .locking.base import Locker
+from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware
+from .protocol import TusContext, routes
+from .constants import TUS_HEADERS
+from .storage import build_store
+from .storage.base import Store
+from .storage.digest_index import DigestIndex, build_digest_index
+
+EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "Content-Range", "Content-Disposition"]
+ALLOWED_HEADERS = [
+    *TUS_HEADERS,
+    "Authorization",
+    "Content-Type",
+    "X-HTTP-Method-Override",
+    "X-Requested-With",
+    "Range",
+]
+
+
+async def _render_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = TusError(exc.detail, dict(exc.headers or {}))
+    error.status_code = exc.status_code
+    return error_response(error, request.method)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    locker: Locker | None = None,
+    digest_index: DigestIndex | None = None,
+    hooks: Hooks | None = None,
+) -> Starlette:
+    """An ASGI app serving tus under `settings.base_path`, for `tusserver serve` or to mount in your own app."""
+    settings = (settings or Settings()).validate()
+    store = store or build_store(settings)
+    locker = locker or build_locker(settings)
+    if digest_index is None:
+        digest_index = build_digest_index(settings)
+    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks or Hooks())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.prepare()
+        await locker.prepare()
+        sweeper = asyncio.create_task(run_sweeper(ctx)) if settings.expire_after_s > 0 else None
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+            for task in list(ctx.background):
+                task.cancel()
+            await locker.aclose()
+            await store.aclose()
+
+    middleware: list[Middleware] = []
+    origins = settings.cors_origin_list
+    if origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=ALLOWED_HEADERS,
+                expose_headers=EXPOSED_HEADERS,
+                max_age=86400,
+            )
+        )
+    middleware.append(Middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes))
+    middleware.append(Middleware(MethodOverrideMiddleware))
+    if settings.auth_enabled:
+        from .auth.middleware import JWTAuthMiddleware
+
+        middleware.append(Middleware(JWTAuthMiddleware, settings=settings))
+
+    app = Starlette(
+        routes=routes(ctx),
+        middleware=middleware,
+        exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
+        lifespan=lifespan,
+    )
+    app.state.tus = ctx
+    return app

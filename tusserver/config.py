@@ -1,0 +1,182 @@
+"""All configuration in one typed, frozen object.
+
+`Settings` is populated by the CLI or by `Settings.from_env()`, never read from globals. `validate()`
+normalises and fails at start-up with a message naming the option, so a bad value never reaches a request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "TUSSERVER_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 1080
+    base_path: str = "/files/"
+    data_dir: Path = Path("./data")
+    store: str = "file"
+    locker: str = ""  # empty: the best locker for the store ("file" for file, "memory" for memory)
+    workers: int = 1
+    behind_proxy: bool = False
+    cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
+    log_level: str = "info"
+
+    # Limits
+    max_size_bytes: int = 100 * 1024**3
+    max_metadata_bytes: int = 4096
+    max_header_bytes: int = 16384
+    max_concat_parts: int = 1024
+
+    # Locking
+    lock_timeout_s: float = 10.0
+    lock_poll_s: float = 0.05
+
+    # Expiration
+    expire_after_s: float = 24 * 3600.0
+    sweep_interval_s: float = 60.0
+    keep_partials: bool = True
+
+    # Streaming
+    write_buffer_bytes: int = 1024 * 1024
+
+    # Authentication
+    jwt_secret: str = ""
+    jwt_public_key: Path | None = None
+    jwks: Path | None = None
+    jwt_algorithms: str = ""  # empty: HS256 with a secret, RS256/ES256 (and friends) with a key
+    jwt_leeway_s: float = 5.0
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    token_ttl_s: int = 30
+
+    # Redis (locker "redis")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # S3 (store "s3")
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
+
+    @property
+    def effective_locker(self) -> str:
+        if self.locker:
+            return self.locker
+        return "file" if self.store == "file" else "memory"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def validate(self) -> Settings:
+        """Return a normalised copy, or raise SettingsError naming the first bad option."""
+        base = "/" + self.base_path.strip("/") + "/"
+        base = base.replace("//", "/")
+        changes: dict[str, Any] = {"base_path": base, "data_dir": Path(self.data_dir)}
+        positive = {
+            "port": self.port,
+            "workers": self.workers,
+            "max_metadata_bytes": self.max_metadata_bytes,
+            "max_header_bytes": self.max_header_bytes,
+            "max_concat_parts": self.max_concat_parts,
+            "lock_timeout_s": self.lock_timeout_s,
+            "lock_poll_s": self.lock_poll_s,
+            "sweep_interval_s": self.sweep_interval_s,
+            "write_buffer_bytes": self.write_buffer_bytes,
+            "token_ttl_s": self.token_ttl_s,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
+        for name in ("max_size_bytes", "expire_after_s", "jwt_leeway_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        if self.store not in ("file", "memory", "s3"):
+            raise SettingsError(f"--store must be one of file, memory, s3; got {self.store!r}")
+        if self.effective_locker not in ("file", "memory", "redis"):
+            raise SettingsError(f"--locker must be one of file, memory, redis; got {self.locker!r}")
+        if self.store == "memory" and self.workers > 1:
+            raise SettingsError("--store memory keeps uploads in one process; it cannot run with --workers > 1")
+        if self.workers > 1 and self.effective_locker == "memory":
+            raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
+        if self.store == "s3" and not self.s3_bucket:
+            raise SettingsError("--s3-bucket is required with --store s3")
+        for name in ("jwt_public_key", "jwks"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"--{_flag(name)} {path} is not a readable file")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, prefix: str = ENV_PREFIX, **overrides: Any) -> Settings:
+        """Build settings from `TUSSERVER_<NAME>` variables; keyword overrides win (that is how flags win)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            key = env_name(f.name, prefix)
+            if key in env:
+                values[f.name] = parse_value(f.name, env[key])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def option_name(name: str) -> str:
+    """The flag/env name of a field without its unit suffix (`token_ttl_s` → `token_ttl`), as the contract names them."""
+    for suffix in ("_bytes", "_s"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _flag(name: str) -> str:
+    return option_name(name).replace("_", "-")
+
+
+def env_name(name: str, prefix: str = ENV_PREFIX) -> str:
+    return prefix + option_name(name).upper()
+
+
+def field_types() -> dict[str, Any]:
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in fields(Settings) if f.name != "extra"}
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """Convert one environment/flag string to the type of the setting `name`."""
+    kind = field_types()[name]
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path or kind == (Path | None):
+            return Path(raw) if raw else None
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} / --{_flag(name)}: cannot read {raw!r}") from None
+    return raw

@@ -1,0 +1,23 @@
+"""Protocol constants shared by the handlers and the error renderer."""
+
+from __future__ import annotations
+
+TUS_RESUMABLE = "1.0.0"
+TUS_VERSION = "1.0.0"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+
+TUS_HEADERS = (
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Expires",
+    "Upload-Checksum",
+    "Repr-Digest",
+)

@@ -1,0 +1,148 @@
+"""Every error a request can meet, as exceptions carrying status, stable code and a one-line message.
+
+    TusError
+    ├── BadRequest (400)              malformed header, unsupported checksum algorithm, bad concat
+    │   └── InvalidInteger (400)
+    ├── Unauthorized (401)            missing/invalid token (WWW-Authenticate set)
+    ├── Forbidden (403)               another owner, PATCH on a final upload, token for another upload
+    ├── UploadNotFound (404)
+    ├── MethodNotAllowed (405)
+    ├── OffsetMismatch (409)
+    ├── Conflict (409)                unfinished download, length already set
+    ├── UploadGone (410)              terminated or expired
+    ├── PreconditionFailed (412)      unsupported Tus-Resumable
+    ├── TooLarge (413)
+    ├── UnsupportedMediaType (415)
+    ├── HeaderTooLarge (431)
+    ├── Locked (423)                  lock held and not released in time
+    ├── ChecksumMismatch (460)
+    └── StorageError (500)            a backend failed; logged, never shows internals
+
+`render_error` (installed by `app.create_app`) is the one place these become responses.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .constants import TUS_RESUMABLE, TUS_VERSION
+
+log = logging.getLogger("tusserver")
+
+
+class TusError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(TusError):
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidInteger(BadRequest):
+    code = "invalid_integer"
+
+
+class Unauthorized(TusError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TusError):
+    status_code = 403
+    code = "forbidden"
+
+
+class UploadNotFound(TusError):
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, message: str = "upload not found", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers)
+
+
+class MethodNotAllowed(TusError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class OffsetMismatch(TusError):
+    status_code = 409
+    code = "offset_mismatch"
+
+
+class Conflict(TusError):
+    status_code = 409
+    code = "conflict"
+
+
+class UploadGone(TusError):
+    status_code = 410
+    code = "gone"
+
+    def __init__(
+        self, message: str = "upload was terminated or has expired", headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, headers)
+
+
+class PreconditionFailed(TusError):
+    status_code = 412
+    code = "unsupported_version"
+
+
+class TooLarge(TusError):
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(TusError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Locked(TusError):
+    status_code = 423
+    code = "locked"
+
+
+class HeaderTooLarge(TusError):
+    status_code = 431
+    code = "header_too_large"
+
+
+class ChecksumMismatch(TusError):
+    status_code = 460
+    code = "checksum_mismatch"
+
+
+class StorageError(TusError):
+    status_code = 500
+    code = "storage_error"
+
+
+def error_response(exc: TusError, method: str) -> Response:
+    headers = {"Tus-Resumable": TUS_RESUMABLE, "Cache-Control": "no-store", **exc.headers}
+    if exc.status_code == 412:
+        headers.setdefault("Tus-Version", TUS_VERSION)
+    body = b"" if method == "HEAD" else (exc.message.replace("\n", " ") + "\n").encode()
+    return Response(body, status_code=exc.status_code, headers=headers, media_type="text/plain; charset=utf-8")
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """The one exception handler: TusError → its response; anything else → a logged, bodiless-detail 500."""
+    if isinstance(exc, TusError):
+        if exc.status_code >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.message, exc_info=exc.__cause__ or exc)
+        return error_response(exc, request.method)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(TusError("internal server error"), request.method)

@@ -1,0 +1,96 @@
+"""Removing expired unfinished uploads: a background sweeper in the server and `tusserver cleanup`.
+
+An upload is swept only when its lock can be taken at once, without asking the holder to let go,
+so a PATCH that is running keeps its upload. Tombstones (for 410 answers) are kept one more
+expiry period, then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from .errors import TusError
+from .locking.base import LockTimeout
+from .protocol.context import TusContext
+from .storage.base import Listable, Terminatable
+
+log = logging.getLogger("tusserver")
+
+
+@dataclass
+class SweepResult:
+    removed: int = 0
+    tombstones_dropped: int = 0
+
+
+async def sweep_once(ctx: TusContext, now: float | None = None) -> SweepResult:
+    store = ctx.store
+    result = SweepResult()
+    if not isinstance(store, Listable) or not isinstance(store, Terminatable) or ctx.settings.expire_after_s <= 0:
+        return result
+    now = time.time() if now is None else now
+    async for upload_id in store.list_ids():
+        try:
+            async with ctx.locker.lock(upload_id, timeout_s=0, request_release=False):
+                if await _sweep_one(ctx, upload_id, now):
+                    result.removed += 1
+                elif await _drop_old_tombstone(store, upload_id, ctx.settings.expire_after_s, now):
+                    result.tombstones_dropped += 1
+        except LockTimeout:
+            continue  # busy: a request is working on it right now
+        except TusError as exc:
+            if exc.status_code not in (404, 410):
+                log.warning("sweeping upload %s failed: %s", upload_id, exc.message)
+    return result
+
+
+async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
+    store = ctx.store
+    try:
+        info = await store.get_info(upload_id)
+    except TusError:
+        return False
+    expired = False
+    if info.is_final and not info.is_complete:
+        # A final upload whose parts can no longer finish will never complete.
+        for part_id in info.parts:
+            try:
+                part = await store.get_info(part_id)
+            except TusError:
+                expired = True
+                break
+            part_expires = ctx.expires_at(part)
+            if part_expires is not None and part_expires <= now:
+                expired = True
+                break
+    else:
+        expires = ctx.expires_at(info)
+        expired = expires is not None and expires <= now
+    if expired:
+        assert isinstance(store, Terminatable)
+        await store.terminate(upload_id)
+        ctx.digests.forget(upload_id)
+        log.info("expired upload %s removed", upload_id)
+    return expired
+
+
+async def _drop_old_tombstone(store: Terminatable, upload_id: str, keep_s: float, now: float) -> bool:
+    since = store.tombstone_time(upload_id)
+    if since is None or since + keep_s > now:
+        return False
+    await store.forget_tombstone(upload_id)
+    return True
+
+
+async def run_sweeper(ctx: TusContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.sweep_interval_s)
+        try:
+            result = await sweep_once(ctx)
+            if result.removed:
+                log.info("sweeper removed %d expired uploads", result.removed)
+        except Exception:
+            log.exception("expiry sweep failed")

@@ -1,0 +1,87 @@
+"""Locks across processes on one host: `flock` on a lock file per upload, plus a release-request file.
+
+`flock` is dropped by the kernel when its holder dies, so a `kill -9` never leaves a stale lock.
+A waiting request creates `<id>.release`; the holder polls for it and, when it appears, calls its
+`on_release_request` callback (which cuts its body stream) and lets go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from ..config import Settings
+from ..storage.ids import check_upload_id
+from .base import LockTimeout, ReleaseCallback
+
+
+class FileLocker:
+    def __init__(self, directory: Path, poll_s: float = 0.05) -> None:
+        self.directory = Path(directory)
+        self.poll_s = poll_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileLocker:
+        return cls(Path(settings.data_dir) / ".locks", settings.lock_poll_s)
+
+    async def prepare(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _try_flock(self, path: Path) -> int | None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    @asynccontextmanager
+    async def lock(
+        self,
+        upload_id: str,
+        *,
+        timeout_s: float,
+        request_release: bool = True,
+        on_release_request: ReleaseCallback | None = None,
+    ) -> AsyncIterator[None]:
+        check_upload_id(upload_id)
+        lock_path = self.directory / f"{upload_id}.lock"
+        release_path = self.directory / f"{upload_id}.release"
+        deadline = time.monotonic() + timeout_s
+        fd = self._try_flock(lock_path)
+        while fd is None:
+            if request_release:
+                release_path.touch()
+            if time.monotonic() >= deadline:
+                raise LockTimeout(upload_id)
+            await asyncio.sleep(self.poll_s)
+            fd = self._try_flock(lock_path)
+        with contextlib.suppress(FileNotFoundError):
+            release_path.unlink()  # it was meant for the holder before us
+        watcher = None
+        if on_release_request is not None:
+            watcher = asyncio.create_task(self._watch(release_path, on_release_request))
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            os.close(fd)  # closing the descriptor drops the flock
+
+    async def _watch(self, release_path: Path, callback: ReleaseCallback) -> None:
+        interval = max(self.poll_s * 4, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            if release_path.exists():
+                callback()
+                return

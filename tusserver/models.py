@@ -1,0 +1,52 @@
+"""The record kept for every upload, and its JSON form on disk or in object storage."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .types import Metadata
+
+INFO_VERSION = 1
+
+
+@dataclass
+class UploadInfo:
+    id: str
+    length: int | None  # None while the length is deferred
+    offset: int = 0
+    metadata: Metadata = field(default_factory=dict)
+    concat: str | None = None  # None, "partial" or "final"
+    parts: list[str] = field(default_factory=list)  # ids of the partial uploads of a final one
+    owner: str | None = None  # the token `sub` that created it; None when auth is off
+    created: float = field(default_factory=time.time)
+    repr_digest: str | None = None  # "sha-256=:...:" declared on creation, verified at the end
+    dedup_of: str | None = None  # id of the upload whose bytes this one shares
+    storage: dict[str, Any] = field(default_factory=dict)  # backend-specific fields
+
+    @property
+    def is_final(self) -> bool:
+        return self.concat == "final"
+
+    @property
+    def is_partial(self) -> bool:
+        return self.concat == "partial"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.length is not None and self.offset == self.length
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data.pop("offset")  # the stored bytes are the truth for the offset, never a copy in the record
+        data["v"] = INFO_VERSION
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, offset: int = 0) -> UploadInfo:
+        data = json.loads(raw)
+        data.pop("v", None)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known}, offset=offset)

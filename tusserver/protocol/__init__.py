@@ -1,0 +1,31 @@
+"""The tus protocol as Starlette routes; storage, locking and auth come in through `TusContext`."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from .context import TusContext
+from .creation import CreationHandler
+from .download import DownloadHandler
+from .handlers import TusHandler
+
+__all__ = ["TusContext", "routes"]
+
+
+def routes(ctx: TusContext) -> list[Route]:
+    tus = TusHandler(ctx)
+    creation = CreationHandler(ctx)
+    download = DownloadHandler(ctx)
+    base = ctx.settings.base_path
+    upload = base + "{upload_id}"
+    return [
+        Route(base, creation.post, methods=["POST"]),
+        Route(base, tus.options, methods=["OPTIONS"]),
+        Route(base.rstrip("/"), creation.post, methods=["POST"]),
+        Route(base.rstrip("/"), tus.options, methods=["OPTIONS"]),
+        Route(upload, tus.head, methods=["HEAD"]),
+        Route(upload, tus.patch, methods=["PATCH"]),
+        Route(upload, tus.delete, methods=["DELETE"]),
+        Route(upload, download.get, methods=["GET"]),
+        Route(upload, tus.options, methods=["OPTIONS"]),
+    ]

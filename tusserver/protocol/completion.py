@@ -1,0 +1,100 @@
+"""What happens when an upload's last byte is stored, and how final concatenations get assembled.
+
+Assembly runs in the background so the final POST answers at once even for huge files (tusd's
+synchronous concatenation times browsers out, tusd#429); until it is done, HEAD on the final upload
+leaves out `Upload-Offset`, as the spec says. Assembly takes the final upload's lock (nobody PATCHes
+a final upload) so only one worker assembles it; a HEAD re-triggers it, which also recovers from a
+crash mid-assembly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..errors import ChecksumMismatch, TusError
+from ..locking.base import LockTimeout
+from ..models import UploadInfo
+from ..storage.base import Concatenatable, Terminatable
+from ..storage.digest_index import index_key
+from .context import TusContext
+from .headers import parse_repr_digest
+
+log = logging.getLogger("tusserver")
+
+
+async def finish_upload(ctx: TusContext, info: UploadInfo) -> None:
+    """Verify the declared whole-file digest, index it for instant upload, wake finals waiting on it."""
+    if info.repr_digest and not info.is_final:
+        if not ctx.digests.matches(info):
+            await discard(ctx, info)
+            raise ChecksumMismatch("the file does not match its Repr-Digest; the upload was discarded")
+        await ctx.digest_index.put(index_key(info.owner, info.repr_digest, info.offset), info.id)
+    if info.is_partial:
+        for final_id in ctx.waiting_finals.pop(info.id, set()):
+            schedule_assembly(ctx, final_id)
+    await ctx.hooks.emit("post-finish", info)
+
+
+async def discard(ctx: TusContext, info: UploadInfo) -> None:
+    ctx.digests.forget(info.id)
+    if isinstance(ctx.store, Terminatable):
+        await ctx.store.terminate(info.id)
+
+
+def schedule_assembly(ctx: TusContext, final_id: str) -> None:
+    task = asyncio.create_task(assemble(ctx, final_id))
+    ctx.background.add(task)
+    task.add_done_callback(ctx.background.discard)
+
+
+async def assemble(ctx: TusContext, final_id: str) -> None:
+    """Concatenate a final upload's parts once they are all finished; a no-op if another worker is on it."""
+    store = ctx.store
+    if not isinstance(store, Concatenatable):
+        return
+    try:
+        async with ctx.locker.lock(final_id, timeout_s=0, request_release=False):
+            final = await store.get_info(final_id)
+            if final.is_complete:
+                return
+            parts = [await store.get_info(part_id) for part_id in final.parts]
+            unfinished = [p.id for p in parts if not p.is_complete]
+            if unfinished:
+                for part_id in unfinished:
+                    ctx.waiting_finals.setdefault(part_id, set()).add(final_id)
+                return
+            total = sum(p.offset for p in parts)
+            if final.length != total:
+                final.length = total
+                await store.save_info(final)
+            await store.concatenate(final, parts)
+            final.offset = total
+            if final.repr_digest and not await _stored_digest_matches(ctx, final):
+                log.warning("final upload %s does not match its Repr-Digest; discarded", final_id)
+                await discard(ctx, final)
+                return
+            if final.repr_digest:
+                await ctx.digest_index.put(index_key(final.owner, final.repr_digest, total), final.id)
+            if not ctx.settings.keep_partials and isinstance(store, Terminatable):
+                for part in parts:
+                    await store.terminate(part.id)
+            await ctx.hooks.emit("post-finish", final)
+    except LockTimeout:
+        return
+    except TusError as exc:
+        log.warning("assembling final upload %s failed: %s", final_id, exc.message)
+    except Exception:
+        log.exception("assembling final upload %s failed", final_id)
+
+
+async def _stored_digest_matches(ctx: TusContext, info: UploadInfo) -> bool:
+    import hashlib
+
+    declared = parse_repr_digest(info.repr_digest)
+    if declared is None:
+        return True
+    hasher = hashlib.sha256() if declared.algorithm == "sha-256" else hashlib.sha512()
+    async for chunk in ctx.store.read(info, 0, info.offset):
+        hasher.update(chunk)
+    return hasher.digest() == declared.digest

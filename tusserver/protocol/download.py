@@ -1,0 +1,94 @@
+"""GET on a finished upload: the bytes, with single `Range` support and safe download headers.
+
+It needs no `Tus-Resumable`, because browsers follow plain links. `Content-Type` comes from the
+`filetype` metadata only when it looks like a media type, and `Content-Disposition` quotes the
+`filename` metadata both as ASCII and RFC 5987 UTF-8, so no metadata can inject a header.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..auth.access import check_upload_access
+from ..errors import Conflict, TusError
+from ..storage.ids import check_upload_id
+from .context import TusContext
+from .headers import metadata_text
+
+_MEDIA_TYPE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,126}/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,126}")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_INLINE_TYPES = ("image/", "video/", "audio/", "text/plain")
+
+
+class RangeNotSatisfiable(TusError):
+    status_code = 416
+    code = "range_not_satisfiable"
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """A single `bytes=a-b` range as [start, end); None for no (or an ignorable multi-) range."""
+    if value is None or "," in value:
+        return None
+    match = _RANGE.fullmatch(value.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:  # suffix: the last N bytes
+        count = int(last)
+        if count == 0:
+            raise RangeNotSatisfiable("range is empty", {"Content-Range": f"bytes */{size}"})
+        return max(0, size - count), size
+    start = int(first)
+    end = min(size, int(last) + 1) if last else size
+    if start >= size or (last and int(last) < start):
+        raise RangeNotSatisfiable("range starts beyond the end of the upload", {"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+def content_disposition(filename: str | None, inline: bool) -> str:
+    kind = "inline" if inline else "attachment"
+    if not filename:
+        return kind
+    ascii_name = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class DownloadHandler:
+    def __init__(self, ctx: TusContext) -> None:
+        self.ctx = ctx
+
+    async def get(self, request: Request) -> Response:
+        upload_id = check_upload_id(request.path_params["upload_id"])
+        info = await self.ctx.store.get_info(upload_id)
+        check_upload_access(request.scope, info.id, info.owner)
+        if not info.is_complete:
+            raise Conflict("upload is not finished yet")
+        size = info.offset
+        filetype = metadata_text(info.metadata, "filetype") or metadata_text(info.metadata, "contentType")
+        media_type = filetype if filetype and _MEDIA_TYPE.fullmatch(filetype) else "application/octet-stream"
+        inline = media_type.startswith(_INLINE_TYPES)
+        filename = metadata_text(info.metadata, "filename") or metadata_text(info.metadata, "name")
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": content_disposition(filename, inline),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=0",
+        }
+        byte_range = parse_range(request.headers.get("range"), size)
+        status = 200
+        start, end = 0, size
+        if byte_range is not None:
+            start, end = byte_range
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["Content-Length"] = str(end - start)
+        if request.method == "HEAD":
+            return Response(b"", status_code=status, headers=headers, media_type=media_type)
+        return StreamingResponse(
+            self.ctx.store.read(info, start, end), status_code=status, headers=headers, media_type=media_type
+        )

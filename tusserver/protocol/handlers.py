@@ -1,0 +1,144 @@
+"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: lock → load → check → act → respond.
+
+Handlers raise `TusError`s; `errors.render_error` turns them into responses.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..auth.access import check_size_allowed, check_upload_access
+from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
+from ..models import UploadInfo
+from ..storage.base import Terminatable
+from ..storage.ids import check_upload_id
+from .body import BodyReader
+from .completion import schedule_assembly
+from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
+from .context import TusContext, check_tus_resumable
+from .headers import parse_checksum, parse_int, serialise_metadata
+from .responses import tus_response
+from .writing import receive_body
+
+
+class TusHandler:
+    def __init__(self, ctx: TusContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self._options_headers = {
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": ",".join(ctx.extensions),
+            "Tus-Checksum-Algorithm": ",".join(sorted(ctx.checksum_algorithms)),
+        }
+        if settings.max_size_bytes:
+            self._options_headers["Tus-Max-Size"] = str(settings.max_size_bytes)
+
+    async def options(self, request: Request) -> Response:
+        return tus_response(204, self._options_headers)
+
+    async def _load(self, request: Request, upload_id: str) -> UploadInfo:
+        info = await self.ctx.store.get_info(check_upload_id(upload_id))
+        check_upload_access(request.scope, info.id, info.owner)
+        self.ctx.check_not_expired(info)
+        return info
+
+    async def head(self, request: Request) -> Response:
+        check_tus_resumable(request)
+        upload_id = check_upload_id(request.path_params["upload_id"])
+        ctx = self.ctx
+        if await self._is_final(upload_id):
+            # Final uploads are never PATCHed; their lock belongs to the assembler, so read without it.
+            info = await self._load(request, upload_id)
+            if not info.is_complete:
+                schedule_assembly(ctx, upload_id)
+            return tus_response(200, self._upload_headers(request, info))
+        async with ctx.lock(upload_id):
+            info = await self._load(request, upload_id)
+        return tus_response(200, self._upload_headers(request, info))
+
+    async def _is_final(self, upload_id: str) -> bool:
+        try:
+            return (await self.ctx.store.get_info(upload_id)).is_final
+        except UploadNotFound:
+            return False
+
+    def _upload_headers(self, request: Request, info: UploadInfo) -> dict[str, str]:
+        headers = {"Cache-Control": "no-store", **self.ctx.expires_header(info)}
+        if not info.is_final or info.is_complete:
+            headers["Upload-Offset"] = str(info.offset)
+        if info.length is not None:
+            headers["Upload-Length"] = str(info.length)
+        elif not info.is_final:
+            headers["Upload-Defer-Length"] = "1"
+        if info.metadata:
+            headers["Upload-Metadata"] = serialise_metadata(info.metadata)
+        if info.is_partial:
+            headers["Upload-Concat"] = "partial"
+        elif info.is_final:
+            urls = " ".join(f"{self.ctx.settings.base_path}{part}" for part in info.parts)
+            headers["Upload-Concat"] = f"final;{urls}"
+        return headers
+
+    async def patch(self, request: Request) -> Response:
+        check_tus_resumable(request)
+        upload_id = check_upload_id(request.path_params["upload_id"])
+        ctx, settings, headers = self.ctx, self.ctx.settings, request.headers
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != OFFSET_CONTENT_TYPE:
+            raise UnsupportedMediaType(f"PATCH needs Content-Type: {OFFSET_CONTENT_TYPE}")
+        offset = parse_int("Upload-Offset", headers.get("upload-offset"))
+        if offset is None:
+            raise BadRequest("Upload-Offset header is required")
+        new_length = parse_int("Upload-Length", headers.get("upload-length"))
+        content_length = parse_int("Content-Length", headers.get("content-length"))
+        checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms)
+
+        reader = BodyReader(request, limit=0)
+        async with ctx.lock(upload_id, on_release_request=reader.interrupt):
+            info = await self._load(request, upload_id)
+            if info.is_final:
+                raise Forbidden("final uploads cannot be PATCHed")
+            if offset != info.offset:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
+            if new_length is not None:
+                await self._set_deferred_length(request, info, new_length)
+            if info.length is None:
+                limit = settings.max_size_bytes - info.offset if settings.max_size_bytes else 2**63 - 1
+            else:
+                limit = info.length - info.offset
+            if content_length is not None and content_length > limit:
+                raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
+            reader.limit = limit
+            await receive_body(ctx, request, info, checksum, reader)
+            await ctx.hooks.emit("post-receive", info)
+        response_headers = {"Upload-Offset": str(info.offset), **ctx.expires_header(info)}
+        return tus_response(204, response_headers)
+
+    async def _set_deferred_length(self, request: Request, info: UploadInfo, length: int) -> None:
+        if info.length is not None:
+            if length != info.length:
+                raise BadRequest("Upload-Length cannot change once set")
+            return
+        if length < info.offset:
+            raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
+        max_size = self.ctx.settings.max_size_bytes
+        if max_size and length > max_size:
+            raise TooLarge(f"Upload-Length exceeds the maximum of {max_size} bytes")
+        check_size_allowed(request.scope, length)
+        info.length = length
+        await self.ctx.store.save_info(info)
+
+    async def delete(self, request: Request) -> Response:
+        check_tus_resumable(request)
+        upload_id = check_upload_id(request.path_params["upload_id"])
+        store = self.ctx.store
+        if not isinstance(store, Terminatable):
+            raise BadRequest("this server does not support termination")
+        async with self.ctx.lock(upload_id):
+            info = await store.get_info(upload_id)
+            check_upload_access(request.scope, info.id, info.owner)
+            await store.terminate(upload_id)
+            self.ctx.digests.forget(upload_id)
+        await self.ctx.hooks.emit("post-terminate", info)
+        return tus_response(204)

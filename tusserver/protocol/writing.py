@@ -1,0 +1,54 @@
+"""Storing a request body into an upload: shared by PATCH and creation-with-upload.
+
+The handler has already checked the offset and holds the upload's lock. Here the body is capped to
+the room left, hashed while it streams (per-request `Upload-Checksum`, whole-file `Repr-Digest`),
+written by the store, and the upload finished when its last byte arrives.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from ..errors import ChecksumMismatch, TooLarge
+from ..models import UploadInfo
+from .body import BodyReader
+from .checksum import Hasher, new_hasher
+from .completion import finish_upload
+from .context import TusContext
+from .headers import Checksum
+
+
+async def receive_body(
+    ctx: TusContext, request: Request, info: UploadInfo, checksum: Checksum | None, reader: BodyReader
+) -> int:
+    """Write the body at `info.offset`; return the new offset. Raises after storing what it may keep."""
+    chunk_hasher: Hasher | None = None
+    if checksum is not None:
+        chunk_hasher = new_hasher(checksum.algorithm)
+        reader.hashers.append(chunk_hasher)
+    digest_state = await ctx.digests.resume(info) if info.repr_digest else None
+    if digest_state is not None:
+        reader.hashers.append(digest_state.hasher)
+
+    def commit_check() -> None:
+        if chunk_hasher is None or checksum is None:
+            return
+        if not reader.complete:
+            raise ChecksumMismatch("body ended before it was complete; the chunk was discarded")
+        if chunk_hasher.digest() != checksum.digest:
+            raise ChecksumMismatch(f"{checksum.algorithm} checksum of the body does not match; the chunk was discarded")
+
+    start = info.offset
+    try:
+        written = await ctx.store.write_chunk(info, reader.chunks(), commit_check if checksum else None)
+    except ChecksumMismatch:
+        ctx.digests.forget(info.id)
+        raise
+    info.offset = start + written
+    if digest_state is not None:
+        ctx.digests.advance(info.id, digest_state, info.offset)
+    if info.is_complete:
+        await finish_upload(ctx, info)
+    if reader.overflow:
+        raise TooLarge("body is longer than the room left in the upload; the bytes that fit were stored")
+    return info.offset

@@ -1,0 +1,250 @@
+"""Uploads on local disk: `<id>` holds the bytes, `<id>.info` the JSON record, `<id>.gone` a tombstone.
+
+The data file's size is the offset, so after a crash (even `kill -9`) HEAD reports exactly the bytes
+on disk and the upload resumes from there. Records are written to a temporary file and renamed, so a
+reader never sees half a record. OS errors are translated here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..config import Settings
+from ..errors import StorageError, UploadGone, UploadNotFound
+from ..models import UploadInfo
+from ..types import ChunkStream
+from .base import CommitCheck
+from .ids import check_upload_id
+
+T = TypeVar("T")
+_READ_SIZE = 1024 * 1024
+_IOV_MAX = 512
+
+
+@contextlib.contextmanager
+def map_os_errors(upload_id: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise UploadNotFound() from exc
+    except OSError as exc:
+        raise StorageError(f"storage failed for upload {upload_id}") from exc
+
+
+class LocalStore:
+    def __init__(self, directory: Path, write_buffer_bytes: int = 1024 * 1024) -> None:
+        self.directory = Path(directory).resolve()
+        self.write_buffer_bytes = write_buffer_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalStore:
+        return cls(settings.data_dir, settings.write_buffer_bytes)
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def data_path(self, upload_id: str) -> Path:
+        return self.directory / check_upload_id(upload_id)
+
+    def _info_path(self, upload_id: str) -> Path:
+        return self.directory / f"{check_upload_id(upload_id)}.info"
+
+    def _gone_path(self, upload_id: str) -> Path:
+        return self.directory / f"{check_upload_id(upload_id)}.gone"
+
+    def _assembly_path(self, upload_id: str) -> Path:
+        return self.directory / f"{check_upload_id(upload_id)}.assembling"
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _write_info(self, info: UploadInfo) -> None:
+        path = self._info_path(info.id)
+        tmp = path.with_suffix(f".info.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(info.to_json())
+        os.replace(tmp, path)
+
+    async def create(self, info: UploadInfo) -> None:
+        with map_os_errors(info.id):
+            if not info.is_final:
+                # Data before record: a record always has its data file, even after a crash in between.
+                self.data_path(info.id).touch(exist_ok=False)
+            self._write_info(info)
+
+    def _load(self, upload_id: str) -> UploadInfo:
+        try:
+            raw = self._info_path(upload_id).read_bytes()
+        except FileNotFoundError:
+            if self._gone_path(upload_id).exists():
+                raise UploadGone() from None
+            raise UploadNotFound() from None
+        info = UploadInfo.from_json(raw)
+        try:
+            st = os.stat(self.data_path(upload_id))
+            info.offset = st.st_size
+            info.storage["mtime"] = st.st_mtime
+        except FileNotFoundError:
+            if not info.is_final:  # terminated between the two reads
+                raise UploadGone() from None
+            info.offset = 0  # a final upload's file appears only once assembled
+            info.storage["mtime"] = info.created
+        return info
+
+    async def get_info(self, upload_id: str) -> UploadInfo:
+        with map_os_errors(upload_id):
+            return self._load(upload_id)
+
+    async def save_info(self, info: UploadInfo) -> None:
+        with map_os_errors(info.id):
+            self._write_info(info)
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
+        with map_os_errors(info.id):
+            fd = os.open(self.data_path(info.id), os.O_WRONLY)
+        try:
+            written = 0
+            pending: list[bytes] = []
+            pending_size = 0
+            async for chunk in chunks:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= self.write_buffer_bytes or len(pending) >= _IOV_MAX:
+                    written += await self._flush(fd, pending, info.offset + written, info.id)
+                    pending, pending_size = [], 0
+            if pending:
+                written += await self._flush(fd, pending, info.offset + written, info.id)
+            if commit_check is not None:
+                try:
+                    commit_check()
+                except BaseException:
+                    with map_os_errors(info.id):
+                        os.ftruncate(fd, info.offset)
+                    raise
+            return written
+        except BaseException:
+            # Whatever happened (disconnect, cancellation), bytes already written stay and count.
+            raise
+        finally:
+            os.close(fd)
+
+    async def _flush(self, fd: int, buffers: list[bytes], position: int, upload_id: str) -> int:
+        with map_os_errors(upload_id):
+            result: int = await self._run(_pwrite_all, fd, buffers, position)
+            return result
+
+    async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
+        with map_os_errors(info.id):
+            fd = os.open(self.data_path(info.id), os.O_RDONLY)
+        try:
+            position = start
+            while position < end:
+                data: bytes = await self._run(os.pread, fd, min(_READ_SIZE, end - position), position)
+                if not data:
+                    break
+                position += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    # -- capabilities --------------------------------------------------------------------------
+
+    async def terminate(self, upload_id: str) -> None:
+        with map_os_errors(upload_id):
+            self._gone_path(upload_id).write_bytes(str(time.time()).encode())
+            for path in (self._info_path(upload_id), self.data_path(upload_id), self._assembly_path(upload_id)):
+                path.unlink(missing_ok=True)
+
+    async def forget_tombstone(self, upload_id: str) -> None:
+        self._gone_path(upload_id).unlink(missing_ok=True)
+
+    async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
+        target = self._assembly_path(final.id)
+        sources = [self.data_path(p.id) for p in parts]
+        with map_os_errors(final.id):
+            await self._run(_concatenate_files, sources, target)
+            os.replace(target, self.data_path(final.id))
+
+    async def link(self, source: UploadInfo, target: UploadInfo) -> None:
+        with map_os_errors(target.id):
+            destination = self.data_path(target.id)
+            destination.unlink(missing_ok=True)
+            os.link(self.data_path(source.id), destination)
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        with map_os_errors("*"):
+            names = await self._run(os.listdir, self.directory)
+        for name in names:
+            if name.endswith(".info"):
+                yield name[: -len(".info")]
+            elif name.endswith(".gone"):
+                yield name[: -len(".gone")]
+
+    def tombstone_time(self, upload_id: str) -> float | None:
+        try:
+            return os.stat(self._gone_path(upload_id)).st_mtime
+        except FileNotFoundError:
+            return None
+
+
+def _pwrite_all(fd: int, buffers: list[bytes], position: int) -> int:
+    total = sum(len(b) for b in buffers)
+    done = os.pwritev(fd, buffers, position)
+    if done < total:  # a short write is rare on regular files; finish it the slow way
+        rest = b"".join(buffers)[done:]
+        while rest:
+            n = os.pwrite(fd, rest, position + done)
+            done += n
+            rest = rest[n:]
+    return total
+
+
+def _concatenate_files(sources: list[Path], target: Path) -> None:
+    """Copy without reading into Python: copy_file_range (reflinks on CoW filesystems) or sendfile."""
+    with open(target, "wb") as out:
+        out_fd = out.fileno()
+        for source in sources:
+            with open(source, "rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                sent = 0
+                while sent < size:
+                    n = _copy(src.fileno(), out_fd, sent, size - sent)
+                    if n == 0:
+                        raise OSError(f"unexpected end of {source}")
+                    sent += n
+        out.flush()
+        os.fsync(out_fd)
+
+
+def _copy(src: int, dst: int, offset: int, count: int) -> int:
+    chunk = min(count, 1 << 30)
+    if hasattr(os, "copy_file_range"):
+        try:
+            return os.copy_file_range(src, dst, chunk, offset)
+        except OSError:
+            pass
+    return os.sendfile(dst, src, offset, chunk)
