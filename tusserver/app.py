@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .config import Settings
+from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
 from .hooks import Hooks
@@ -21,7 +22,6 @@ from .locking import build_locker
 from .locking.base import Locker
 from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware
 from .protocol import TusContext, routes
-from .constants import TUS_HEADERS
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index

@@ -140,7 +140,7 @@ class Settings:
 
 
 def option_name(name: str) -> str:
-    """The flag/env name of a field without its unit suffix (`token_ttl_s` → `token_ttl`), as the contract names them."""
+    """The flag and env name of a field: its unit suffix dropped (`token_ttl_s` → `token_ttl`), per the contract."""
     for suffix in ("_bytes", "_s"):
         if name.endswith(suffix):
             return name[: -len(suffix)]

@@ -11,6 +11,7 @@ from email.utils import formatdate
 from starlette.requests import Request
 
 from ..config import Settings
+from ..constants import TUS_RESUMABLE
 from ..errors import PreconditionFailed, UploadGone
 from ..hooks import Hooks
 from ..locking.base import Locker, ReleaseCallback
@@ -18,7 +19,6 @@ from ..models import UploadInfo
 from ..storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
 from ..storage.digest_index import DigestIndex, MemoryDigestIndex
 from .checksum import SUPPORTED
-from ..constants import TUS_RESUMABLE
 from .digest import DigestTracker
 
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth.access import check_parts_access, check_size_allowed, owner_for_new_upload, record_upload
+from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
 from ..storage.base import Linkable
@@ -13,7 +14,6 @@ from ..storage.digest_index import index_key
 from ..storage.ids import new_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
-from ..constants import OFFSET_CONTENT_TYPE
 from .context import TusContext, check_tus_resumable
 from .digest import format_repr_digest
 from .headers import (

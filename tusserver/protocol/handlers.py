@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth.access import check_size_allowed, check_upload_access
+from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
 from ..models import UploadInfo
 from ..storage.base import Terminatable
 from ..storage.ids import check_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
-from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from .context import TusContext, check_tus_resumable
 from .headers import parse_checksum, parse_int, serialise_metadata
 from .responses import tus_response
