@@ -26,7 +26,7 @@ from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index
 
-EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "Content-Range", "Content-Disposition"]
+EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "WWW-Authenticate", "Content-Range", "Content-Disposition"]
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
     "Authorization",
@@ -92,8 +92,11 @@ def create_app(
     middleware.append(Middleware(MethodOverrideMiddleware))
     if settings.auth_enabled:
         from .auth.middleware import JWTAuthMiddleware
+        from .auth.tokens import TokenService
 
-        middleware.append(Middleware(JWTAuthMiddleware, settings=settings))
+        # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
+        tokens = TokenService.from_settings(settings)
+        middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
 
     app = Starlette(
         routes=routes(ctx),

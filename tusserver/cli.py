@@ -89,11 +89,6 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.update(settings_to_env(settings))
-    if settings.auth_enabled and not settings.jwt_secret:
-        logging.getLogger("tusserver").warning(
-            "no --jwt-secret: rotated tokens are signed with a random secret made at start; "
-            "several instances need a shared --jwt-secret"
-        )
     uvicorn.run(
         "tusserver.cli:app_from_env",
         factory=True,
