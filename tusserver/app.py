@@ -58,7 +58,9 @@ def create_app(
     locker = locker or build_locker(settings)
     if digest_index is None:
         digest_index = build_digest_index(settings)
-    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks or Hooks())
+    hooks = hooks or Hooks()
+    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    app_routes = routes(ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,6 +78,15 @@ def create_app(
             await store.aclose()
 
     middleware: list[Middleware] = []
+    if settings.metrics:
+        from starlette.routing import Route
+
+        from .metrics import Metrics, MetricsMiddleware
+
+        metrics = Metrics()
+        metrics.attach(hooks)
+        app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+        middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
     origins = settings.cors_origin_list
     if origins:
         middleware.append(
@@ -96,7 +107,7 @@ def create_app(
         middleware.append(Middleware(JWTAuthMiddleware, settings=settings))
 
     app = Starlette(
-        routes=routes(ctx),
+        routes=app_routes,
         middleware=middleware,
         exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
         lifespan=lifespan,

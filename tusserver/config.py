@@ -31,6 +31,7 @@ class Settings:
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
+    metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
 
     # Limits
     max_size_bytes: int = 100 * 1024**3
