@@ -17,7 +17,7 @@ from .config import Settings
 from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
-from .hooks import Hooks
+from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
 from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware
@@ -59,6 +59,9 @@ def create_app(
     if digest_index is None:
         digest_index = build_digest_index(settings)
     hooks = hooks or Hooks()
+    http_hook = HttpHook(settings.hooks_url) if settings.hooks_url else None
+    if http_hook is not None:
+        hooks.add(http_hook)
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
     app_routes = routes(ctx)
 
@@ -74,6 +77,8 @@ def create_app(
                 sweeper.cancel()
             for task in list(ctx.background):
                 task.cancel()
+            if http_hook is not None:
+                await http_hook.aclose()
             await locker.aclose()
             await store.aclose()
 
