@@ -16,6 +16,8 @@ from .config import Settings, SettingsError, env_name, field_types, option_name,
 
 _HELP = {
     "host": "interface to listen on",
+    "hooks_url": "POST upload events (post-create, post-finish, post-terminate) as JSON to this URL",
+    "metrics": "serve Prometheus metrics at /metrics",
     "port": "port to listen on",
     "base_path": "URL path under which uploads live",
     "data_dir": "directory for uploads (store 'file')",
