@@ -5,7 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_parts_access, check_size_allowed, owner_for_new_upload, record_upload
+from ..auth.access import (
+    check_parts_access,
+    check_size_allowed,
+    owner_for_new_upload,
+    record_upload,
+    size_limit,
+)
 from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
@@ -86,7 +92,8 @@ class CreationHandler:
         await ctx.hooks.emit("post-create", info)
         if has_body:
             content_length = parse_int("Content-Length", headers.get("content-length"))
-            limit = info.length if info.length is not None else settings.max_size_bytes or 2**63 - 1
+            cap = size_limit(request.scope, settings.max_size_bytes)
+            limit = info.length if info.length is not None else cap if cap is not None else 2**63 - 1
             reader = BodyReader(request, limit=limit)
             async with ctx.lock(info.id, on_release_request=reader.interrupt):
                 if content_length is not None and content_length > limit:

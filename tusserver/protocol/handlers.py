@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_size_allowed, check_upload_access
+from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
 from ..models import UploadInfo
@@ -104,7 +104,8 @@ class TusHandler:
             if new_length is not None:
                 await self._set_deferred_length(request, info, new_length)
             if info.length is None:
-                limit = settings.max_size_bytes - info.offset if settings.max_size_bytes else 2**63 - 1
+                cap = size_limit(request.scope, settings.max_size_bytes)
+                limit = max(0, cap - info.offset) if cap is not None else 2**63 - 1
             else:
                 limit = info.length - info.offset
             if content_length is not None and content_length > limit:
