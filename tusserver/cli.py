@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -90,6 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
+        # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
+        logging.getLogger("tusserver.auth").warning(
+            "no --jwt-secret: the workers share a random rotation secret made at start; "
+            "several instances need a shared --jwt-secret"
+        )
+        settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     os.environ.update(settings_to_env(settings))
     uvicorn.run(
         "tusserver.cli:app_from_env",

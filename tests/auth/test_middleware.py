@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.auth.keys import claims, rsa_pair
 from tests.auth.session import PATCH_HEADERS, TokenChain, bearer, decode, mint
+from tests.conftest import ServerFactory
 from tests.support import TUS, LiveServer, wait_for
 
 
@@ -204,3 +207,16 @@ def test_max_size_claim_caps_deferred_length_bytes(auth_server: LiveServer) -> N
         "POST", auth_server.endpoint, headers={**PATCH_HEADERS, "Upload-Defer-Length": "1"}, content=b"x" * 1001
     )
     assert with_body.status_code == 413, with_body.text
+
+
+def test_workers_share_the_rotation_secret_without_jwt_secret(server_factory: ServerFactory, tmp_path: Path) -> None:
+    """Only a public key and two workers: a token rotated by one worker must be accepted by the other."""
+    pair = rsa_pair()
+    server = server_factory("--jwt-public-key", str(pair.write_pem(tmp_path)), "--workers", "2", "--token-ttl", "5")
+    token = pair.sign(claims("worker-user", 60), "RS256")
+    url = TokenChain(token).create(server.endpoint, 1)
+    for _ in range(16):  # a new connection each time, so the requests land on both workers
+        response = httpx.head(url, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        token = response.headers["X-New-Token"]
+    assert "shared --jwt-secret" in server.log()
