@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.auth.session import ROTATING, TokenChain, bearer, mint, sha256_file
+from tests.auth.session import ROTATING, SECRET, TokenChain, bearer, mint, sha256_file
 from tests.conftest import ServerFactory
 from tests.support import IN_CI, LiveServer, require_tool
 
@@ -86,3 +87,37 @@ def test_tus_js_client_and_tuspy_rotate_through_a_slow_upload(server_factory: Se
         chain = TokenChain(mint(sub, ttl=5))
         assert chain.download_sha256(url) == expected, sub
         chain.close()
+
+
+def test_tus_js_client_gets_a_new_token_after_expiry_and_resumes(server_factory: ServerFactory, tmp_path: Path) -> None:
+    """The README's tus-js-client recipe: on 401, fetch a new token (here `tusserver token`) and resume."""
+    command = _node_script()
+    server = server_factory(*ROTATING)
+    path = tmp_path / "three.bin"
+    path.write_bytes(os.urandom(3 * MiB))
+    token_command = [
+        sys.executable,
+        "-m",
+        "tusserver",
+        "token",
+        "--sub",
+        "js-late",
+        "--ttl",
+        "2",
+        "--jwt-secret",
+        SECRET,
+    ]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")},
+        "TUS_TOKEN": mint("js-late", ttl=2),
+        "CHUNK_SIZE": str(MiB),
+        "TOKEN_COMMAND": json.dumps(token_command),
+        "STALL_AT": "3",  # POST, PATCH, then idle until the held token is refused
+    }
+    done = subprocess.run([*command, str(path), server.endpoint], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["refreshes"] == 1
+    chain = TokenChain(mint("js-late", ttl=5))
+    assert chain.download_sha256(result["url"]) == sha256_file(path)
+    chain.close()
