@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.warnings import InsecureKeyLengthWarning
 
 from ..config import SettingsError
 
@@ -79,9 +78,9 @@ def _key_family(key: Any) -> frozenset[str]:
 
 @contextmanager
 def _quiet_key_length() -> Iterator[None]:
-    # pyjwt warns on every call with a short HMAC secret; we warn once at start instead.
+    # pyjwt >= 2.10 warns on every call with a short HMAC secret; we warn once at start instead.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        warnings.filterwarnings("ignore", message="The HMAC key is", category=UserWarning)
         yield
 
 
