@@ -38,7 +38,9 @@ def require_tool(name: str) -> str:
     return path
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> T:
+def wait_for(
+    check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
