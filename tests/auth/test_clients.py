@@ -59,7 +59,8 @@ def test_tus_js_client_and_tuspy_rotate_through_a_slow_upload(server_factory: Se
     server = server_factory(*ROTATING)
     path = tmp_path / "twenty.bin"
     path.write_bytes(os.urandom(SIZE))
-    js_token, py_token = mint("js-user", ttl=2), mint("py-user", ttl=2)
+    # 4 s initial tokens leave room for Node to start on a busy machine; the uploads last >= 8 s regardless.
+    js_token, py_token = mint("js-user", ttl=4), mint("py-user", ttl=4)
     env = {**os.environ, "TUS_TOKEN": js_token, "CHUNK_SIZE": str(MiB), "DELAY_MS": str(int(DELAY_S * 1000))}
     node = subprocess.Popen(
         [*command, str(path), server.endpoint], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -109,7 +110,7 @@ def test_tus_js_client_gets_a_new_token_after_expiry_and_resumes(server_factory:
     ]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")},
-        "TUS_TOKEN": mint("js-late", ttl=2),
+        "TUS_TOKEN": mint("js-late", ttl=4),
         "CHUNK_SIZE": str(MiB),
         "TOKEN_COMMAND": json.dumps(token_command),
         "STALL_AT": "3",  # POST, PATCH, then idle until the held token is refused

@@ -94,6 +94,12 @@ def _authorization(case: str, target: Target) -> str | None:
             return "Bearer " + _valid("mallory")
         case "scoped-to-other-upload":
             return "Bearer " + _valid(upload_id=upload_id)
+        case "alg-unicode":  # the alg is echoed in the reason: it must not break the header
+            return "Bearer " + hs256(claims("alice", 60, iss=ISS, aud=AUD), SECRET, headers={"alg": '\u2603"\\'})
+        case "kid-path":
+            return "Bearer " + hs256(
+                claims("alice", 60, iss=ISS, aud=AUD), SECRET, headers={"alg": "RS256", "kid": "../../etc/passwd"}
+            )
         case "rs-hs256-with-public-key":  # alg confusion: the public key used as an HMAC secret
             assert pair is not None
             return "Bearer " + hs256(claims("alice", 60), pair.public_pem)
@@ -124,6 +130,8 @@ CASES = [
     ("hs", "wrong-aud", 401, INVALID),
     ("hs", "missing-sub", 401, INVALID),
     ("hs", "missing-exp", 401, INVALID),
+    ("hs", "alg-unicode", 401, INVALID),
+    ("hs", "kid-path", 401, INVALID),
     ("hs", "another-sub", 403, None),
     ("hs", "scoped-to-other-upload", 403, 'Bearer error="insufficient_scope"'),
     ("rs", "rs-hs256-with-public-key", 401, INVALID),

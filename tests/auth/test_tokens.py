@@ -189,5 +189,9 @@ def test_random_secret_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
 
 def test_error_description_is_safe_for_the_header() -> None:
-    error = TokenError('bad "quoted"\nthing\\')
-    assert '"' not in error.description and "\n" not in error.description and "\\" not in error.description
+    error = TokenError('bad "quoted"\nthing\\ \u2603')
+    assert error.description == "bad ?quoted??thing? ?"
+    hostile = hs256(claims(), "s", headers={"alg": '\u2603"\\'})
+    with pytest.raises(TokenError) as info:
+        service().verify(hostile)
+    assert info.value.description.isascii() and '"' not in info.value.description

@@ -51,7 +51,8 @@ class TokenError(Exception):
     def __init__(self, description: str, error: str = "invalid_token") -> None:
         super().__init__(description)
         self.error = error
-        self.description = description.replace('"', "'").replace("\\", "/").replace("\n", " ")
+        # It goes into a quoted header parameter: printable ASCII only, no quote or backslash.
+        self.description = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in description)
 
 
 class TokenConfigError(SettingsError):
