@@ -232,7 +232,7 @@ class TokenService:
             raise TokenError("wrong issuer (iss)") from None
         except jwt.InvalidAudienceError:
             raise TokenError("wrong audience (aud)") from None
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, ArithmeticError) as exc:
             raise TokenError(f"invalid token: {type(exc).__name__}") from None
         return _claims_to_token(claims)
 
