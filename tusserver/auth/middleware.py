@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import Unauthorized, error_response
+from ..errors import TusError, Unauthorized, error_response
 from .access import AUTH_SCOPE_KEY, UPLOAD_SCOPE_KEY, Identity
 from .tokens import TokenError, TokenService, VerifiedToken
 
@@ -54,7 +54,22 @@ class JWTAuthMiddleware:
         scope[AUTH_SCOPE_KEY] = Identity(
             sub=verified.sub, upload_id=verified.upload_id, max_size=verified.max_size, claims=verified.claims
         )
-        await self.app(scope, receive, self._rotating_send(scope, send, verified))
+        started = False
+
+        async def send_with_token(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await rotating_send(message)
+
+        rotating_send = self._rotating_send(scope, send, verified)
+        try:
+            await self.app(scope, receive, send_with_token)
+        except Exception:
+            # A bug's 500 is a response too, and the client's token was valid: it gets a fresh one.
+            # Re-raised, so the server still logs it (the outer error middleware sees the response started).
+            if not started:
+                await error_response(TusError("internal server error"), scope["method"])(scope, receive, rotating_send)
+            raise
 
     def _rotating_send(self, scope: Scope, send: Send, verified: VerifiedToken) -> Send:
         async def send_with_token(message: Message) -> None:
