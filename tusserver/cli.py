@@ -39,6 +39,7 @@ _HELP = {
     "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
     "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",
     "jwks": "JWKS file (key chosen by kid): enables auth",
+    "jwt_algorithms": "comma-separated accepted JWT algs (default: HS256 plus the public key's family; never none)",
     "jwt_leeway_s": "clock-skew leeway for exp/nbf",
     "jwt_issuer": "required iss claim",
     "jwt_audience": "required aud claim",
