@@ -120,5 +120,6 @@ def create_app(
         exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
     app.state.tus = ctx
     return app
