@@ -17,6 +17,7 @@ from ..storage.ids import check_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
+from .download import DownloadHandler
 from .headers import parse_checksum, parse_int, serialise_metadata
 from .responses import tus_response
 from .writing import receive_body
@@ -25,6 +26,7 @@ from .writing import receive_body
 class TusHandler:
     def __init__(self, ctx: TusContext) -> None:
         self.ctx = ctx
+        self.download = DownloadHandler(ctx)
         settings = ctx.settings
         self._options_headers = {
             "Tus-Version": TUS_VERSION,
@@ -44,6 +46,9 @@ class TusHandler:
         return info
 
     async def head(self, request: Request) -> Response:
+        if "tus-resumable" not in request.headers:
+            # Not a tus request: `curl -I` or a browser checking a download link.
+            return await self.download.get(request)
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
         ctx = self.ctx
