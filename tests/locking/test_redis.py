@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.redis_support import redis_url  # noqa: F401 - fixture
 from tests.support import TUS, wait_for
-from tusserver.locking.base import Locker, LockTimeout
+from tusserver.locking.base import LockTimeout
 from tusserver.locking.redis import RedisLocker
 
 UPLOAD = "A" * 22
@@ -22,75 +21,7 @@ def _locker(url: str, **kwargs: float) -> RedisLocker:
     return RedisLocker(url, **kwargs)
 
 
-def test_conforms_to_protocol(redis_url: str) -> None:  # noqa: F811
-    locker: Locker = _locker(redis_url)
-    assert isinstance(locker, Locker)
-
-
-def test_exclusive_and_timeout(redis_url: str) -> None:  # noqa: F811
-    async def run() -> None:
-        a, b = _locker(redis_url), _locker(redis_url)
-        await a.prepare()
-        async with a.lock(UPLOAD, timeout_s=1):
-            with pytest.raises(LockTimeout):
-                async with b.lock(UPLOAD, timeout_s=0.2, request_release=False):
-                    pass
-        async with b.lock(UPLOAD, timeout_s=1):  # free again after release
-            pass
-        await a.aclose()
-        await b.aclose()
-
-    asyncio.run(run())
-
-
-def test_release_request_reaches_holder_in_another_instance(redis_url: str) -> None:  # noqa: F811
-    async def run() -> None:
-        holder, waiter = _locker(redis_url), _locker(redis_url)
-        asked = asyncio.Event()
-        release = asyncio.Event()
-
-        async def hold() -> None:
-            async with holder.lock(UPLOAD, timeout_s=1, on_release_request=asked.set):
-                await release.wait()
-
-        task = asyncio.create_task(hold())
-        deadline = asyncio.get_running_loop().time() + 5
-        while not await holder._client.exists(f"tusserver:lock:{UPLOAD}"):
-            assert asyncio.get_running_loop().time() < deadline, "holder never took the lock"
-            await asyncio.sleep(0.01)
-
-        async def waiter_acquires() -> None:
-            async with waiter.lock(UPLOAD, timeout_s=5):
-                pass
-
-        acquiring = asyncio.create_task(waiter_acquires())
-        await asyncio.wait_for(asked.wait(), 5)
-        release.set()
-        await asyncio.wait_for(acquiring, 5)
-        await task
-        await holder.aclose()
-        await waiter.aclose()
-
-    asyncio.run(run())
-
-
-def test_try_lock_without_release_request_leaves_holder_alone(redis_url: str) -> None:  # noqa: F811
-    async def run() -> None:
-        holder, sweeper = _locker(redis_url), _locker(redis_url)
-        asked: list[bool] = []
-        async with holder.lock(UPLOAD, timeout_s=1, on_release_request=lambda: asked.append(True)):
-            with pytest.raises(LockTimeout):
-                async with sweeper.lock(UPLOAD, timeout_s=0, request_release=False):
-                    pass
-            await asyncio.sleep(0.5)  # several watcher polls: none may see a request
-        assert asked == []
-        await holder.aclose()
-        await sweeper.aclose()
-
-    asyncio.run(run())
-
-
-def test_lease_is_renewed_while_held(redis_url: str) -> None:  # noqa: F811
+def test_lease_is_renewed_while_held(redis_url: str) -> None:
     async def run() -> None:
         holder, other = _locker(redis_url, lease_s=0.5), _locker(redis_url)
         async with holder.lock(UPLOAD, timeout_s=1):
@@ -106,7 +37,7 @@ def test_lease_is_renewed_while_held(redis_url: str) -> None:  # noqa: F811
 
 def test_two_instances_share_uploads_and_cut_a_dead_patch(
     server_factory: ServerFactory,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
     tmp_path: Path,
 ) -> None:
     """Two servers, one data dir, Redis locks: a PATCH hanging on A is cut when the client resumes on B."""

@@ -8,14 +8,11 @@ import os
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.conftest import ServerFactory
-from tests.s3_support import CREDENTIALS, S3Server, s3_server  # noqa: F401 - fixture
+from tests.s3_support import CREDENTIALS, S3Server
 from tests.support import TUS, wait_for
-from tusserver.errors import ChecksumMismatch, UploadGone, UploadNotFound
 from tusserver.models import UploadInfo
-from tusserver.storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.s3 import MIN_PART, S3Store
 
@@ -35,13 +32,7 @@ async def read_all(store: S3Store, info: UploadInfo, start: int = 0, end: int | 
     return b"".join([c async for c in store.read(info, start, info.offset if end is None else end)])
 
 
-def test_capabilities(s3_server: S3Server) -> None:  # noqa: F811
-    store: Store = make_store(s3_server)
-    for capability in (Terminatable, Concatenatable, Listable, Linkable):
-        assert isinstance(store, capability)
-
-
-def test_resumable_writes_across_part_boundaries(s3_server: S3Server) -> None:  # noqa: F811
+def test_resumable_writes_across_part_boundaries(s3_server: S3Server) -> None:
     """Writes of odd sizes (tails under S3's 5 MiB minimum carried over) assemble to the exact bytes."""
     data = os.urandom(19 * MiB + 12345)
     cuts = [0, 3 * MiB, 3 * MiB + 7, 11 * MiB, 17 * MiB + 1, len(data)]
@@ -64,41 +55,7 @@ def test_resumable_writes_across_part_boundaries(s3_server: S3Server) -> None:  
     asyncio.run(run())
 
 
-def test_failed_commit_check_sends_nothing(s3_server: S3Server) -> None:  # noqa: F811
-    async def run() -> None:
-        store = make_store(s3_server)
-        info = UploadInfo(id=new_upload_id(), length=100)
-        await store.create(info)
-
-        def reject() -> None:
-            raise ChecksumMismatch("no")
-
-        with pytest.raises(ChecksumMismatch):
-            await store.write_chunk(info, stream(b"a" * 40), reject)
-        assert (await store.get_info(info.id)).offset == 0
-
-    asyncio.run(run())
-
-
-def test_terminate_leaves_tombstone_and_listing(s3_server: S3Server) -> None:  # noqa: F811
-    async def run() -> None:
-        store = make_store(s3_server)
-        info = UploadInfo(id=new_upload_id(), length=10)
-        await store.create(info)
-        await store.write_chunk(info, stream(b"12345"))
-        assert info.id in [i async for i in store.list_ids()]
-        await store.terminate(info.id)
-        with pytest.raises(UploadGone):
-            await store.get_info(info.id)
-        assert store.tombstone_time(info.id) is not None
-        await store.forget_tombstone(info.id)
-        with pytest.raises(UploadNotFound):
-            await store.get_info(info.id)
-
-    asyncio.run(run())
-
-
-def test_concatenate_large_and_small_parts(s3_server: S3Server) -> None:  # noqa: F811
+def test_concatenate_large_and_small_parts(s3_server: S3Server) -> None:
     pieces = [os.urandom(MIN_PART + 10), os.urandom(1000), os.urandom(2 * MiB), os.urandom(MIN_PART)]
 
     async def run() -> None:
@@ -122,24 +79,7 @@ def test_concatenate_large_and_small_parts(s3_server: S3Server) -> None:  # noqa
     asyncio.run(run())
 
 
-def test_link_is_independent_of_its_source(s3_server: S3Server) -> None:  # noqa: F811
-    async def run() -> None:
-        store = make_store(s3_server)
-        source = UploadInfo(id=new_upload_id(), length=6)
-        await store.create(source)
-        await store.write_chunk(source, stream(b"abcdef"))
-        source = await store.get_info(source.id)
-        target = UploadInfo(id=new_upload_id(), length=6)
-        await store.create(target)
-        await store.link(source, target)
-        await store.terminate(source.id)
-        target = await store.get_info(target.id)
-        assert target.is_complete and await read_all(store, target) == b"abcdef"
-
-    asyncio.run(run())
-
-
-def test_server_on_s3_resumes_after_restart(server_factory: ServerFactory, s3_server: S3Server) -> None:  # noqa: F811
+def test_server_on_s3_resumes_after_restart(server_factory: ServerFactory, s3_server: S3Server) -> None:
     """A real server on S3: chunked upload, SIGKILL, restart, HEAD from S3, resume, byte-identical download."""
     data = os.urandom(12 * MiB + 333)
     server = server_factory(*s3_server.serve_flags, env=CREDENTIALS)
