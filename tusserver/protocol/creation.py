@@ -137,8 +137,11 @@ class CreationHandler:
         record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         await ctx.hooks.emit("post-finish", info)
-        # Drain and drop any body the client sent along; the bytes are already here.
-        return tus_response(201, {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)})
+        headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
+        if _has_body(request):
+            # The body is not needed; close the connection instead of reading megabytes to throw away.
+            headers["Connection"] = "close"
+        return tus_response(201, headers)
 
     async def _create_final(
         self, request: Request, concat: Concat, metadata: dict[str, str | None], owner: str | None, declared: object
