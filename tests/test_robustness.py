@@ -249,3 +249,16 @@ def test_malformed_requests_get_4xx_and_write_nothing_outside(server_factory: Se
     ok = httpx.patch(url, content=b"0123456789", headers={**PATCH_HEADERS, "Upload-Offset": "0"})
     assert ok.status_code == 204
     assert "Traceback" not in server.log()
+
+
+def test_body_with_h2c_upgrade_is_refused_not_lost(server: LiveServer) -> None:
+    """uvicorn drops the body of an unsupported upgrade; we must say so (400), never answer 204 for nothing."""
+    url = server.create(100)
+    status = raw_request(
+        server.port, "PATCH", httpx.URL(url).path,
+        {**PATCH_HEADERS, "Upload-Offset": "0", "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+         "HTTP2-Settings": "AAMAAABkAAQCAAAAAAIAAAAA"},
+        b"x" * 100,
+    )  # fmt: skip
+    assert status == 400
+    assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"

@@ -20,7 +20,7 @@ from .expiry import run_sweeper
 from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
-from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware
+from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware, UpgradeGuardMiddleware
 from .protocol import TusContext, routes
 from .storage import build_store
 from .storage.base import Store
@@ -105,6 +105,7 @@ def create_app(
             )
         )
     middleware.append(Middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes))
+    middleware.append(Middleware(UpgradeGuardMiddleware))
     middleware.append(Middleware(MethodOverrideMiddleware))
     if settings.auth_enabled:
         from .auth.middleware import JWTAuthMiddleware
