@@ -112,7 +112,7 @@ def test_workers_with_concurrent_uploads(server_factory: ServerFactory) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert not errors, errors
+    assert not errors, (errors, server.log())
     assert results == {i: sha256(p) for i, p in enumerate(payloads)}
 
 

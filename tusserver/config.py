@@ -51,6 +51,7 @@ class Settings:
 
     # Streaming
     write_buffer_bytes: int = 1024 * 1024
+    write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
 
     # Authentication
     jwt_secret: str = ""
