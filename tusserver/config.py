@@ -39,6 +39,7 @@ class Settings:
     max_metadata_bytes: int = 4096
     max_header_bytes: int = 16384
     max_concat_parts: int = 1024
+    max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
 
     # Locking
     lock_timeout_s: float = 10.0
@@ -99,6 +100,7 @@ class Settings:
             "max_metadata_bytes": self.max_metadata_bytes,
             "max_header_bytes": self.max_header_bytes,
             "max_concat_parts": self.max_concat_parts,
+            "max_digest_states": self.max_digest_states,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
             "sweep_interval_s": self.sweep_interval_s,

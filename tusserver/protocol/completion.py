@@ -26,7 +26,7 @@ log = logging.getLogger("tusserver")
 async def finish_upload(ctx: TusContext, info: UploadInfo) -> None:
     """Verify the declared whole-file digest, index it for instant upload, wake finals waiting on it."""
     if info.repr_digest and not info.is_final:
-        if not ctx.digests.matches(info):
+        if not await ctx.digests.verify(info):
             await discard(ctx, info)
             raise ChecksumMismatch("the file does not match its Repr-Digest; the upload was discarded")
         await ctx.digest_index.put(index_key(info.owner, info.repr_digest, info.offset), info.id)

@@ -51,7 +51,7 @@ class TusContext:
     def __post_init__(self) -> None:
         if not self.extensions:
             self.extensions = compute_extensions(self.store)
-        self.digests = DigestTracker(self.store)
+        self.digests = DigestTracker(self.store, self.settings.max_digest_states)
 
     @property
     def can_terminate(self) -> bool:

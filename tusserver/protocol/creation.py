@@ -15,12 +15,11 @@ from ..auth.access import (
 from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
-from ..storage.base import Linkable
-from ..storage.digest_index import index_key
 from ..storage.ids import new_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
+from .dedup import discard_body, find_and_link
 from .digest import format_repr_digest
 from .headers import (
     Concat,
@@ -79,7 +78,8 @@ class CreationHandler:
             metadata=metadata,
             concat="partial" if concat is not None else None,
             owner=owner,
-            repr_digest=format_repr_digest(declared) if declared and length is not None else None,
+            # With a deferred length the digest is still verified at the last byte, and indexed then.
+            repr_digest=format_repr_digest(declared) if declared else None,
         )
         if info.repr_digest and concat is None:
             duplicate = await self._instant_upload(request, info)
@@ -116,30 +116,13 @@ class CreationHandler:
     async def _instant_upload(self, request: Request, info: UploadInfo) -> Response | None:
         """A finished upload of the same owner, digest and length exists: share its bytes, send none."""
         ctx = self.ctx
-        store = ctx.store
-        if not isinstance(store, Linkable) or info.repr_digest is None or info.length is None:
+        if not await find_and_link(ctx, info):
             return None
-        source_id = await ctx.digest_index.get(index_key(info.owner, info.repr_digest, info.length))
-        if source_id is None:
-            return None
-        try:
-            source = await store.get_info(source_id)
-        except (UploadNotFound, UploadGone):
-            return None
-        if source.owner != info.owner or source.repr_digest != info.repr_digest or not source.is_complete:
-            return None
-        if source.length != info.length:
-            return None
-        info.dedup_of = source.id
-        await store.create(info)
-        await store.link(source, info)
-        info.offset = info.length
         record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         await ctx.hooks.emit("post-finish", info)
         headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
-        if _has_body(request):
-            # The body is not needed; close the connection instead of reading megabytes to throw away.
+        if _has_body(request) and not await discard_body(request, limit=info.offset):
             headers["Connection"] = "close"
         return tus_response(201, headers)
 

@@ -55,10 +55,20 @@ class DigestTracker:
     def forget(self, upload_id: str) -> None:
         self._states.pop(upload_id, None)
 
-    def matches(self, info: UploadInfo) -> bool:
-        """After the last byte: does the stored file have the declared digest?"""
+    async def verify(self, info: UploadInfo) -> bool:
+        """After the last byte: does the stored file have the declared digest?
+
+        The running hash is used when it covers exactly the stored bytes; otherwise (an empty upload,
+        a state evicted or held by another worker) the stored bytes are hashed again.
+        """
         declared = parse_repr_digest(info.repr_digest)
-        state = self._states.pop(info.id, None)
-        if declared is None or state is None or state.offset != info.offset:
+        if declared is None:
             return False
+        state = self._states.get(info.id)
+        if state is None or state.offset != info.offset:
+            state = await self.resume(info)
+        self._states.pop(info.id, None)
         return state.hasher.digest() == declared.digest
+
+    def __len__(self) -> int:
+        return len(self._states)
