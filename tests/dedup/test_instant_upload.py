@@ -199,3 +199,50 @@ def test_dedup_is_scoped_to_the_owner(server_factory: ServerFactory) -> None:
     finally:
         alice.close()
         bob.close()
+
+
+def test_another_user_cannot_probe_or_obtain_a_file(server_factory: ServerFactory) -> None:
+    server = server_factory("--jwt-secret", SECRET)
+    data = os.urandom(MiB)
+    digest = digest_header(data)
+    alice, bob = TokenChain(mint("alice", 60)), TokenChain(mint("bob", 60))
+    try:
+        r = alice.request(
+            "POST",
+            server.endpoint,
+            headers={**PATCH, "Upload-Length": str(len(data)), "Repr-Digest": digest},
+            content=data,
+        )
+        assert r.status_code == 201 and r.headers["Upload-Offset"] == str(len(data))
+        # Bob's answer for Alice's digest looks exactly like his answer for a digest nobody has.
+        known = bob.request("POST", server.endpoint, headers={"Upload-Length": str(len(data)), "Repr-Digest": digest})
+        unknown = bob.request(
+            "POST", server.endpoint, headers={"Upload-Length": str(len(data)), "Repr-Digest": digest_header(b"none")}
+        )
+        varying = {"date", "location", "x-new-token", "upload-expires"}
+        assert known.status_code == unknown.status_code == 201
+        assert {k: v for k, v in known.headers.items() if k not in varying} == {
+            k: v for k, v in unknown.headers.items() if k not in varying
+        }
+        # Claiming Alice's digest with other bytes gets Bob a 460, never Alice's file.
+        junk = os.urandom(len(data))
+        r = bob.request(
+            "POST",
+            server.endpoint,
+            headers={**PATCH, "Upload-Length": str(len(data)), "Repr-Digest": digest},
+            content=junk,
+        )
+        assert r.status_code == 460
+        assert bob.request("GET", r.headers["Location"]).status_code in (404, 410)
+        # With the right bytes, Bob stores his own copy (sent in full) and Alice's is untouched.
+        r = bob.request(
+            "POST",
+            server.endpoint,
+            headers={**PATCH, "Upload-Length": str(len(data)), "Repr-Digest": digest},
+            content=data,
+        )
+        assert r.status_code == 201 and r.headers["Upload-Offset"] == str(len(data))
+        assert bob.request("GET", r.headers["Location"]).content == data
+    finally:
+        alice.close()
+        bob.close()
