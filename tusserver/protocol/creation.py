@@ -23,6 +23,7 @@ from .dedup import discard_body, find_and_link
 from .digest import format_repr_digest
 from .headers import (
     Concat,
+    ReprDigest,
     parse_checksum,
     parse_concat,
     parse_int,
@@ -127,7 +128,12 @@ class CreationHandler:
         return tus_response(201, headers)
 
     async def _create_final(
-        self, request: Request, concat: Concat, metadata: dict[str, str | None], owner: str | None, declared: object
+        self,
+        request: Request,
+        concat: Concat,
+        metadata: dict[str, str | None],
+        owner: str | None,
+        declared: ReprDigest | None,
     ) -> Response:
         ctx = self.ctx
         part_ids: list[str] = []
@@ -154,8 +160,6 @@ class CreationHandler:
         if length is not None and max_size and length > max_size:
             raise TooLarge(f"the concatenated upload would exceed the maximum of {max_size} bytes")
         check_size_allowed(request.scope, length)
-        from .headers import ReprDigest
-
         info = UploadInfo(
             id=new_upload_id(),
             length=length,
@@ -163,7 +167,7 @@ class CreationHandler:
             concat="final",
             parts=part_ids,
             owner=owner,
-            repr_digest=format_repr_digest(declared) if isinstance(declared, ReprDigest) else None,
+            repr_digest=format_repr_digest(declared) if declared else None,
         )
         await ctx.store.create(info)
         record_upload(request.scope, info.id)
