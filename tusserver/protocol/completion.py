@@ -18,6 +18,7 @@ from ..models import UploadInfo
 from ..storage.base import Concatenatable, Terminatable
 from ..storage.digest_index import index_key
 from .context import TusContext
+from .digest import new_digest_hasher
 from .headers import parse_repr_digest
 
 log = logging.getLogger("tusserver")
@@ -89,12 +90,10 @@ async def assemble(ctx: TusContext, final_id: str) -> None:
 
 
 async def _stored_digest_matches(ctx: TusContext, info: UploadInfo) -> bool:
-    import hashlib
-
     declared = parse_repr_digest(info.repr_digest)
     if declared is None:
         return True
-    hasher = hashlib.sha256() if declared.algorithm == "sha-256" else hashlib.sha512()
+    hasher = new_digest_hasher(declared.algorithm)
     async for chunk in ctx.store.read(info, 0, info.offset):
         hasher.update(chunk)
     return hasher.digest() == declared.digest

@@ -19,6 +19,11 @@ from .headers import ReprDigest, parse_repr_digest
 _HASHES = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 
 
+def new_digest_hasher(algorithm: str) -> Hasher:
+    """A hasher for a `Repr-Digest` algorithm ("sha-256" or "sha-512")."""
+    return _HASHES[algorithm]()
+
+
 def format_repr_digest(digest: ReprDigest) -> str:
     return f"{digest.algorithm}=:{base64.b64encode(digest.digest).decode()}:"
 
