@@ -124,3 +124,29 @@ def test_python_api_with_progress(server: LiveServer, tmp_path: Path) -> None:
     url = upload_file(source, server.endpoint, options)
     assert httpx.get(url).content == source.read_bytes()
     assert seen[-1] == (3 * MiB, 3 * MiB) and len(seen) >= 3
+
+
+def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp_path: Path) -> None:
+    """Rotated tokens are scoped to one upload: the resumed run must HEAD each part with a token it accepts.
+
+    Counted by the server's own body-byte counter (`/metrics`): were a part's HEAD refused, the client
+    would start that part again and the server would get well over 1.2x the file.
+    """
+    source = random_file(tmp_path / "twentyfour.bin", 24 * MiB)
+    resume = tmp_path / "resume.json"
+    args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
+            "--token", mint(ttl=5), "--parallel", "4", "--chunk-size", "1M", "--limit-rate", "4M",
+            "--resume-file", str(resume), "--quiet"]  # fmt: skip
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 12 * MiB, timeout=60, what="12 MiB sent")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    args[args.index("--token") + 1] = mint(ttl=5)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    url = second.stdout.strip().splitlines()[-1]
+    assert download_sha256(url, mint()) == sha256_file(source)
+    total = body_bytes_received(rotating.url, mint())
+    assert total < 1.2 * 24 * MiB, total / MiB
