@@ -150,3 +150,24 @@ def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp
     assert download_sha256(url, mint()) == sha256_file(source)
     total = body_bytes_received(rotating.url, mint())
     assert total < 1.2 * 24 * MiB, total / MiB
+
+
+def test_server_killed_midway_client_retries_and_finishes(rotating: LiveServer, tmp_path: Path) -> None:
+    """Connection refused while the server is down: back-off, then HEAD and go on (with a new token if needed)."""
+    source = random_file(tmp_path / "sixteen.bin", 16 * MiB)
+    args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
+            "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "4M",
+            "--resume-file", str(tmp_path / "resume.json")]  # fmt: skip
+    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 6 * MiB, timeout=60, what="6 MiB sent")
+        rotating.kill()
+        rotating.start()
+        out, err = client.communicate(timeout=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(10)
+    assert client.returncode == 0, err
+    url = out.strip().splitlines()[-1]
+    assert download_sha256(url, mint()) == sha256_file(source)

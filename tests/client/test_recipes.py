@@ -34,11 +34,11 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("parallel", ["1", "4"], ids=["sequential", "parallel"])
 def test_java(rotating: LiveServer, source: Path, parallel: str) -> None:
-    """The first token outlives JVM start-up (6 s + 1 s leeway); the paced upload (~12 s) needs rotated ones."""
+    """The first token outlives JVM start-up (6 s + 1 s leeway); the paced upload (~8 s after it) needs rotated ones."""
     java = require_tool("java")
     done = subprocess.run(
         [java, str(EXAMPLES / "java" / "TusUpload.java"), str(source), rotating.endpoint, "--token", mint(ttl=6),
-         "--parallel", parallel, "--chunk-size", str(MiB), "--limit-rate", str(MiB // int(parallel))],
+         "--parallel", parallel, "--chunk-size", str(MiB), "--limit-rate", str(3 * MiB // (2 * int(parallel)))],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
