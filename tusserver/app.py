@@ -101,5 +101,8 @@ def create_app(
         exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
         lifespan=lifespan,
     )
+    # Both base-path spellings are routed explicitly; a slash redirect would only bounce odd ids
+    # (`/files/x//`) to a URL built from the client's Host header.
+    app.router.redirect_slashes = False
     app.state.tus = ctx
     return app
