@@ -11,7 +11,9 @@ EXTENSIONS = {"creation", "creation-with-upload", "creation-defer-length", "term
 
 @pytest.mark.parametrize("tus", [True, False])
 def test_options_advertises_the_server(live: LiveServer, tus: bool) -> None:
-    r = run(live.endpoint, Case("OPTIONS", status=204, tus=tus, expect={"Tus-Version": "1.0.0", "Tus-Max-Size": "1000"}))
+    r = run(
+        live.endpoint, Case("OPTIONS", status=204, tus=tus, expect={"Tus-Version": "1.0.0", "Tus-Max-Size": "1000"})
+    )
     assert EXTENSIONS <= set(r.headers["Tus-Extension"].split(","))
     assert {"sha1", "md5", "sha256", "sha512", "crc32"} <= set(r.headers["Tus-Checksum-Algorithm"].split(","))
     assert r.content == b""

@@ -130,7 +130,11 @@ def test_forwarded_headers_ignored_without_flag(live: LiveServer) -> None:
 
 def test_method_override_head_patch_delete(live: LiveServer) -> None:
     url = live.create(3)
-    r = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0", "Content-Type": OCTET}, content=b"ab")
+    r = httpx.post(
+        url,
+        headers={**TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0", "Content-Type": OCTET},
+        content=b"ab",
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "2"
     r = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "HEAD"})
     assert r.status_code == 200 and r.headers["Upload-Offset"] == "2"

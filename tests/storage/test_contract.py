@@ -216,4 +216,3 @@ def test_link_shares_bytes_and_survives_deleting_the_source(make_store: StoreFac
         assert target.offset == 3 and await read_all(store, target) == b"abc"
 
     run(make_store, tmp_path, body)
-
