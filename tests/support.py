@@ -72,7 +72,10 @@ class LiveServer:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.url}/files/"
+        base = "files"
+        if "--base-path" in self.args:
+            base = self.args[self.args.index("--base-path") + 1].strip("/")
+        return f"{self.url}/{base}/"
 
     def start(self) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")}

@@ -31,6 +31,7 @@ def test_get_needs_no_tus_resumable(live: LiveServer) -> None:
     assert r.headers["Content-Type"] == "application/octet-stream"
     assert r.headers["Content-Disposition"] == "attachment"
     assert r.headers["Accept-Ranges"] == "bytes"
+    assert r.headers["Tus-Resumable"] == "1.0.0"
 
 
 @pytest.mark.parametrize(

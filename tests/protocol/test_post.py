@@ -141,3 +141,10 @@ def test_method_override_head_patch_delete(live: LiveServer) -> None:
     r = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"})
     assert r.status_code == 204
     assert httpx.head(url, headers=TUS).status_code in (404, 410)
+
+
+def test_rejected_patch_does_not_set_the_deferred_length(live: LiveServer) -> None:
+    url = run(live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
+    assert patch(url, 0, b"abcd", **{"Upload-Length": "2"}).status_code == 413
+    run(url, Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Length": ABSENT, "Upload-Offset": "0"}))
+    assert patch(url, 0, b"abcd", **{"Upload-Length": "4"}).status_code == 204

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..auth.access import check_upload_access
+from ..constants import TUS_RESUMABLE
 from ..errors import Conflict, TusError
 from ..storage.ids import check_upload_id
 from .context import TusContext
@@ -73,6 +74,7 @@ class DownloadHandler:
         inline = media_type.startswith(_INLINE_TYPES)
         filename = metadata_text(info.metadata, "filename") or metadata_text(info.metadata, "name")
         headers = {
+            "Tus-Resumable": TUS_RESUMABLE,  # the spec wants it on every response but OPTIONS
             "Accept-Ranges": "bytes",
             "Content-Disposition": content_disposition(filename, inline),
             "X-Content-Type-Options": "nosniff",

@@ -101,14 +101,16 @@ class TusHandler:
                 raise Forbidden("final uploads cannot be PATCHed")
             if offset != info.offset:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
-            if new_length is not None:
-                await self._set_deferred_length(request, info, new_length)
-            if info.length is None:
+            length = info.length if info.length is not None else new_length
+            if length is None:
                 limit = settings.max_size_bytes - info.offset if settings.max_size_bytes else 2**63 - 1
             else:
-                limit = info.length - info.offset
+                limit = max(length - info.offset, 0)
+            # Checked before the deferred length is saved: a rejected request must change nothing.
             if content_length is not None and content_length > limit:
                 raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
+            if new_length is not None:
+                await self._set_deferred_length(request, info, new_length)
             reader.limit = limit
             await receive_body(ctx, request, info, checksum, reader)
             await ctx.hooks.emit("post-receive", info)
