@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -311,3 +312,21 @@ def test_malformed_requests_are_4xx_and_stay_inside_the_data_dir(server_factory:
     r = httpx.patch(good, headers={**TUS, "Upload-Offset": "0", "Content-Type": OCTET}, content=b"0123456789")
     assert r.status_code == 204
     assert httpx.get(good).content == b"0123456789"
+
+
+def test_sigterm_is_not_blocked_by_a_stalled_client(server_factory: ServerFactory) -> None:
+    server = server_factory("--shutdown-timeout", "1")
+    data = os.urandom(50_000)
+    url = server.create(len(data))
+    sent = data[:20_000]
+    sock = _half_patch(server, url, len(data), sent)
+    try:
+        assert server.proc is not None
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        wait_for(lambda: server.proc is not None and server.proc.poll() is not None, timeout=20, what="exit")
+        response = sock.recv(4096)  # the cut PATCH is answered with what it stored, if the socket still listens
+        assert response == b"" or response.startswith(b"HTTP/1.1 204")
+    finally:
+        sock.close()
+    server.start()
+    assert head_offset(url) == len(sent)  # the stalled PATCH's bytes were kept, not lost
