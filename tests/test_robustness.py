@@ -322,6 +322,9 @@ def test_sigterm_is_not_blocked_by_a_stalled_client(server_factory: ServerFactor
     sock = _half_patch(server, url, len(data), sent)
     try:
         assert server.proc is not None
+        # Once the PATCH holds the upload's lock it is a request in flight, not an idle connection.
+        lock_file = server.data_dir / ".locks" / (url.rsplit("/", 1)[1] + ".lock")
+        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
         os.killpg(server.proc.pid, signal.SIGTERM)
         wait_for(lambda: server.proc is not None and server.proc.poll() is not None, timeout=20, what="exit")
         response = sock.recv(4096)  # the cut PATCH is answered with what it stored, if the socket still listens

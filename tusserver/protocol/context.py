@@ -45,6 +45,7 @@ class TusContext:
     extensions: tuple[str, ...] = ()
     checksum_algorithms: frozenset[str] = SUPPORTED
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    writers: set[asyncio.Task[object]] = field(default_factory=set)  # requests storing a body right now
     waiting_finals: dict[str, set[str]] = field(default_factory=dict)  # partial id -> final ids to assemble
     digests: DigestTracker = field(init=False)
 
