@@ -30,6 +30,7 @@ def test_serve_defaults(runs: list[dict[str, Any]]) -> None:
     assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 1080, 1)
     assert call["proxy_headers"] is False
     assert call["factory"] is True
+    assert call["timeout_graceful_shutdown"] == 5  # a stalled client must not block SIGTERM
 
 
 def test_serve_flags_reach_uvicorn_and_workers_env(runs: list[dict[str, Any]], tmp_path: Path) -> None:

@@ -147,3 +147,52 @@ def test_file_lock_rejects_path_ids(tmp_path: Path) -> None:
 
     run(body, locker)
     assert not (tmp_path / "escape-attempt-xx.lock").exists()
+
+
+def test_file_locker_leaves_no_files_behind(tmp_path: Path) -> None:
+    lockers = [FileLocker(tmp_path / "locks", poll_s=0.01) for _ in range(3)]
+    counts = {ID: 0, OTHER: 0}
+
+    async def worker(locker: Locker, upload_id: str) -> None:
+        for _ in range(5):
+            async with locker.lock(upload_id, timeout_s=10, on_release_request=lambda: None):
+                inside = counts[upload_id]
+                await asyncio.sleep(0.001)
+                counts[upload_id] = inside + 1  # a lost update here would mean two holders at once
+
+    async def body() -> None:
+        await asyncio.gather(*(worker(lk, uid) for lk in lockers for uid in (ID, OTHER)))
+
+    run(body, *lockers)
+    assert counts == {ID: 15, OTHER: 15}
+    assert list((tmp_path / "locks").iterdir()) == []
+
+
+def test_file_locker_exclusive_across_threads(tmp_path: Path) -> None:
+    """Separate event loops in threads interleave open/flock/unlink like separate worker processes."""
+    import threading
+
+    holders: list[int] = []
+    overlaps: list[int] = []
+
+    def worker() -> None:
+        locker = FileLocker(tmp_path / "locks", poll_s=0.001)
+
+        async def body() -> None:
+            for _ in range(250):
+                async with locker.lock(ID, timeout_s=20, request_release=False):
+                    holders.append(1)
+                    if len(holders) > 1:
+                        overlaps.append(len(holders))
+                    await asyncio.sleep(0)
+                    holders.pop()
+
+        run(body, locker)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert overlaps == []
+    assert list((tmp_path / "locks").iterdir()) == []
