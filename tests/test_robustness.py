@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -333,3 +334,22 @@ def test_sigterm_is_not_blocked_by_a_stalled_client(server_factory: ServerFactor
         sock.close()
     server.start()
     assert head_offset(url) == len(sent)  # the stalled PATCH's bytes were kept, not lost
+
+
+def test_delete_cuts_a_stalled_patch_and_nothing_comes_back(server_factory: ServerFactory) -> None:
+    server = server_factory("--lock-timeout", "5")
+    url = server.create(100_000)
+    upload_id = url.rsplit("/", 1)[1]
+    sock = _half_patch(server, url, 100_000, b"q" * 30_000)
+    try:
+        lock_file = server.data_dir / ".locks" / f"{upload_id}.lock"
+        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
+        r = httpx.delete(url, headers=TUS, timeout=15)
+        assert r.status_code == 204, r.text
+        assert httpx.head(url, headers=TUS).status_code == 410
+        with contextlib.suppress(OSError):  # the dead PATCH's client wakes up: nothing may resurrect it
+            sock.sendall(b"q" * 1000)
+    finally:
+        sock.close()
+    assert httpx.head(url, headers=TUS).status_code == 410
+    assert not (server.data_dir / upload_id).exists()
