@@ -108,7 +108,7 @@ class Tus:
         return int(r.headers["Upload-Offset"])
 
     def unknown_url(self) -> str:
-        return urljoin(self.endpoint, "conformance0unknown0upload0id00")
+        return self.endpoint.rstrip("/") + "/conformance0unknown0upload0id00"
 
 
 def assert_tus_resumable(response: httpx.Response) -> None:
