@@ -101,3 +101,16 @@ def test_get_unknown_is_404(live: LiveServer) -> None:
 def test_get_empty_upload(live: LiveServer) -> None:
     r = httpx.get(live.create(0))
     assert r.status_code == 200 and r.content == b""
+
+
+@pytest.mark.parametrize("range_", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_any_range_of_an_empty_upload_is_416(live: LiveServer, range_: str) -> None:
+    r = httpx.get(live.create(0), headers={"Range": range_})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */0"
+
+
+def test_suffix_longer_than_the_upload(live: LiveServer) -> None:
+    r = httpx.get(finished(live, b"abc"), headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == b"abc"
+    assert r.headers["Content-Range"] == "bytes 0-2/3"

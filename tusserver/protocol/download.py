@@ -38,6 +38,8 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     if not match or (not match.group(1) and not match.group(2)):
         return None
     first, last = match.group(1), match.group(2)
+    if size == 0:  # RFC 9110 14.1.2: no range of an empty representation is satisfiable
+        raise RangeNotSatisfiable("the upload is empty", {"Content-Range": "bytes */0"})
     if not first:  # suffix: the last N bytes
         count = int(last)
         if count == 0:
