@@ -86,6 +86,7 @@ def test_patch_unknown_upload(tus: Tus) -> None:
 
 
 def test_patch_without_upload_offset_is_rejected(tus: Tus) -> None:
+    """Beyond the MUSTs: PATCH requires Upload-Offset, so a server must not store a body without one."""
     url = tus.create(3)
     r = tus.request("PATCH", url, {"Content-Type": OCTET}, b"abc")
     assert 400 <= r.status_code < 500
@@ -104,6 +105,7 @@ def test_unsupported_tus_resumable_is_412(tus: Tus, method: str, version: str) -
 
 
 def test_missing_tus_resumable_is_412(tus: Tus) -> None:
+    """Beyond the MUSTs (what tusd and @tus/server do): a request without Tus-Resumable is 412."""
     url = tus.create(3)
     r = tus.request("PATCH", url, {"Upload-Offset": "0", "Content-Type": OCTET}, b"abc", tus=False)
     assert r.status_code == 412
@@ -112,6 +114,7 @@ def test_missing_tus_resumable_is_412(tus: Tus) -> None:
 
 
 def test_streamed_chunked_patch(tus: Tus) -> None:
+    """Beyond the MUSTs: a PATCH body in chunked transfer encoding (no Content-Length) is stored whole."""
     url = tus.create(300_000)
 
     def body() -> object:
