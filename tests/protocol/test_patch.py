@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.protocol.table import OCTET, Case, run
-from tests.support import TUS, LiveServer
+from tests.support import TUS, LiveServer, require_tool
 
 
 def test_patch_appends(live: LiveServer) -> None:
@@ -56,3 +60,21 @@ def test_content_type_parameters_are_tolerated(live: LiveServer) -> None:
     url = live.create(2)
     headers = {"Upload-Offset": "0", "Content-Type": "Application/Offset+Octet-Stream; charset=binary"}
     run(url, Case("PATCH", headers, b"ab", 204, {"Upload-Offset": "2"}))
+
+
+def test_curl_expect_100_continue_sends_no_body_on_rejection(server: LiveServer, tmp_path: Path) -> None:
+    """curl sends `Expect: 100-continue` for big bodies; a rejected PATCH must not make it upload them."""
+    curl = require_tool("curl")
+    body = tmp_path / "body.bin"
+    body.write_bytes(os.urandom(2_000_000))
+    url = server.create(2_000_000)
+
+    def send(offset: int) -> list[str]:
+        cmd = [curl, "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}", "-X", "PATCH",
+               "-H", "Tus-Resumable: 1.0.0", "-H", f"Upload-Offset: {offset}", "-H", f"Content-Type: {OCTET}",
+               "--data-binary", f"@{body}", url]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout.split()
+
+    assert send(7) == ["409", "0"]
+    assert send(0) == ["204", "2000000"]
+    assert httpx.get(url).content == body.read_bytes()
