@@ -120,6 +120,13 @@ def test_behind_proxy_trusts_forwarded_headers(server_factory: object) -> None:
     assert r.headers["Location"].startswith("https://up.example/files/")
     r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Forwarded": "host=b.example;proto=https"})
     assert r.headers["Location"].startswith("https://b.example/files/")
+    r = httpx.post(
+        server.endpoint,
+        headers={**TUS, "Upload-Length": "1", "Forwarded": 'for=10.0.0.1;host="c.example:8443";proto=HTTPS, host=d'},
+    )
+    assert r.headers["Location"].startswith("https://c.example:8443/files/")
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "X-Forwarded-Host": "e.ex/@x y"})
+    assert r.headers["Location"].startswith("http://e.exxy/files/")  # nothing but host characters survive
 
 
 def test_forwarded_headers_ignored_without_flag(live: LiveServer) -> None:
