@@ -67,9 +67,10 @@ def _half_patch(server: LiveServer, url: str, declared: int, sent: bytes) -> soc
     return sock
 
 
+@pytest.mark.parametrize("store", ["file", "memory"])  # file locker and memory locker
 @pytest.mark.parametrize("close", [False, True], ids=["silent", "closed"])
-def test_stalled_patch_is_cut_by_the_next_request(server_factory: ServerFactory, close: bool) -> None:
-    server = server_factory("--lock-timeout", "5")
+def test_stalled_patch_is_cut_by_the_next_request(server_factory: ServerFactory, close: bool, store: str) -> None:
+    server = server_factory("--lock-timeout", "5", "--store", store)
     data = os.urandom(200_000)
     url = server.create(len(data))
     sent = data[:70_000]
