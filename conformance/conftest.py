@@ -1,22 +1,29 @@
-"""`TUS_ENDPOINT=http://host/files/ pytest conformance` tests any tus server; unset, it starts our own."""
+"""Run the conformance suite against any tus server: `TUS_ENDPOINT=http://host:port/files/ pytest conformance`.
+
+Without TUS_ENDPOINT a tusserver is started on a free port. `TUS_HEADERS` may add headers to every
+request (for example `Authorization: Bearer …`), one `Name: value` per line.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from .support import OwnServer, Tus
+from conformance.support import Tus
 
 
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("TUS_ENDPOINT")
-    if url:
-        yield url
+    given = os.environ.get("TUS_ENDPOINT")
+    if given:
+        yield given
         return
-    server = OwnServer(tmp_path_factory.mktemp("conformance") / "data", "--max-size", "1048576").start()
+    from tests.support import LiveServer
+
+    server = LiveServer(Path(tmp_path_factory.mktemp("conformance")) / "data", "--expire-after", "3600").start()
     try:
         yield server.endpoint
     finally:
@@ -25,6 +32,16 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def tus(endpoint: str) -> Iterator[Tus]:
-    client = Tus(endpoint)
+    extra: dict[str, str] = {}
+    for line in os.environ.get("TUS_HEADERS", "").splitlines():
+        name, _, value = line.partition(":")
+        if value:
+            extra[name.strip()] = value.strip()
+    client = Tus(endpoint, extra)
     yield client
-    client.close()
+    client.http.close()
+
+
+def require(tus: Tus, extension: str) -> None:
+    if extension not in tus.extensions:
+        pytest.skip(f"server does not advertise {extension}")

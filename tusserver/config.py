@@ -32,6 +32,8 @@ class Settings:
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
+    hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
+    metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
 
     # Limits
     max_size_bytes: int = 100 * 1024**3
@@ -49,7 +51,8 @@ class Settings:
     keep_partials: bool = True
 
     # Streaming
-    write_buffer_bytes: int = 1024 * 1024
+    write_buffer_bytes: int = 256 * 1024  # per upload: 64 uploads at once hold 16 MiB of buffers
+    write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
 
     # Authentication
     jwt_secret: str = ""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.protocol.table import OCTET, Case, run
+from tests.protocol.verbs import OCTET, Case, run
 from tests.support import TUS, LiveServer
 
 

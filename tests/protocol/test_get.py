@@ -1,3 +1,5 @@
+"""GET downloads: Range, safe Content-Type and Content-Disposition, no Tus-Resumable needed."""
+
 from __future__ import annotations
 
 import base64
@@ -5,112 +7,95 @@ import base64
 import httpx
 import pytest
 
-from tests.protocol.table import OCTET
+from tests.protocol.table import Case
 from tests.support import TUS, LiveServer
 
-DATA = bytes(range(256)) * 3  # 768 bytes
+DATA = bytes(range(256)) * 4
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def finished(live: LiveServer, data: bytes = DATA, metadata: str | None = None) -> str:
-    headers = {**TUS, "Upload-Length": str(len(data)), "Content-Type": OCTET}
-    if metadata:
-        headers["Upload-Metadata"] = metadata
-    r = httpx.post(live.endpoint, headers=headers, content=data)
-    assert r.status_code == 201 and r.headers["Upload-Offset"] == str(len(data))
-    return r.headers["Location"]
-
-
-def test_get_needs_no_tus_resumable(live: LiveServer) -> None:
-    r = httpx.get(finished(live))
-    assert r.status_code == 200
-    assert r.content == DATA
-    assert r.headers["Content-Type"] == "application/octet-stream"
-    assert r.headers["Content-Disposition"] == "attachment"
-    assert r.headers["Accept-Ranges"] == "bytes"
-    assert r.headers["Tus-Resumable"] == "1.0.0"
+def _finished(server: LiveServer, metadata: dict[str, str]) -> str:
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+    url = server.create(len(DATA), {"Upload-Metadata": encoded} if metadata else {})
+    r = httpx.patch(
+        url, content=DATA, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    )
+    assert r.status_code == 204
+    return httpx.URL(url).path
 
 
 @pytest.mark.parametrize(
-    ("range_", "start", "end"),
-    [("bytes=0-9", 0, 10), ("bytes=700-", 700, 768), ("bytes=-8", 760, 768), ("bytes=760-10000", 760, 768)],
+    "case",
+    [
+        Case("GET", "{upload}", expect_body=DATA, expect_headers={"Content-Length": "1024", "Accept-Ranges": "bytes"}),
+        Case(
+            "GET",
+            "{upload}",
+            {"Range": "bytes=10-19"},
+            status=206,
+            expect_body=DATA[10:20],
+            expect_headers={"Content-Range": "bytes 10-19/1024", "Content-Length": "10"},
+        ),
+        Case("GET", "{upload}", {"Range": "bytes=1000-"}, status=206, expect_body=DATA[1000:]),
+        Case("GET", "{upload}", {"Range": "bytes=-4"}, status=206, expect_body=DATA[-4:]),
+        Case("GET", "{upload}", {"Range": "bytes=5000-"}, status=416, expect_headers={"Content-Range": "bytes */1024"}),
+        Case("GET", "{upload}", {"Range": "bytes=0-1,5-6"}, status=200, expect_body=DATA),
+        Case("HEAD", "{upload}", {}, status=200, expect_headers={"Content-Length": "1024"}),
+    ],
+    ids=["whole", "range", "open-range", "suffix", "unsatisfiable", "multi-range-ignored", "head-without-tus"],
 )
-def test_range(live: LiveServer, range_: str, start: int, end: int) -> None:
-    r = httpx.get(finished(live), headers={"Range": range_})
-    assert r.status_code == 206
-    assert r.content == DATA[start:end]
-    assert r.headers["Content-Range"] == f"bytes {start}-{end - 1}/768"
+def test_download(server: LiveServer, case: Case) -> None:
+    case.run(server.url, _finished(server, {}))
 
 
-@pytest.mark.parametrize("range_", ["bytes=768-", "bytes=900-1000", "bytes=-0", "bytes=5-2"])
-def test_unsatisfiable_range(live: LiveServer, range_: str) -> None:
-    r = httpx.get(finished(live), headers={"Range": range_})
-    assert r.status_code == 416
-    assert r.headers["Content-Range"] == "bytes */768"
-
-
-def test_unparseable_range_is_ignored(live: LiveServer) -> None:
-    r = httpx.get(finished(live), headers={"Range": "lines=1-2"})
-    assert r.status_code == 200 and r.content == DATA
-
-
-def test_type_and_name_from_metadata(live: LiveServer) -> None:
-    url = finished(live, b"hi", f"filename {b64('notes.txt')},filetype {b64('text/plain')}")
-    r = httpx.get(url)
-    assert r.headers["Content-Type"].startswith("text/plain")
-    assert r.headers["Content-Disposition"] == "inline; filename=\"notes.txt\"; filename*=UTF-8''notes.txt"
-    assert r.headers["X-Content-Type-Options"] == "nosniff"
-
-
-@pytest.mark.parametrize("name", ['a"b.txt', "evil\r\nSet-Cookie: x=1.txt", "résumé ☃.pdf", "back\\slash;x=y"])
-def test_filename_is_safely_quoted(live: LiveServer, name: str) -> None:
-    url = finished(live, b"hi", f"filename {b64(name)},filetype {b64('text/html')}")
-    r = httpx.get(url)
+@pytest.mark.parametrize(
+    ("metadata", "content_type", "disposition"),
+    [
+        (
+            {"filename": "report.pdf", "filetype": "application/pdf"},
+            "application/pdf",
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf",
+        ),
+        (
+            {"filename": "cat.png", "filetype": "image/png"},
+            "image/png",
+            "inline; filename=\"cat.png\"; filename*=UTF-8''cat.png",
+        ),
+        (
+            {"filename": 'a"b\\c.txt'},
+            "application/octet-stream",
+            "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt",
+        ),
+        (
+            {"filename": "r\u00e9sum\u00e9.txt"},
+            "application/octet-stream",
+            "attachment; filename=\"r_sum_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt",
+        ),
+        (
+            {"filename": "x\r\nSet-Cookie: a=b"},
+            "application/octet-stream",
+            "attachment; filename=\"x__Set-Cookie: a=b\"; filename*=UTF-8''x%0D%0ASet-Cookie%3A%20a%3Db",
+        ),
+        ({"filetype": "text/html\r\nX-Evil: 1"}, "application/octet-stream", "attachment"),
+        ({"filetype": "text/html"}, "text/html; charset=utf-8", "attachment"),
+    ],  # fmt: skip
+    ids=["pdf", "inline-image", "quotes", "utf8", "crlf-filename", "crlf-type", "html-is-attachment"],
+)
+def test_download_headers_are_safe(
+    server: LiveServer, metadata: dict[str, str], content_type: str, disposition: str
+) -> None:
+    path = _finished(server, metadata)
+    r = httpx.get(server.url + path)
     assert r.status_code == 200
-    disposition = r.headers["Content-Disposition"]
-    assert "set-cookie" not in {k.lower() for k in r.headers}
-    assert "\r" not in disposition and "\n" not in disposition
-    assert disposition.startswith('attachment; filename="')  # text/html is never inline
-    quoted = disposition.split('filename="', 1)[1].split('"; filename*=', 1)[0]
-    assert '"' not in quoted and "\\" not in quoted
-    assert all(0x20 <= ord(c) < 0x7F for c in quoted)
-    from urllib.parse import unquote
-
-    assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == name
+    assert r.headers["Content-Type"] == content_type
+    assert r.headers["Content-Disposition"] == disposition
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Evil" not in r.headers and "Set-Cookie" not in r.headers
 
 
-def test_bad_filetype_falls_back(live: LiveServer) -> None:
-    evil = b64("text/html; x\r\nX-Evil: 1")
-    url = finished(live, b"hi", f"filetype {evil}")
-    r = httpx.get(url)
-    assert r.headers["Content-Type"] == "application/octet-stream"
-    assert "x-evil" not in r.headers
+def test_unfinished_upload_is_409(server: LiveServer) -> None:
+    url = server.create(10)
+    Case("GET", "{upload}", status=409).run(server.url, httpx.URL(url).path)
 
 
-def test_get_unfinished_is_409(live: LiveServer) -> None:
-    assert httpx.get(live.create(5)).status_code == 409
-
-
-def test_get_unknown_is_404(live: LiveServer) -> None:
-    assert httpx.get(live.endpoint + "0" * 32).status_code == 404
-
-
-def test_get_empty_upload(live: LiveServer) -> None:
-    r = httpx.get(live.create(0))
-    assert r.status_code == 200 and r.content == b""
-
-
-@pytest.mark.parametrize("range_", ["bytes=-5", "bytes=0-", "bytes=0-0"])
-def test_any_range_of_an_empty_upload_is_416(live: LiveServer, range_: str) -> None:
-    r = httpx.get(live.create(0), headers={"Range": range_})
-    assert r.status_code == 416
-    assert r.headers["Content-Range"] == "bytes */0"
-
-
-def test_suffix_longer_than_the_upload(live: LiveServer) -> None:
-    r = httpx.get(finished(live, b"abc"), headers={"Range": "bytes=-10"})
-    assert r.status_code == 206 and r.content == b"abc"
-    assert r.headers["Content-Range"] == "bytes 0-2/3"
+def test_unknown_upload_is_404(server: LiveServer) -> None:
+    Case("GET", "/files/AAAAAAAAAAAAAAAAAAAAAA", status=404).run(server.url)

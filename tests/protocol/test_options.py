@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.protocol.table import ABSENT, Case, run
+from tests.protocol.verbs import ABSENT, Case, run
 from tests.support import LiveServer
 
 EXTENSIONS = {"creation", "creation-with-upload", "creation-defer-length", "termination", "checksum", "expiration"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.protocol.table import OCTET, Case, run
+from tests.protocol.verbs import OCTET, Case, run
 from tests.support import TUS, LiveServer, require_tool
 
 

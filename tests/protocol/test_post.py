@@ -5,7 +5,7 @@ import base64
 import httpx
 import pytest
 
-from tests.protocol.table import ABSENT, OCTET, Case, patch, run
+from tests.protocol.verbs import ABSENT, OCTET, Case, patch, run
 from tests.support import TUS, LiveServer
 
 
