@@ -31,6 +31,7 @@ class Settings:
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
+    shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
 
@@ -51,7 +52,7 @@ class Settings:
     keep_partials: bool = True
 
     # Streaming
-    write_buffer_bytes: int = 1024 * 1024
+    write_buffer_bytes: int = 256 * 1024  # per upload: 64 uploads at once hold 16 MiB of buffers
     write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
 
     # Authentication
@@ -103,6 +104,7 @@ class Settings:
             "max_digest_states": self.max_digest_states,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
+            "shutdown_timeout_s": self.shutdown_timeout_s,
             "sweep_interval_s": self.sweep_interval_s,
             "write_buffer_bytes": self.write_buffer_bytes,
             "token_ttl_s": self.token_ttl_s,
