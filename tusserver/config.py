@@ -31,6 +31,8 @@ class Settings:
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
+    hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
+    metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
 
     # Limits
     max_size_bytes: int = 100 * 1024**3
@@ -49,6 +51,7 @@ class Settings:
 
     # Streaming
     write_buffer_bytes: int = 1024 * 1024
+    write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
 
     # Authentication
     jwt_secret: str = ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_size_allowed, check_upload_access
+from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
 from ..models import UploadInfo
@@ -17,6 +17,7 @@ from ..storage.ids import check_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
+from .download import DownloadHandler
 from .headers import parse_checksum, parse_int, serialise_metadata
 from .responses import tus_response
 from .writing import receive_body
@@ -25,6 +26,7 @@ from .writing import receive_body
 class TusHandler:
     def __init__(self, ctx: TusContext) -> None:
         self.ctx = ctx
+        self.download = DownloadHandler(ctx)
         settings = ctx.settings
         self._options_headers = {
             "Tus-Version": TUS_VERSION,
@@ -44,6 +46,9 @@ class TusHandler:
         return info
 
     async def head(self, request: Request) -> Response:
+        if "tus-resumable" not in request.headers:
+            # Not a tus request: `curl -I` or a browser checking a download link.
+            return await self.download.get(request)
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
         ctx = self.ctx
@@ -104,7 +109,8 @@ class TusHandler:
             if new_length is not None:
                 await self._set_deferred_length(request, info, new_length)
             if info.length is None:
-                limit = settings.max_size_bytes - info.offset if settings.max_size_bytes else 2**63 - 1
+                cap = size_limit(request.scope, settings.max_size_bytes)
+                limit = max(0, cap - info.offset) if cap is not None else 2**63 - 1
             else:
                 limit = info.length - info.offset
             if content_length is not None and content_length > limit:

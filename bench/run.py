@@ -1,0 +1,175 @@
+"""`make bench`: tusserver against @tus/server and tuspyserver on this machine, interleaved in rounds.
+
+    python bench/run.py [--rounds 5] [--quick] [--no-peers] [--output docs/benchmarks.md]
+
+Each (round, workload, server) gets a freshly started server, so peak RSS is per workload. The machine
+is shared and noisy: what counts is the ratio tusserver/peer computed within each round, reported as
+the median (and min–max) over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import workloads  # noqa: E402
+from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
+from bench.workloads import MiB, Payload, Result  # noqa: E402
+
+BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
+
+
+def mint(sub: str = "bench") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tusserver", "token", "--sub", sub, "--ttl", "30", "--jwt-secret", BENCH_SECRET],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run")
+    parser.add_argument("--no-peers", action="store_true", help="tusserver only (no npm/pip installs)")
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    big = 64 * MiB if args.quick else 1024 * MiB
+    each = 4 * MiB if args.quick else 16 * MiB
+    uploads = 8 if args.quick else 64
+    seconds = 3.0 if args.quick else 10.0
+
+    block = os.urandom(MiB)
+    big_payload, each_payload, small_payload = Payload(big, block), Payload(each, block), Payload(4096, block)
+
+    with tempfile.TemporaryDirectory(prefix="tusbench-") as tmp:
+        workdir = Path(tmp)
+        peers: list[Peer] = [] if args.no_peers else install_peers(workdir)
+        ours = tusserver_peer()
+        authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
+        Run = Callable[[workloads.Running], Result]
+        plan: list[tuple[str, Peer, Run]] = []
+        for server in [ours, *peers]:
+            plan += [
+                ("1 single stream (1 PATCH)", server, lambda s: workloads.single_stream(s, big_payload)),
+                ("2 chunked (8 MiB PATCHes)", server, lambda s: workloads.chunked(s, big_payload)),
+                (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
+                 lambda s: workloads.concurrent(s, each_payload, uploads)),
+                ("4 small (POST + 4 KiB PATCH)", server, lambda s: workloads.small(s, small_payload, 32, seconds)),
+            ]  # fmt: skip
+        plan += [
+            ("5a chunked + sha256 per PATCH", ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
+            ("5b single stream, auth on", authed, lambda s: workloads.single_stream(s, big_payload, token=mint())),
+            ("5c chunked, auth + rotation", authed, lambda s: workloads.chunked(s, big_payload, token=mint())),
+        ]
+        results: dict[tuple[str, str], list[Result]] = defaultdict(list)
+        for round_number in range(rounds):
+            for workload, peer, run in plan:
+                running = start(peer, workdir)
+                try:
+                    result = run(running)
+                finally:
+                    running.stop()
+                label = peer.name if peer is not authed else "tusserver (auth)"
+                results[(workload, label)].append(result)
+                print(f"round {round_number + 1}/{rounds}  {workload:34s} {label:18s} {describe(workload, result)}",
+                      flush=True)  # fmt: skip
+        report = render(results, peers, rounds, args)
+    print(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    return 0
+
+
+def describe(workload: str, result: Result) -> str:
+    main_figure = (
+        f"{result.uploads_per_s:8.0f} uploads/s" if workload.startswith("4") else f"{result.mb_per_s:8.0f} MB/s"
+    )
+    return f"{main_figure}  cpu {result.cpu_per_gib:5.2f} s/GiB  rss {result.peak_rss / 1e6:5.1f} MB"
+
+
+def _figure(workload: str, result: Result) -> float:
+    return result.uploads_per_s if workload.startswith("4") else result.mb_per_s
+
+
+def _span(values: list[float], fmt: str = "{:.0f}") -> str:
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def render(
+    results: dict[tuple[str, str], list[Result]], peers: list[Peer], rounds: int, args: argparse.Namespace
+) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `make bench` (`python bench/run.py --rounds {rounds}{' --quick' if args.quick else ''}"
+        f"{' --no-peers' if args.no_peers else ''}`), run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {_memory()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, Node {_node_version()}. Peers: "
+        + (", ".join(f"{p.name} {p.version}" for p in peers) or "none")
+        + ".",
+        "Servers run with their defaults, one process each, on loopback; every (round, workload, server) gets a fresh "
+        "server. Figures are medians over rounds with min–max; ratios are computed within each round, then the "
+        "median taken, because the machine is shared and noisy.",
+        "",
+        "| workload | server | MB/s or uploads/s | server CPU s/GiB | peak RSS MB | p99 s | tusserver / server |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    workload_names = sorted({w for w, _ in results})
+    for workload in workload_names:
+        ours = results.get((workload, "tusserver")) or results.get((workload, "tusserver (auth)"))
+        for (w, label), runs in results.items():
+            if w != workload:
+                continue
+            figures = [_figure(w, r) for r in runs]
+            unit = " uploads/s" if w.startswith("4") else ""
+            ratio = ""
+            if ours and label not in ("tusserver", "tusserver (auth)"):
+                ratio = _span([_figure(w, a) / _figure(w, b) for a, b in zip(ours, runs, strict=False)], "{:.2f}") + "x"
+            p99 = _span([r.p99_s for r in runs], "{:.2f}") if runs[0].latencies else ""
+            lines.append(
+                f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
+                f"{_span([r.peak_rss / 1e6 for r in runs], '{:.0f}')} | {p99} | {ratio} |"
+            )
+    single = results.get(("1 single stream (1 PATCH)", "tusserver"), [])
+    checked = results.get(("5a chunked + sha256 per PATCH", "tusserver"), [])
+    plain = results.get(("2 chunked (8 MiB PATCHes)", "tusserver"), [])
+    if checked and plain:
+        cost = [1 - a.mb_per_s / b.mb_per_s for a, b in zip(checked, plain, strict=False)]
+        lines += ["", f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
+    if single:
+        lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
+    return "\n".join(lines) + "\n"
+
+
+def _memory() -> str:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1]) / 1024**2:.0f} GiB RAM"
+    return "? RAM"
+
+
+def _node_version() -> str:
+    try:
+        return subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        return "not installed"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
