@@ -7,6 +7,7 @@ import hashlib
 import re
 import socket
 import zlib
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,6 +64,14 @@ def test_cut_patch(server_factory: ServerFactory, checksum: bool, kept: int) -> 
 OCTET = {"Content-Type": "application/offset+octet-stream"}
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
+    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
 def digest(algorithm: str, data: bytes) -> str:
     if algorithm == "crc32":
         raw = zlib.crc32(data).to_bytes(4, "big")
@@ -83,9 +92,9 @@ def offset_of(url: str) -> int:
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "md5", "sha256", "sha512", "crc32"])
-def test_every_algorithm_accepted_when_right(server: LiveServer, algorithm: str) -> None:
+def test_every_algorithm_accepted_when_right(shared: LiveServer, algorithm: str) -> None:
     first, second = b"first chunk " * 100, b"second chunk" * 50
-    url = server.create(len(first) + len(second))
+    url = shared.create(len(first) + len(second))
     r = patch(url, first, 0, f"{algorithm} {digest(algorithm, first)}")
     assert r.status_code == 204, r.text
     # A wrong digest of the right length for this algorithm is rejected too.
@@ -97,17 +106,17 @@ def test_every_algorithm_accepted_when_right(server: LiveServer, algorithm: str)
     assert httpx.get(url).content == first + second
 
 
-def test_corrupted_chunk_is_discarded_then_retry_succeeds(server: LiveServer) -> None:
+def test_corrupted_chunk_is_discarded_then_retry_succeeds(shared: LiveServer) -> None:
     good = bytes(range(256)) * 64
     corrupted = bytearray(good)
     corrupted[1000] ^= 0xFF
-    url = server.create(len(good) * 2)
+    url = shared.create(len(good) * 2)
     assert patch(url, good, 0, f"sha256 {digest('sha256', good)}").status_code == 204
     r = patch(url, bytes(corrupted), len(good), f"sha256 {digest('sha256', good)}")
     assert r.status_code == 460
     assert r.text.strip()
     assert offset_of(url) == len(good)
-    assert (server.data_dir / url.rsplit("/", 1)[1]).stat().st_size == len(good)
+    assert (shared.data_dir / url.rsplit("/", 1)[1]).stat().st_size == len(good)
     r = patch(url, good, len(good), f"sha256 {digest('sha256', good)}")
     assert r.status_code == 204
     assert r.headers["Upload-Offset"] == str(2 * len(good))
@@ -125,8 +134,8 @@ def test_corrupted_chunk_is_discarded_then_retry_succeeds(server: LiveServer) ->
         "sha3-256 " + base64.b64encode(b"x" * 32).decode(),
     ],
 )
-def test_malformed_or_unsupported_is_400(server: LiveServer, header: str) -> None:
-    url = server.create(5)
+def test_malformed_or_unsupported_is_400(shared: LiveServer, header: str) -> None:
+    url = shared.create(5)
     r = patch(url, b"hello", 0, header)
     assert r.status_code == 400, (header, r.status_code, r.text)
     assert r.text.strip() and "\n" not in r.text.strip()
@@ -147,16 +156,16 @@ def _send_then_disconnect(url: str, total: bytes, sent: bytes, checksum: str | N
 
 
 @pytest.mark.parametrize("with_checksum", [True, False])
-def test_patch_disconnected_mid_body(server: LiveServer, with_checksum: bool) -> None:
+def test_patch_disconnected_mid_body(shared: LiveServer, with_checksum: bool) -> None:
     """Client gone mid-body: without a checksum the bytes that arrived stay; with one, nothing is kept."""
     full = b"z" * 200_000
     sent = full[:50_000]
-    url = server.create(len(full))
+    url = shared.create(len(full))
     _send_then_disconnect(url, full, sent, f"sha1 {digest('sha1', full)}" if with_checksum else None)
     expected = 0 if with_checksum else len(sent)
-    # Poll until the server has noticed the disconnect and released the upload.
+    # Poll until the shared has noticed the disconnect and released the upload.
     wait_for(lambda: offset_of(url) == expected, timeout=15, what=f"offset {expected}")
-    assert (server.data_dir / url.rsplit("/", 1)[1]).stat().st_size == expected
+    assert (shared.data_dir / url.rsplit("/", 1)[1]).stat().st_size == expected
     rest = full[expected:]
     assert patch(url, rest, expected, f"sha1 {digest('sha1', rest)}").status_code == 204
     assert httpx.get(url).content == full

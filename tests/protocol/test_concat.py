@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -120,6 +120,14 @@ def test_foreign_and_unfinished_rules(server: LiveServer) -> None:
 OCTET = {"Content-Type": "application/offset+octet-stream"}
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
+    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
 def create_partial(server: LiveServer, length: int | None) -> str:
     headers = {"Upload-Concat": "partial"}
     if length is None:
@@ -146,14 +154,14 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-def test_partials_then_final(server: LiveServer) -> None:
+def test_partials_then_final(shared: LiveServer) -> None:
     chunks = [os.urandom(1000), os.urandom(1), os.urandom(70_000)]
-    partials = [create_partial(server, len(c)) for c in chunks]
+    partials = [create_partial(shared, len(c)) for c in chunks]
     for url, data in zip(partials, chunks, strict=True):
         upload(url, data)
         head = httpx.head(url, headers=TUS)
         assert head.headers["Upload-Concat"] == "partial"
-    r = create_final(server, partials)
+    r = create_final(shared, partials)
     assert r.status_code == 201, r.text
     assert "Upload-Offset" not in r.headers
     final = r.headers["Location"]
@@ -165,13 +173,13 @@ def test_partials_then_final(server: LiveServer) -> None:
     assert httpx.get(final).content == b"".join(chunks)
 
 
-def test_relative_urls_and_metadata(server: LiveServer) -> None:
+def test_relative_urls_and_metadata(shared: LiveServer) -> None:
     chunks = [b"abc", b"defg"]
-    partials = [create_partial(server, len(c)) for c in chunks]
+    partials = [create_partial(shared, len(c)) for c in chunks]
     for url, data in zip(partials, chunks, strict=True):
         upload(url, data)
     r = httpx.post(
-        server.endpoint,
+        shared.endpoint,
         headers={**TUS, "Upload-Concat": "final;" + " ".join(path_of(u) for u in partials),
                  "Upload-Metadata": "filename ZmluYWwudHh0"},
     )  # fmt: skip
@@ -183,13 +191,13 @@ def test_relative_urls_and_metadata(server: LiveServer) -> None:
     assert "final.txt" in got.headers.get("Content-Disposition", "")
 
 
-def test_final_before_partials_finish(server: LiveServer) -> None:
+def test_final_before_partials_finish(shared: LiveServer) -> None:
     """concatenation-unfinished: the final exists first and completes once the last partial does."""
-    assert "concatenation-unfinished" in httpx.options(server.endpoint).headers["Tus-Extension"].split(",")
+    assert "concatenation-unfinished" in httpx.options(shared.endpoint).headers["Tus-Extension"].split(",")
     a, b = os.urandom(5000), os.urandom(7000)
-    pa, pb = create_partial(server, len(a)), create_partial(server, None)  # one even with deferred length
+    pa, pb = create_partial(shared, len(a)), create_partial(shared, None)  # one even with deferred length
     upload(pa, a[:100])
-    r = create_final(server, [pa, pb])
+    r = create_final(shared, [pa, pb])
     assert r.status_code == 201, r.text
     final = r.headers["Location"]
     head = httpx.head(final, headers=TUS)
@@ -204,10 +212,10 @@ def test_final_before_partials_finish(server: LiveServer) -> None:
     assert httpx.get(final).content == a + b
 
 
-def test_final_must_not_carry_length(server: LiveServer) -> None:
-    p = create_partial(server, 1)
+def test_final_must_not_carry_length(shared: LiveServer) -> None:
+    p = create_partial(shared, 1)
     upload(p, b"1")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{p}", "Upload-Length": "1"})
+    r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": f"final;{p}", "Upload-Length": "1"})
     assert r.status_code == 400
 
 
@@ -221,38 +229,38 @@ def test_final_must_not_carry_length(server: LiveServer) -> None:
         lambda s: "/files/",
     ],
 )
-def test_bad_parts_are_400(server: LiveServer, make_url: Callable[[LiveServer], str]) -> None:
-    good = create_partial(server, 1)
+def test_bad_parts_are_400(shared: LiveServer, make_url: Callable[[LiveServer], str]) -> None:
+    good = create_partial(shared, 1)
     upload(good, b"1")
-    bad = make_url(server)
-    r = create_final(server, [good, bad])
+    bad = make_url(shared)
+    r = create_final(shared, [good, bad])
     assert r.status_code == 400, (bad, r.status_code, r.text)
     assert r.text.strip() and "\n" not in r.text.strip()
 
 
-def test_bad_concat_header_is_400(server: LiveServer) -> None:
+def test_bad_concat_header_is_400(shared: LiveServer) -> None:
     for value in ("final;", "final", "partial;x", "something"):
-        r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": value, "Upload-Length": "1"})
+        r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": value, "Upload-Length": "1"})
         assert r.status_code == 400, value
 
 
-def test_terminated_partial_is_400(server: LiveServer) -> None:
-    p = create_partial(server, 2)
+def test_terminated_partial_is_400(shared: LiveServer) -> None:
+    p = create_partial(shared, 2)
     assert httpx.delete(p, headers=TUS).status_code == 204
-    assert create_final(server, [p]).status_code == 400
+    assert create_final(shared, [p]).status_code == 400
 
 
-def test_large_final_returns_before_assembly(server: LiveServer) -> None:
+def test_large_final_returns_before_assembly(shared: LiveServer) -> None:
     """4 x 16 MiB: the POST answers without Upload-Offset; HEAD reports it only once assembly is done."""
     size = 16 * 1024 * 1024
     block = os.urandom(1024 * 1024)
     partials = []
     for i in range(4):
-        url = create_partial(server, size)
+        url = create_partial(shared, size)
         piece = bytes([i]) + block[1:]
         upload(url, piece * 16)
         partials.append(url)
-    r = create_final(server, partials)
+    r = create_final(shared, partials)
     assert r.status_code == 201
     assert "Upload-Offset" not in r.headers
     final = r.headers["Location"]
