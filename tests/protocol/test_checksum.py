@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import socket
 import zlib
@@ -169,3 +170,30 @@ def test_patch_disconnected_mid_body(shared: LiveServer, with_checksum: bool) ->
     rest = full[expected:]
     assert patch(url, rest, expected, f"sha1 {digest('sha1', rest)}").status_code == 204
     assert httpx.get(url).content == full
+
+
+def test_server_killed_mid_checksummed_patch_keeps_no_unverified_bytes(server_factory: ServerFactory) -> None:
+    """kill -9 while a checksummed chunk is half on disk: after restart the offset is where it was."""
+    server = server_factory("--write-buffer", "65536")
+    head_part = b"h" * 1000
+    url = server.create(1000 + 300_000)
+    assert patch(url, head_part, 0, f"md5 {digest('md5', head_part)}").status_code == 204
+    chunk = os.urandom(300_000)
+    data_file = server.data_dir / url.rsplit("/", 1)[1]
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    request = (
+        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 1000\r\n"
+        f"Upload-Checksum: sha256 {digest('sha256', chunk)}\r\nContent-Length: {len(chunk)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(request + chunk[:150_000])
+        # Part of the unverified chunk is on disk when the server dies.
+        wait_for(lambda: data_file.stat().st_size > 1000, what="unverified bytes written")
+        server.kill()
+    server.start()
+    assert offset_of(url) == 1000
+    assert patch(url, chunk, 1000, f"sha256 {digest('sha256', chunk)}").status_code == 204
+    assert httpx.get(url).content == head_part + chunk
+    assert data_file.stat().st_size == 1000 + len(chunk)
