@@ -292,3 +292,20 @@ def test_assembly_is_a_background_task_that_copies_in_the_kernel() -> None:
     calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
     assert "copy_file_range" in calls
     assert not {"read", "readinto", "pread"} & calls
+
+
+def test_concatenation_falls_back_when_copy_file_range_copies_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some filesystems answer copy_file_range with 0 instead of an error: sendfile takes over."""
+    from tusserver.storage import local
+
+    sources = []
+    for i in range(3):
+        source = tmp_path / f"part{i}"
+        source.write_bytes(bytes([i]) * (100_000 + i))
+        sources.append(source)
+    monkeypatch.setattr(local.os, "copy_file_range", lambda *args: 0, raising=False)
+    target = tmp_path / "final"
+    local._concatenate_files(sources, target)
+    assert target.read_bytes() == b"".join(s.read_bytes() for s in sources)

@@ -273,7 +273,9 @@ def _copy(src: int, dst: int, offset: int, count: int) -> int:
     chunk = min(count, 1 << 30)
     if hasattr(os, "copy_file_range"):
         try:
-            return os.copy_file_range(src, dst, chunk, offset)
+            copied = os.copy_file_range(src, dst, chunk, offset)
         except OSError:
-            pass
+            copied = 0
+        if copied > 0:  # some filesystems answer 0 instead of an error: fall back, don't give up
+            return copied
     return os.sendfile(dst, src, offset, chunk)
