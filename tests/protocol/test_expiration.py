@@ -158,3 +158,12 @@ def test_slow_patch_spanning_expiry_is_not_swept(server_factory: ServerFactory) 
 def patch_stream(url: str, body: Iterator[bytes]) -> httpx.Response:
     headers = {**TUS, **OCTET, "Upload-Offset": "0", "Content-Length": str(65536 + 1000)}
     return httpx.patch(url, content=body, headers=headers, timeout=60)
+
+
+def test_expired_partial_cannot_be_concatenated(server_factory: ServerFactory) -> None:
+    server = server_factory("--expire-after", "1", "--sweep-interval", "3600")  # expired but not yet swept
+    partial = server.create(10, {"Upload-Concat": "partial"})
+    assert patch(partial, b"12345", 0).status_code == 204
+    wait_for(lambda: httpx.head(partial, headers=TUS).status_code == 410, what="partial expired")
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{partial}"})
+    assert r.status_code == 400 and "expired" in r.text
