@@ -309,3 +309,16 @@ def test_concatenation_falls_back_when_copy_file_range_copies_nothing(
     target = tmp_path / "final"
     local._concatenate_files(sources, target)
     assert target.read_bytes() == b"".join(s.read_bytes() for s in sources)
+
+
+def test_final_waiting_on_parts_survives_a_restart(server: LiveServer) -> None:
+    """Which finals wait on which parts is kept in memory; after a restart a HEAD or GET still assembles."""
+    first = create_partial(server, 3)
+    upload(first, b"abc")
+    second = create_partial(server, 3)
+    final = create_final(server, [first, second]).headers["Location"]
+    server.kill()
+    server.start()
+    upload(second, b"def")
+    wait_for(lambda: assembled(final), what="assembly after restart")
+    assert httpx.get(final).content == b"abcdef"
