@@ -50,7 +50,7 @@ class Settings:
     keep_partials: bool = True
 
     # Streaming
-    write_buffer_bytes: int = 1024 * 1024
+    write_buffer_bytes: int = 256 * 1024  # per upload: 64 uploads at once hold 16 MiB of buffers
     write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
 
     # Authentication

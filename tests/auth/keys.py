@@ -19,7 +19,8 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def claims(sub: str = "alice", ttl: float = 60, **extra: Any) -> dict[str, Any]:
+# Tokens built at collection time (parametrize) must outlive a whole test run: an hour by default.
+def claims(sub: str = "alice", ttl: float = 3600, **extra: Any) -> dict[str, Any]:
     now = int(time.time())
     return {"sub": sub, "iat": now, "exp": now + int(ttl), **extra}
 

@@ -103,3 +103,11 @@ def test_patch_longer_than_the_upload_is_413_before_reading(server: LiveServer) 
     )
     assert r.status_code == 413
     assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+
+
+def test_rejected_patch_does_not_set_a_deferred_length(server: LiveServer) -> None:
+    url = server.create(None, {"Upload-Defer-Length": "1"})
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Length": "3"}
+    assert httpx.patch(url, content=b"12345", headers=headers).status_code == 413
+    head = httpx.head(url, headers=TUS)
+    assert head.headers.get("Upload-Defer-Length") == "1" and "Upload-Length" not in head.headers

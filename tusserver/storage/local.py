@@ -79,9 +79,9 @@ class LocalStore:
     async def prepare(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe = self.directory / ".write-probe"
+            probe = self.directory / f".write-probe-{os.getpid()}"  # one per worker: they start together
             probe.write_bytes(b"")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
 
