@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -167,3 +169,20 @@ def test_expired_partial_cannot_be_concatenated(server_factory: ServerFactory) -
     wait_for(lambda: httpx.head(partial, headers=TUS).status_code == 410, what="partial expired")
     r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{partial}"})
     assert r.status_code == 400 and "expired" in r.text
+
+
+def test_upload_expires_counts_from_the_latest_write(server_factory: ServerFactory) -> None:
+    server = server_factory("--expire-after", "3600", "--sweep-interval", "3600")
+    url = server.create(10)
+    assert patch(url, b"12", 0).status_code == 204
+    data_file = server.data_dir / upload_id(url)
+    old = time.time() - 1000
+    info_file = server.data_dir / f"{upload_id(url)}.info"
+    record = json.loads(info_file.read_text())
+    record["created"] = old
+    info_file.write_text(json.dumps(record))
+    os.utime(data_file, (old, old))  # as if the upload was made and last written 1000 s ago
+    head = httpx.head(url, headers=TUS)
+    assert parsedate_to_datetime(head.headers["Upload-Expires"]).timestamp() < time.time() + 2700
+    r = patch(url, b"34", 2)
+    assert parsedate_to_datetime(r.headers["Upload-Expires"]).timestamp() > time.time() + 3500

@@ -7,6 +7,8 @@ written by the store, and the upload finished when its last byte arrives.
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 
 from ..errors import ChecksumMismatch, TooLarge
@@ -45,6 +47,8 @@ async def receive_body(
         ctx.digests.forget(info.id)
         raise
     info.offset = start + written
+    if written:
+        info.storage["mtime"] = time.time()  # Upload-Expires on this response counts from this write
     if digest_state is not None:
         ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:
