@@ -55,6 +55,7 @@ def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, t
         wait_for(lambda: httpx.head(abandoned, headers=TUS).status_code == 410, timeout=20, what="abandoned → 410")
         wait_for(lambda: not (data_dir / upload_id(abandoned)).exists(), timeout=20, what="abandoned data removed")
         assert not (data_dir / f"{upload_id(abandoned)}.info").exists()
+        assert not (data_dir / ".locks" / f"{upload_id(abandoned)}.lock").exists()
         assert httpx.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
     finally:
         stop.set()

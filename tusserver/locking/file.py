@@ -1,6 +1,8 @@
 """Locks across processes on one host: `flock` on a lock file per upload, plus a release-request file.
 
 `flock` is dropped by the kernel when its holder dies, so a `kill -9` never leaves a stale lock.
+The holder unlinks the lock file as it lets go (a waiter that locked the unlinked inode notices and
+retries on the new file), so finished, swept or deleted uploads leave no lock files behind.
 A waiting request creates `<id>.release`; the holder polls for it and, when it appears, calls its
 `on_release_request` callback (which cuts its body stream) and lets go.
 """
@@ -37,13 +39,22 @@ class FileLocker:
         return None
 
     def _try_flock(self, path: Path) -> int | None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        for _ in range(3):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            opened = os.fstat(fd)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            if current is not None and (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+                return fd
+            os.close(fd)  # the holder before us removed this file as it let go: lock the one now at `path`
+        return None
 
     @asynccontextmanager
     async def lock(
@@ -76,6 +87,9 @@ class FileLocker:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            # Lock files exist only while held, so uploads (swept, deleted) leave none behind.
+            with contextlib.suppress(FileNotFoundError):
+                lock_path.unlink()
             os.close(fd)  # closing the descriptor drops the flock
 
     async def _watch(self, release_path: Path, callback: ReleaseCallback) -> None:
