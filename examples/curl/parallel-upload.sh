@@ -32,12 +32,16 @@ for part in "$work"/part-*; do
   case $location in http*) ;; *) location="${endpoint%%/files/*}$location" ;; esac
   urls+=("$location")
   # Send this part in the background, resuming into the partial upload just made.
-  UPLOAD_URL=$location TOKEN=${fresh:-$token} "$here/upload.sh" "$part" "$endpoint" > "$part.out" 2> "$part.log" &
+  UPLOAD_URL=$location TOKEN=${fresh:-$token} TOKEN_OUT=$part.token \
+    "$here/upload.sh" "$part" "$endpoint" > "$part.out" 2> "$part.log" &
   [ -n "$fresh" ] && token=$fresh
 done
 failed=0
 for job in $(jobs -p); do wait "$job" || failed=1; done
 [ "$failed" = 0 ] || { cat "$work"/*.log >&2; echo "a part failed" >&2; exit 1; }
+# The tokens from creation have long expired: take the newest one a part finished with.
+newest=$(ls -t "$work"/part-*.token 2>/dev/null | head -n 1 || true)
+[ -n "$newest" ] && [ -s "$newest" ] && token=$(cat "$newest")
 
 # Merge. A token scoped to one of the parts may create the final upload.
 hdrs=$(curl -sS -D - -o /dev/null -X POST "$endpoint" -H 'Tus-Resumable: 1.0.0' -H "$(auth)" \

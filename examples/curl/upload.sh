@@ -3,6 +3,8 @@
 #
 #   TOKEN=<jwt> ./upload.sh FILE ENDPOINT [CHUNK_BYTES]      (TOKEN optional; UPLOAD_URL=... to resume)
 #
+# TOKEN_OUT=FILE: write the newest token there when done.
+#
 # LIMIT_RATE (e.g. 2M) is passed to curl's --limit-rate for each PATCH.
 # Sends FILE in chunks. Every response may carry X-New-Token: the next request uses it, so a token
 # that lives 30 s is enough for an upload of any length. After a failed PATCH it asks the server
@@ -68,4 +70,6 @@ while [ "$offset" -lt "$size" ]; do
   sleep $(( failures < 5 ? failures : 5 ))
   offset_from_server || true
 done
+# TOKEN_OUT=FILE hands the newest token on (parallel-upload.sh needs a live one for the final POST).
+[ -n "${TOKEN_OUT:-}" ] && printf '%s' "$token" > "$TOKEN_OUT"
 echo "$url"

@@ -8,7 +8,11 @@
 // there. With --parallel N the file is cut into N partial uploads sent on a thread pool, then merged
 // by a final concatenation (Upload-Concat). Prints the upload URL on success; exit 1 on failure.
 
+import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.RandomAccessFile;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -25,13 +29,14 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 
 public class TusUpload {
     // HTTP/1.1: the default (HTTP/2) sends "Upgrade: h2c" on plain http://, which tus servers refuse with a body.
     static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(10)).build();
     static final int MAX_RETRIES = 8;
-    static long limitRate = 0;  // bytes per second for each upload; 0 = as fast as possible
+    static long limitRate = 0;  // bytes per second for each upload (each part); 0 = as fast as possible
 
     /** The newest token of one upload (tokens rotated by the server are scoped to their upload). */
     static final class Token {
@@ -111,12 +116,11 @@ public class TusUpload {
         try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r")) {
             while (offset < length) {
                 int size = (int) Math.min(chunkSize, length - offset);
-                if (limitRate > 0) Thread.sleep(size * 1000L / limitRate);  // pace the sender
                 byte[] chunk = new byte[size];
                 raf.seek(start + offset);
                 raf.readFully(chunk);
                 HttpRequest patch = request(url, token)
-                        .method("PATCH", HttpRequest.BodyPublishers.ofByteArray(chunk))
+                        .method("PATCH", body(chunk))
                         .header("Content-Type", "application/offset+octet-stream")
                         .header("Upload-Offset", Long.toString(offset))
                         .header("Upload-Checksum", "sha1 " + b64(MessageDigest.getInstance("SHA-1").digest(chunk)))
@@ -149,18 +153,22 @@ public class TusUpload {
         long size = Files.size(file);
         ExecutorService pool = Executors.newFixedThreadPool(parts);
         List<Future<String>> futures = new ArrayList<>();
-        List<Token> tokens = new ArrayList<>();
+        AtomicReference<Token> lastDone = new AtomicReference<>();
         try {
             for (int i = 0; i < parts; i++) {
                 long start = size * i / parts, end = size * (i + 1) / parts;
                 Token partToken = new Token(token.get());
-                tokens.add(partToken);
-                futures.add(pool.submit(() -> uploadRange(file, endpoint, partToken, start, end, chunkSize, "partial")));
+                futures.add(pool.submit(() -> {
+                    String partUrl = uploadRange(file, endpoint, partToken, start, end, chunkSize, "partial");
+                    lastDone.set(partToken);
+                    return partUrl;
+                }));
             }
             StringBuilder urls = new StringBuilder();
             for (Future<String> f : futures) urls.append(urls.length() == 0 ? "" : " ").append(f.get());
-            // A token scoped to one of the parts may create the final upload.
-            Token finalToken = new Token(tokens.get(0).get());
+            // A token scoped to one of the parts may create the final upload; the part that finished
+            // last holds the freshest one (an earlier part's token may have expired meanwhile).
+            Token finalToken = new Token(lastDone.get().get());
             HttpResponse<String> r = send(request(endpoint, finalToken).POST(HttpRequest.BodyPublishers.noBody())
                     .header("Upload-Concat", "final;" + urls)
                     .header("Upload-Metadata", "filename " + b64(file.getFileName().toString().getBytes(StandardCharsets.UTF_8)))
@@ -177,6 +185,26 @@ public class TusUpload {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /**
+     * The chunk as a request body, paced by --limit-rate while it is sent. Pacing inside the body, not
+     * by sleeping between requests: the server checks a token when a request starts, so a long PATCH
+     * is fine, but a pause between requests longer than the token's lifetime would end the upload.
+     */
+    static HttpRequest.BodyPublisher body(byte[] chunk) {
+        if (limitRate <= 0) return HttpRequest.BodyPublishers.ofByteArray(chunk);
+        return HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() ->
+                new FilterInputStream(new ByteArrayInputStream(chunk)) {
+                    @Override public int read(byte[] b, int off, int len) throws IOException {
+                        int n = super.read(b, off, Math.min(len, 16 * 1024));
+                        if (n > 0) {
+                            try { Thread.sleep(n * 1000L / limitRate); }
+                            catch (InterruptedException e) { Thread.currentThread().interrupt(); throw new InterruptedIOException(); }
+                        }
+                        return n;
+                    }
+                }), chunk.length);
     }
 
     static String b64(byte[] data) { return Base64.getEncoder().encodeToString(data); }

@@ -145,6 +145,7 @@ class Uploader:
         self.metadata = {"filename": os.path.basename(path), **options.metadata}
         self.digest = file_digest(path, quiet) if options.dedup else None
         self.parts_done: list[list[int]] = []
+        self.start_token = tokens.token  # before any rotation, so not scoped to one upload
 
     def report(self) -> None:
         done = sum(d[0] for d in self.parts_done)
@@ -214,15 +215,21 @@ class Uploader:
         part_tokens: list[str | None] = []
         for index in range(count):
             length = bounds[index + 1] - bounds[index]
-            known = _offset_of(session, urls[index]) if index < len(urls) else None
-            if known is None:
-                response = self._create(session, length, {"Upload-Concat": "partial"})
-                url = self._absolute(response.headers["location"])
-                urls[index : index + 1] = [url]
-                known = 0
-                self.resume.put(self.key, {"parts": urls, "endpoint": self.endpoint})
+            # A rotated token is scoped to the upload it came from: a HEAD on part i with the token part
+            # i-1 returned gets 403. Each part therefore starts from the unscoped token this run began with.
+            part_session = Session(self.options, TokenHolder(self.start_token, self.options.token_command))
+            try:
+                known = _offset_of(part_session, urls[index]) if index < len(urls) else None
+                if known is None:
+                    response = self._create(part_session, length, {"Upload-Concat": "partial"})
+                    url = self._absolute(response.headers["location"])
+                    urls[index : index + 1] = [url]
+                    known = 0
+                    self.resume.put(self.key, {"parts": urls, "endpoint": self.endpoint})
+            finally:
+                part_session.close()
             offsets.append(known)
-            part_tokens.append(session.tokens.token)  # rotated by this part's POST/HEAD: scoped to it
+            part_tokens.append(part_session.tokens.token)  # rotated by this part's POST/HEAD: scoped to it
         self.parts_done = [[o] for o in offsets]
         self.report()
         ctx = self.context()
