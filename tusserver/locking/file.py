@@ -1,6 +1,8 @@
 """Locks across processes on one host: `flock` on a lock file per upload, plus a release-request file.
 
 `flock` is dropped by the kernel when its holder dies, so a `kill -9` never leaves a stale lock.
+The holder unlinks the lock file as it lets go (a waiter that locked the unlinked inode notices and
+retries on the new file), so finished, swept or deleted uploads leave no lock files behind.
 A waiting request creates `<id>.release`; the holder polls for it and, when it appears, calls its
 `on_release_request` callback (which cuts its body stream) and lets go.
 """

@@ -8,6 +8,7 @@ written by the store, and the upload finished when its last byte arrives.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from starlette.requests import Request
 
@@ -53,6 +54,8 @@ async def receive_body(
         if task is not None:
             ctx.writers.discard(task)
     info.offset = start + written
+    if written:
+        info.storage["mtime"] = time.time()  # Upload-Expires on this response counts from this write
     if digest_state is not None:
         ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:
