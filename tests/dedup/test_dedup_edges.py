@@ -194,3 +194,22 @@ async def _bounded() -> None:
 
 async def _one(chunk: bytes) -> AsyncIterator[bytes]:
     yield chunk
+
+
+def test_a_chunk_refused_by_upload_checksum_is_not_in_the_whole_file_digest(server: LiveServer) -> None:
+    data = os.urandom(2 * MiB)
+    half = MiB
+    with httpx.Client(timeout=30) as http:
+        url = create(http, server.endpoint, data).headers["Location"]
+        assert http.patch(url, content=data[:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+        wrong = f"sha1 {base64.b64encode(hashlib.sha1(b'other').digest()).decode()}"
+        r = http.patch(
+            url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": wrong}
+        )
+        assert r.status_code == 460
+        right = f"sha1 {base64.b64encode(hashlib.sha1(data[half:]).digest()).decode()}"
+        r = http.patch(
+            url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": right}
+        )
+        assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
+        assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
