@@ -24,7 +24,7 @@ node-deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check tusserver tests conformance bench
+	$(BIN)/ruff check .
 	$(BIN)/ruff format --check tusserver
 
 typecheck: $(STAMP)

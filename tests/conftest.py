@@ -29,3 +29,7 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(server_factory: ServerFactory) -> LiveServer:
     return server_factory()
+
+
+from tests.redis_support import redis_url  # noqa: E402, F401 - fixture for every test module
+from tests.s3_support import s3_server  # noqa: E402, F401 - fixture for every test module

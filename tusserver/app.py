@@ -17,16 +17,16 @@ from .config import Settings
 from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
-from .hooks import Hooks
+from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
-from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware
+from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware, UpgradeGuardMiddleware
 from .protocol import TusContext, routes
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index
 
-EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "Content-Range", "Content-Disposition"]
+EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "WWW-Authenticate", "Content-Range", "Content-Disposition"]
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
     "Authorization",
@@ -58,7 +58,12 @@ def create_app(
     locker = locker or build_locker(settings)
     if digest_index is None:
         digest_index = build_digest_index(settings)
-    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks or Hooks())
+    hooks = hooks or Hooks()
+    http_hook = HttpHook(settings.hooks_url) if settings.hooks_url else None
+    if http_hook is not None:
+        hooks.add(http_hook)
+    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    app_routes = routes(ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,10 +77,21 @@ def create_app(
                 sweeper.cancel()
             for task in list(ctx.background):
                 task.cancel()
+            if http_hook is not None:
+                await http_hook.aclose()
             await locker.aclose()
             await store.aclose()
 
     middleware: list[Middleware] = []
+    if settings.metrics:
+        from starlette.routing import Route
+
+        from .metrics import Metrics, MetricsMiddleware
+
+        metrics = Metrics()
+        metrics.attach(hooks)
+        app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+        middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
     origins = settings.cors_origin_list
     if origins:
         middleware.append(
@@ -89,17 +105,22 @@ def create_app(
             )
         )
     middleware.append(Middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes))
+    middleware.append(Middleware(UpgradeGuardMiddleware))
     middleware.append(Middleware(MethodOverrideMiddleware))
     if settings.auth_enabled:
         from .auth.middleware import JWTAuthMiddleware
+        from .auth.tokens import TokenService
 
-        middleware.append(Middleware(JWTAuthMiddleware, settings=settings))
+        # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
+        tokens = TokenService.from_settings(settings)
+        middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
 
     app = Starlette(
-        routes=routes(ctx),
+        routes=app_routes,
         middleware=middleware,
         exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
     app.state.tus = ctx
     return app

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +18,8 @@ from .config import Settings, SettingsError, env_name, field_types, option_name,
 
 _HELP = {
     "host": "interface to listen on",
+    "hooks_url": "POST upload events (post-create, post-finish, post-terminate) as JSON to this URL",
+    "metrics": "serve Prometheus metrics at /metrics",
     "port": "port to listen on",
     "base_path": "URL path under which uploads live",
     "data_dir": "directory for uploads (store 'file')",
@@ -31,10 +35,12 @@ _HELP = {
     "lock_timeout_s": "how long a request waits for an upload's lock before 423",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
+    "write_in_thread": "write to disk from a thread instead of the event loop (slow or network disks)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
     "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",
     "jwks": "JWKS file (key chosen by kid): enables auth",
+    "jwt_algorithms": "comma-separated accepted JWT algs (default: HS256 plus the public key's family; never none)",
     "jwt_leeway_s": "clock-skew leeway for exp/nbf",
     "jwt_issuer": "required iss claim",
     "jwt_audience": "required aud claim",
@@ -89,12 +95,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.update(settings_to_env(settings))
-    if settings.auth_enabled and not settings.jwt_secret:
-        logging.getLogger("tusserver").warning(
-            "no --jwt-secret: rotated tokens are signed with a random secret made at start; "
+    if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
+        # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
+        logging.getLogger("tusserver.auth").warning(
+            "no --jwt-secret: the workers share a random rotation secret made at start; "
             "several instances need a shared --jwt-secret"
         )
+        settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
+    os.environ.update(settings_to_env(settings))
     uvicorn.run(
         "tusserver.cli:app_from_env",
         factory=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import HeaderTooLarge, error_response
+from .errors import BadRequest, HeaderTooLarge, error_response
 
 _OVERRIDABLE = {"PATCH", "DELETE", "HEAD", "GET", "OPTIONS", "POST"}
 
@@ -38,6 +38,27 @@ class HeaderLimitMiddleware:
             total = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if total > self.max_header_bytes:
                 exc = HeaderTooLarge(f"request headers exceed {self.max_header_bytes} bytes")
+                await error_response(exc, scope["method"])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class UpgradeGuardMiddleware:
+    """400 for a request body sent with `Upgrade: h2c` (Java's HttpClient and `curl --http2` do this).
+
+    uvicorn's httptools parser stops reading at an upgrade it does not support, so the body never
+    reaches the app: without this guard a PATCH would "succeed" having stored nothing. A clear 4xx
+    tells the client to speak plain HTTP/1.1 instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("PATCH", "POST"):
+            headers = dict(scope["headers"])
+            if b"upgrade" in headers and headers.get(b"content-length", b"0") not in (b"0", b""):
+                exc = BadRequest("request bodies cannot be sent with Upgrade (h2c); use HTTP/1.1 without Upgrade")
                 await error_response(exc, scope["method"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -71,5 +71,14 @@ def check_size_allowed(scope: MutableMapping[str, Any], length: int | None) -> N
         raise TooLarge(f"Upload-Length exceeds the token's max_size of {identity.max_size} bytes")
 
 
+def size_limit(scope: MutableMapping[str, Any], server_max: int) -> int | None:
+    """The most bytes an upload may hold: `--max-size` (0: none) and the token's `max_size`, whichever is lower."""
+    identity = identity_of(scope)
+    limits = [server_max] if server_max else []
+    if identity is not None and identity.max_size is not None:
+        limits.append(identity.max_size)
+    return min(limits) if limits else None
+
+
 def record_upload(scope: MutableMapping[str, Any], upload_id: str) -> None:
     scope[UPLOAD_SCOPE_KEY] = upload_id

@@ -14,6 +14,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from .checksum import Hasher
 
+_HASH_BATCH_BYTES = 1024 * 1024
+
 
 class BodyReader:
     def __init__(self, request: Request, limit: int, hashers: list[Hasher] | None = None) -> None:
@@ -26,6 +28,9 @@ class BodyReader:
         self.overflow = False
         self._task: asyncio.Task[object] | None = None
         self._in_receive = False
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._hashing: asyncio.Future[None] | None = None
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
@@ -40,6 +45,16 @@ class BodyReader:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         self._task = asyncio.current_task()
+        try:
+            async for chunk in self._receive():
+                if self.hashers:
+                    await self._hash(chunk)
+                yield chunk
+        finally:
+            if self.hashers:
+                await self._drain()
+
+    async def _receive(self) -> AsyncIterator[bytes]:
         stream = self._request.stream().__aiter__()
         while not self.interrupted:
             self._in_receive = True
@@ -65,8 +80,34 @@ class BodyReader:
                 chunk = chunk[:room]
             if chunk:
                 self.received += len(chunk)
-                for hasher in self.hashers:
-                    hasher.update(chunk)
                 yield chunk
             if self.overflow:
                 return
+
+    async def _hash(self, chunk: bytes) -> None:
+        """Hash in a worker thread, a batch at a time, while the loop receives the next batch.
+
+        hashlib releases the GIL on large inputs, so on two cores checksumming runs beside the
+        network instead of after it. Batches are hashed strictly in order: one in flight at a time.
+        """
+        self._batch.append(chunk)
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes < _HASH_BATCH_BYTES:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if self._hashing is not None:
+            await self._hashing
+        self._hashing = asyncio.get_running_loop().run_in_executor(None, _feed, self.hashers, batch)
+
+    async def _drain(self) -> None:
+        if self._hashing is not None:
+            await self._hashing
+            self._hashing = None
+        _feed(self.hashers, self._batch)
+        self._batch, self._batch_bytes = [], 0
+
+
+def _feed(hashers: list[Hasher], batch: list[bytes]) -> None:
+    for chunk in batch:
+        for hasher in hashers:
+            hasher.update(chunk)

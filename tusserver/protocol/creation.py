@@ -5,7 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_parts_access, check_size_allowed, owner_for_new_upload, record_upload
+from ..auth.access import (
+    check_parts_access,
+    check_size_allowed,
+    owner_for_new_upload,
+    record_upload,
+    size_limit,
+)
 from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
@@ -86,7 +92,8 @@ class CreationHandler:
         await ctx.hooks.emit("post-create", info)
         if has_body:
             content_length = parse_int("Content-Length", headers.get("content-length"))
-            limit = info.length if info.length is not None else settings.max_size_bytes or 2**63 - 1
+            cap = size_limit(request.scope, settings.max_size_bytes)
+            limit = info.length if info.length is not None else cap if cap is not None else 2**63 - 1
             reader = BodyReader(request, limit=limit)
             async with ctx.lock(info.id, on_release_request=reader.interrupt):
                 if content_length is not None and content_length > limit:
@@ -130,8 +137,11 @@ class CreationHandler:
         record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         await ctx.hooks.emit("post-finish", info)
-        # Drain and drop any body the client sent along; the bytes are already here.
-        return tus_response(201, {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)})
+        headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
+        if _has_body(request):
+            # The body is not needed; close the connection instead of reading megabytes to throw away.
+            headers["Connection"] = "close"
+        return tus_response(201, headers)
 
     async def _create_final(
         self, request: Request, concat: Concat, metadata: dict[str, str | None], owner: str | None, declared: object

@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from ..auth.access import check_upload_access
 from ..errors import Conflict, TusError
 from ..storage.ids import check_upload_id
+from .completion import schedule_assembly
 from .context import TusContext
 from .headers import metadata_text
 
@@ -66,6 +67,9 @@ class DownloadHandler:
         info = await self.ctx.store.get_info(upload_id)
         check_upload_access(request.scope, info.id, info.owner)
         if not info.is_complete:
+            if info.is_final:
+                schedule_assembly(self.ctx, info.id)
+                raise Conflict("upload is being assembled from its parts; retry shortly", {"Retry-After": "1"})
             raise Conflict("upload is not finished yet")
         size = info.offset
         filetype = metadata_text(info.metadata, "filetype") or metadata_text(info.metadata, "contentType")

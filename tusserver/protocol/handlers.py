@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_size_allowed, check_upload_access
+from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
 from ..models import UploadInfo
@@ -17,6 +17,7 @@ from ..storage.ids import check_upload_id
 from .body import BodyReader
 from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
+from .download import DownloadHandler
 from .headers import parse_checksum, parse_int, serialise_metadata
 from .responses import tus_response
 from .writing import receive_body
@@ -25,6 +26,7 @@ from .writing import receive_body
 class TusHandler:
     def __init__(self, ctx: TusContext) -> None:
         self.ctx = ctx
+        self.download = DownloadHandler(ctx)
         settings = ctx.settings
         self._options_headers = {
             "Tus-Version": TUS_VERSION,
@@ -44,6 +46,9 @@ class TusHandler:
         return info
 
     async def head(self, request: Request) -> Response:
+        if "tus-resumable" not in request.headers:
+            # Not a tus request: `curl -I` or a browser checking a download link.
+            return await self.download.get(request)
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
         ctx = self.ctx
@@ -101,33 +106,37 @@ class TusHandler:
                 raise Forbidden("final uploads cannot be PATCHed")
             if offset != info.offset:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
-            if new_length is not None:
-                await self._set_deferred_length(request, info, new_length)
-            if info.length is None:
-                limit = settings.max_size_bytes - info.offset if settings.max_size_bytes else 2**63 - 1
+            declares_length = new_length is not None and self._check_deferred_length(request, info, new_length)
+            length = new_length if declares_length else info.length
+            if length is None:
+                cap = size_limit(request.scope, settings.max_size_bytes)
+                limit = max(0, cap - info.offset) if cap is not None else 2**63 - 1
             else:
-                limit = info.length - info.offset
+                limit = length - info.offset
             if content_length is not None and content_length > limit:
                 raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
+            if declares_length:  # saved only once the request is known to be acceptable
+                info.length = length
+                await ctx.store.save_info(info)
             reader.limit = limit
             await receive_body(ctx, request, info, checksum, reader)
             await ctx.hooks.emit("post-receive", info)
         response_headers = {"Upload-Offset": str(info.offset), **ctx.expires_header(info)}
         return tus_response(204, response_headers)
 
-    async def _set_deferred_length(self, request: Request, info: UploadInfo, length: int) -> None:
+    def _check_deferred_length(self, request: Request, info: UploadInfo, length: int) -> bool:
+        """Validate an `Upload-Length` sent on PATCH; True when it sets a deferred length (to be saved)."""
         if info.length is not None:
             if length != info.length:
                 raise BadRequest("Upload-Length cannot change once set")
-            return
+            return False
         if length < info.offset:
             raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
         max_size = self.ctx.settings.max_size_bytes
         if max_size and length > max_size:
             raise TooLarge(f"Upload-Length exceeds the maximum of {max_size} bytes")
         check_size_allowed(request.scope, length)
-        info.length = length
-        await self.ctx.store.save_info(info)
+        return True
 
     async def delete(self, request: Request) -> Response:
         check_tus_resumable(request)

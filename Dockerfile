@@ -1,0 +1,19 @@
+# tusserver on local disk: docker build -t tusserver . && docker run -p 1080:1080 -v tusdata:/data tusserver
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    TUSSERVER_HOST=0.0.0.0 TUSSERVER_PORT=1080 TUSSERVER_DATA_DIR=/data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY tusserver ./tusserver
+RUN pip install --no-cache-dir '.[s3,redis]' \
+    && useradd --system --uid 10001 --home-dir /app tus \
+    && mkdir -p /data && chown tus /data
+
+USER tus
+VOLUME ["/data"]
+EXPOSE 1080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD python -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:1080/files/', method='OPTIONS'), timeout=4)"
+CMD ["tusserver", "serve"]

@@ -1,0 +1,147 @@
+"""The servers under test: tusserver, and peers installed at run time into a temporary folder.
+
+Nothing of the peers is kept in this repository: @tus/server and @tus/file-store come from npm,
+tuspyserver from PyPI into a throwaway virtual environment, each with a tiny launcher written here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TUS_NODE_LAUNCHER = """\
+import { Server } from '@tus/server'
+import { FileStore } from '@tus/file-store'
+const [port, dir] = process.argv.slice(2)
+const server = new Server({ path: '/files', datastore: new FileStore({ directory: dir }) })
+server.listen({ host: '127.0.0.1', port: Number(port) })
+"""
+
+TUSPY_LAUNCHER = """\
+import os
+from fastapi import FastAPI
+from tuspyserver import create_tus_router
+
+app = FastAPI()
+app.include_router(create_tus_router(prefix="files", files_dir=os.environ["BENCH_DATA_DIR"]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Peer:
+    name: str
+    command: list[str]  # {port} and {data} are filled in
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    version: str = ""
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Running:
+    peer: Peer
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def endpoint_path(self) -> str:
+        return "/files/" if self.peer.name == "tusserver" else "/files"
+
+    def stats(self) -> tuple[float, int]:
+        """(CPU seconds so far, peak RSS bytes) of the server process."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        hwm = 0
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+        return cpu, hwm
+
+    def stored_path(self, upload_id: str) -> Path:
+        return self.data_dir / upload_id
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start(peer: Peer, workdir: Path) -> Running:
+    port = free_port()
+    data_dir = workdir / f"data-{peer.name}-{port}"
+    data_dir.mkdir(parents=True)
+    command = [part.format(port=port, data=data_dir) for part in peer.command] + peer.extra_args
+    env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), **peer.env}
+    proc = subprocess.Popen(command, cwd=peer.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = Running(peer, port, data_dir, proc)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("OPTIONS", running.endpoint_path, headers={"Tus-Resumable": "1.0.0"})
+            conn.getresponse().read()
+            conn.close()
+            return running
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{peer.name} did not start") from None
+            time.sleep(0.05)
+
+
+def tusserver_peer(*extra: str) -> Peer:
+    from tusserver import __version__
+
+    name = "tusserver" + ("" if not extra else "")
+    return Peer(name, [sys.executable, "-m", "tusserver", "serve", "--port", "{port}", "--data-dir", "{data}", *extra],
+                version=__version__)  # fmt: skip
+
+
+def install_peers(workdir: Path) -> list[Peer]:
+    """npm @tus/server + @tus/file-store, and tuspyserver in a venv with uvloop and httptools."""
+    peers: list[Peer] = []
+    node_dir = workdir / "node-peer"
+    node_dir.mkdir()
+    (node_dir / "package.json").write_text('{"private": true, "type": "module"}\n')
+    (node_dir / "server.mjs").write_text(TUS_NODE_LAUNCHER)
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "@tus/server", "@tus/file-store"],
+                   cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    node_version = _json_version(node_dir / "node_modules" / "@tus" / "server" / "package.json")
+    peers.append(Peer("@tus/server", ["node", "server.mjs", "{port}", "{data}"], cwd=node_dir, version=node_version))
+
+    venv = workdir / "tuspy-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "tuspyserver", "uvicorn", "uvloop", "httptools"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    app_dir = workdir / "tuspy-app"
+    app_dir.mkdir()
+    (app_dir / "bench_app.py").write_text(TUSPY_LAUNCHER)
+    probe = "import importlib.metadata as m; print(m.version('tuspyserver'))"
+    version = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True).stdout.strip()
+    peers.append(Peer("tuspyserver", [str(venv / "bin" / "uvicorn"), "bench_app:app", "--port", "{port}",
+                                      "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+                      cwd=app_dir, version=version))  # fmt: skip
+    return peers
+
+
+def _json_version(path: Path) -> str:
+    import json
+
+    return str(json.loads(path.read_text()).get("version", "?"))

@@ -1,0 +1,226 @@
+"""The workloads, as plain HTTP/1.1 clients (stdlib http.client): one streamed PATCH, chunked PATCHes,
+many uploads at once, many small uploads. Every upload is checked after the timed part: the final
+offset from the server and the sha256 of the bytes it stored."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .peers import Running
+
+MiB = 1024 * 1024
+OCTET = "application/offset+octet-stream"
+
+
+@dataclass
+class Result:
+    seconds: float
+    bytes: int = 0
+    uploads: int = 0
+    latencies: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    peak_rss: int = 0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / self.seconds / 1e6
+
+    @property
+    def uploads_per_s(self) -> float:
+        return self.uploads / self.seconds
+
+    @property
+    def cpu_per_gib(self) -> float:
+        return self.cpu_s / (self.bytes / 1024**3) if self.bytes else 0.0
+
+    @property
+    def p99_s(self) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+class Payload:
+    """A body of `size` bytes made of one random MiB repeated: cheap to stream, known digest."""
+
+    def __init__(self, size: int, block: bytes) -> None:
+        self.size = size
+        self.block = block
+        digest = hashlib.sha256()
+        for piece in self.pieces(0, size):
+            digest.update(piece)
+        self.sha256 = digest.hexdigest()
+
+    def pieces(self, start: int, end: int) -> Iterator[bytes]:
+        position = start
+        while position < end:
+            offset = position % len(self.block)
+            piece = self.block[offset : min(len(self.block), offset + end - position)]
+            position += len(piece)
+            yield piece
+
+
+class Client:
+    def __init__(self, server: Running, token: str | None = None) -> None:
+        self.server = server
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+        self.token = token
+
+    def _headers(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {"Tus-Resumable": "1.0.0", **extra}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _send(self, method: str, path: str, headers: dict[str, str], body: object = None) -> http.client.HTTPResponse:
+        self.conn.request(method, path, body=body, headers=self._headers(headers))  # type: ignore[arg-type]
+        response = self.conn.getresponse()
+        response.read()
+        fresh = response.getheader("X-New-Token")
+        if fresh:
+            self.token = fresh
+        return response
+
+    def create(self, length: int) -> str:
+        response = self._send("POST", self.server.endpoint_path, {"Upload-Length": str(length)})
+        assert response.status == 201, response.status
+        return urlsplit(response.getheader("Location", "")).path
+
+    def patch(self, path: str, offset: int, length: int, body: object, extra: dict[str, str] | None = None) -> int:
+        headers = {"Upload-Offset": str(offset), "Content-Type": OCTET, "Content-Length": str(length), **(extra or {})}
+        response = self._send("PATCH", path, headers, body)
+        assert response.status == 204, response.status
+        return int(response.getheader("Upload-Offset", "-1"))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def verify(server: Running, path: str, payload: Payload) -> None:
+    stored = server.stored_path(path.rstrip("/").rsplit("/", 1)[1])
+    digest = hashlib.sha256()
+    with open(stored, "rb") as fh:
+        while block := fh.read(8 * MiB):
+            digest.update(block)
+    assert digest.hexdigest() == payload.sha256, f"{server.peer.name}: stored bytes differ"
+
+
+def _measure(server: Running, run: object) -> Result:
+    cpu0, _ = server.stats()
+    start = time.perf_counter()
+    result: Result = run()  # type: ignore[operator]
+    result.seconds = time.perf_counter() - start
+    cpu1, hwm = server.stats()
+    result.cpu_s, result.peak_rss = cpu1 - cpu0, hwm
+    return result
+
+
+def single_stream(server: Running, payload: Payload, token: str | None = None) -> Result:
+    client = Client(server, token)
+    path = client.create(payload.size)
+
+    def run() -> Result:
+        offset = client.patch(path, 0, payload.size, payload.pieces(0, payload.size))
+        assert offset == payload.size
+        return Result(0, bytes=payload.size, uploads=1)
+
+    result = _measure(server, run)
+    client.close()
+    verify(server, path, payload)
+    return result
+
+
+def chunked(server: Running, payload: Payload, chunk: int = 8 * MiB, checksum: bool = False,
+            token: str | None = None) -> Result:  # fmt: skip
+    client = Client(server, token)
+    path = client.create(payload.size)
+    digests: dict[tuple[int, int], str] = {}
+
+    def header_for(start: int, end: int) -> dict[str, str]:
+        if not checksum:
+            return {}
+        key = (start % len(payload.block), end - start)
+        if key not in digests:  # chunks of a repeated block repeat their digests
+            digests[key] = base64.b64encode(hashlib.sha256(b"".join(payload.pieces(start, end))).digest()).decode()
+        return {"Upload-Checksum": f"sha256 {digests[key]}"}
+
+    for start in range(0, payload.size, chunk):  # digests outside the timed part
+        header_for(start, min(start + chunk, payload.size))
+
+    def run() -> Result:
+        offset = 0
+        while offset < payload.size:
+            end = min(offset + chunk, payload.size)
+            offset = client.patch(path, offset, end - offset, payload.pieces(offset, end), header_for(offset, end))
+        assert offset == payload.size
+        return Result(0, bytes=payload.size, uploads=1)
+
+    result = _measure(server, run)
+    client.close()
+    verify(server, path, payload)
+    return result
+
+
+def concurrent(server: Running, payload: Payload, uploads: int = 64) -> Result:
+    paths: list[str] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        client = Client(server)
+        begin = time.perf_counter()
+        path = client.create(payload.size)
+        assert client.patch(path, 0, payload.size, payload.pieces(0, payload.size)) == payload.size
+        with lock:
+            latencies.append(time.perf_counter() - begin)
+            paths.append(path)
+        client.close()
+
+    def run() -> Result:
+        with ThreadPoolExecutor(max_workers=uploads) as pool:
+            for future in [pool.submit(one) for _ in range(uploads)]:
+                future.result()
+        return Result(0, bytes=payload.size * uploads, uploads=uploads, latencies=latencies)
+
+    result = _measure(server, run)
+    for path in paths:
+        verify(server, path, payload)
+    return result
+
+
+def small(server: Running, payload: Payload, clients: int = 32, duration_s: float = 10.0) -> Result:
+    body = b"".join(payload.pieces(0, payload.size))
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def loop(deadline: float) -> None:
+        client = Client(server)
+        mine = []
+        while time.perf_counter() < deadline:
+            path = client.create(len(body))
+            assert client.patch(path, 0, len(body), body) == len(body)
+            mine.append(path)
+        client.close()
+        with lock:
+            done.extend(mine)
+
+    def run() -> Result:
+        deadline = time.perf_counter() + duration_s
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            for future in [pool.submit(loop, deadline) for _ in range(clients)]:
+                future.result()
+        return Result(0, bytes=len(body) * len(done), uploads=len(done))
+
+    result = _measure(server, run)
+    for path in done[:: max(1, len(done) // 50)]:  # a sample: every upload was acknowledged at its length
+        verify(server, path, payload)
+    return result

@@ -1,0 +1,173 @@
+"""`tusserver upload` against a real server whose tokens live 2 s, throttled to outlive many of them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.client.helpers import (
+    ROTATING,
+    MiB,
+    body_bytes_received,
+    download_sha256,
+    mint,
+    random_file,
+    sha256_file,
+    token_command,
+)  # fmt: skip
+from tests.conftest import ServerFactory
+from tests.support import TUS, LiveServer, wait_for
+
+
+def upload(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tusserver", "upload", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def rotating(server_factory: ServerFactory) -> LiveServer:
+    return server_factory(*ROTATING)
+
+
+def test_fifty_mib_with_rotating_tokens(rotating: LiveServer, tmp_path: Path) -> None:
+    """Throttled to ~8 MB/s: the upload lasts several 2 s token lifetimes, with only the first token given."""
+    source = random_file(tmp_path / "fifty.bin", 50 * MiB)
+    done = upload(str(source), "--endpoint", rotating.endpoint, "--token", mint(), "--chunk-size", "2M",
+                  "--limit-rate", "8M", "--resume-file", str(tmp_path / "resume.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip().splitlines()[-1]
+    assert url.startswith(rotating.endpoint)
+    assert download_sha256(url, mint()) == sha256_file(source)
+
+
+def test_parallel_with_checksums(rotating: LiveServer, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "twenty.bin", 20 * MiB + 3)
+    done = upload(str(source), "--endpoint", rotating.endpoint, "--token-command", token_command(),
+                  "--parallel", "4", "--checksum", "sha1", "--chunk-size", "1M", "--limit-rate", "6M",
+                  "--metadata", "kind=test", "--resume-file", str(tmp_path / "resume.json"), "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip().splitlines()[-1]
+    head = httpx.head(url, headers={**TUS, "Authorization": f"Bearer {mint()}"})
+    assert head.headers["Upload-Concat"].startswith("final;") and len(head.headers["Upload-Concat"].split()) == 4
+    assert "kind" in head.headers["Upload-Metadata"]
+    assert download_sha256(url, mint()) == sha256_file(source)
+    assert done.stderr == ""  # --quiet
+
+
+def test_sigkill_then_resume_sends_little_twice(rotating: LiveServer, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "thirtytwo.bin", 32 * MiB)
+    resume = tmp_path / "resume.json"
+    args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
+            "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "10M",
+            "--resume-file", str(resume)]  # fmt: skip
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 12 * MiB, timeout=60, what="12 MiB sent")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert resume.exists()  # the upload URL was recorded before the bytes
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    url = second.stdout.strip().splitlines()[-1]
+    assert download_sha256(url, mint()) == sha256_file(source)
+    total = body_bytes_received(rotating.url, mint())
+    assert total < 1.2 * 32 * MiB, total / MiB
+
+
+def test_dedup_second_upload_sends_nothing(rotating: LiveServer, tmp_path: Path) -> None:
+    source = random_file(tmp_path / "eight.bin", 8 * MiB)
+    common = ["--endpoint", rotating.endpoint, "--token-command", token_command(), "--dedup", "--quiet",
+              "--no-resume"]  # fmt: skip
+    first = upload(str(source), *common)
+    assert first.returncode == 0, first.stderr
+    before = body_bytes_received(rotating.url, mint())
+    second = upload(str(source), *common, "--parallel", "2")
+    assert second.returncode == 0, second.stderr
+    assert body_bytes_received(rotating.url, mint()) == before
+    assert second.stdout.strip() != first.stdout.strip()
+    assert download_sha256(second.stdout.strip(), mint()) == sha256_file(source)
+
+
+def test_several_files_and_exit_codes(server: LiveServer, tmp_path: Path) -> None:
+    a = random_file(tmp_path / "a.bin", 1000)
+    b = random_file(tmp_path / "b.bin", 0)
+    done = upload(str(a), str(b), "--endpoint", server.endpoint, "--no-resume", "--quiet")
+    assert done.returncode == 0, done.stderr
+    urls = done.stdout.strip().splitlines()
+    assert len(urls) == 2 and httpx.get(urls[0]).content == a.read_bytes() and httpx.get(urls[1]).content == b""
+    missing = upload(str(tmp_path / "nope"), "--endpoint", server.endpoint)
+    assert missing.returncode == 2
+    refused = upload(str(a), "--endpoint", server.endpoint + "../nowhere/", "--no-resume", "--quiet", "--retries", "0")
+    assert refused.returncode == 1
+
+
+def test_refused_token_without_a_command_exits_3(rotating: LiveServer, tmp_path: Path) -> None:
+    a = random_file(tmp_path / "a.bin", 1000)
+    done = upload(str(a), "--endpoint", rotating.endpoint, "--token", "not-a-jwt", "--no-resume", "--quiet")
+    assert done.returncode == 3
+    assert "refused" in done.stderr
+
+
+def test_python_api_with_progress(server: LiveServer, tmp_path: Path) -> None:
+    from tusserver.client import UploadOptions, upload_file
+
+    source = random_file(tmp_path / "api.bin", 3 * MiB)
+    seen: list[tuple[int, int]] = []
+    options = UploadOptions(chunk_size=MiB, resume=False, progress=lambda done, total: seen.append((done, total)))
+    url = upload_file(source, server.endpoint, options)
+    assert httpx.get(url).content == source.read_bytes()
+    assert seen[-1] == (3 * MiB, 3 * MiB) and len(seen) >= 3
+
+
+def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp_path: Path) -> None:
+    """Rotated tokens are scoped to one upload: the resumed run must HEAD each part with a token it accepts.
+
+    Counted by the server's own body-byte counter (`/metrics`): were a part's HEAD refused, the client
+    would start that part again and the server would get well over 1.2x the file.
+    """
+    source = random_file(tmp_path / "twentyfour.bin", 24 * MiB)
+    resume = tmp_path / "resume.json"
+    args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
+            "--token", mint(ttl=5), "--parallel", "4", "--chunk-size", "1M", "--limit-rate", "4M",
+            "--resume-file", str(resume), "--quiet"]  # fmt: skip
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 12 * MiB, timeout=60, what="12 MiB sent")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    args[args.index("--token") + 1] = mint(ttl=5)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    url = second.stdout.strip().splitlines()[-1]
+    assert download_sha256(url, mint()) == sha256_file(source)
+    total = body_bytes_received(rotating.url, mint())
+    assert total < 1.2 * 24 * MiB, total / MiB
+
+
+def test_server_killed_midway_client_retries_and_finishes(rotating: LiveServer, tmp_path: Path) -> None:
+    """Connection refused while the server is down: back-off, then HEAD and go on (with a new token if needed)."""
+    source = random_file(tmp_path / "sixteen.bin", 16 * MiB)
+    args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
+            "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "4M",
+            "--resume-file", str(tmp_path / "resume.json")]  # fmt: skip
+    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 6 * MiB, timeout=60, what="6 MiB sent")
+        rotating.kill()
+        rotating.start()
+        out, err = client.communicate(timeout=120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(10)
+    assert client.returncode == 0, err
+    url = out.strip().splitlines()[-1]
+    assert download_sha256(url, mint()) == sha256_file(source)

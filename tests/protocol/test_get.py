@@ -1,0 +1,101 @@
+"""GET downloads: Range, safe Content-Type and Content-Disposition, no Tus-Resumable needed."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from tests.protocol.table import Case
+from tests.support import TUS, LiveServer
+
+DATA = bytes(range(256)) * 4
+
+
+def _finished(server: LiveServer, metadata: dict[str, str]) -> str:
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+    url = server.create(len(DATA), {"Upload-Metadata": encoded} if metadata else {})
+    r = httpx.patch(
+        url, content=DATA, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    )
+    assert r.status_code == 204
+    return httpx.URL(url).path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("GET", "{upload}", expect_body=DATA, expect_headers={"Content-Length": "1024", "Accept-Ranges": "bytes"}),
+        Case(
+            "GET",
+            "{upload}",
+            {"Range": "bytes=10-19"},
+            status=206,
+            expect_body=DATA[10:20],
+            expect_headers={"Content-Range": "bytes 10-19/1024", "Content-Length": "10"},
+        ),
+        Case("GET", "{upload}", {"Range": "bytes=1000-"}, status=206, expect_body=DATA[1000:]),
+        Case("GET", "{upload}", {"Range": "bytes=-4"}, status=206, expect_body=DATA[-4:]),
+        Case("GET", "{upload}", {"Range": "bytes=5000-"}, status=416, expect_headers={"Content-Range": "bytes */1024"}),
+        Case("GET", "{upload}", {"Range": "bytes=0-1,5-6"}, status=200, expect_body=DATA),
+        Case("HEAD", "{upload}", {}, status=200, expect_headers={"Content-Length": "1024"}),
+    ],
+    ids=["whole", "range", "open-range", "suffix", "unsatisfiable", "multi-range-ignored", "head-without-tus"],
+)
+def test_download(server: LiveServer, case: Case) -> None:
+    case.run(server.url, _finished(server, {}))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "content_type", "disposition"),
+    [
+        (
+            {"filename": "report.pdf", "filetype": "application/pdf"},
+            "application/pdf",
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf",
+        ),
+        (
+            {"filename": "cat.png", "filetype": "image/png"},
+            "image/png",
+            "inline; filename=\"cat.png\"; filename*=UTF-8''cat.png",
+        ),
+        (
+            {"filename": 'a"b\\c.txt'},
+            "application/octet-stream",
+            "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt",
+        ),
+        (
+            {"filename": "r\u00e9sum\u00e9.txt"},
+            "application/octet-stream",
+            "attachment; filename=\"r_sum_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt",
+        ),
+        (
+            {"filename": "x\r\nSet-Cookie: a=b"},
+            "application/octet-stream",
+            "attachment; filename=\"x__Set-Cookie: a=b\"; filename*=UTF-8''x%0D%0ASet-Cookie%3A%20a%3Db",
+        ),
+        ({"filetype": "text/html\r\nX-Evil: 1"}, "application/octet-stream", "attachment"),
+        ({"filetype": "text/html"}, "text/html; charset=utf-8", "attachment"),
+    ],  # fmt: skip
+    ids=["pdf", "inline-image", "quotes", "utf8", "crlf-filename", "crlf-type", "html-is-attachment"],
+)
+def test_download_headers_are_safe(
+    server: LiveServer, metadata: dict[str, str], content_type: str, disposition: str
+) -> None:
+    path = _finished(server, metadata)
+    r = httpx.get(server.url + path)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == content_type
+    assert r.headers["Content-Disposition"] == disposition
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Evil" not in r.headers and "Set-Cookie" not in r.headers
+
+
+def test_unfinished_upload_is_409(server: LiveServer) -> None:
+    url = server.create(10)
+    Case("GET", "{upload}", status=409).run(server.url, httpx.URL(url).path)
+
+
+def test_unknown_upload_is_404(server: LiveServer) -> None:
+    Case("GET", "/files/AAAAAAAAAAAAAAAAAAAAAA", status=404).run(server.url)

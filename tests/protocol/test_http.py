@@ -1,0 +1,113 @@
+"""HTTP around the protocol: Location behind proxies, CORS for browsers, limits, status of odd methods."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.protocol.table import Case
+from tests.support import TUS, LiveServer
+
+PROXY_HEADERS = {**TUS, "Upload-Length": "1", "X-Forwarded-Host": "uploads.example.com", "X-Forwarded-Proto": "https"}
+
+
+def test_location_is_absolute_for_the_host_the_client_used(server: LiveServer) -> None:
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"})
+    assert r.headers["Location"].startswith(f"http://127.0.0.1:{server.port}/files/")
+
+
+def test_proxy_headers_are_ignored_without_behind_proxy(server: LiveServer) -> None:
+    r = httpx.post(server.endpoint, headers=PROXY_HEADERS)
+    assert r.headers["Location"].startswith(f"http://127.0.0.1:{server.port}/files/")
+
+
+@pytest.mark.parametrize(
+    ("headers", "prefix"),
+    [
+        (PROXY_HEADERS, "https://uploads.example.com/files/"),
+        (
+            {**TUS, "Upload-Length": "1", "Forwarded": 'for=1.2.3.4;host="cdn.example.org:8443";proto=https'},
+            "https://cdn.example.org:8443/files/",
+        ),
+        (
+            {**TUS, "Upload-Length": "1", "X-Forwarded-Host": "evil.com/<x>", "X-Forwarded-Proto": "javascript"},
+            "http://evil.comx/files/",
+        ),
+    ],  # fmt: skip
+    ids=["x-forwarded", "forwarded", "hostile"],
+)
+def test_location_behind_proxy(server_factory: ServerFactory, headers: dict[str, str], prefix: str) -> None:
+    server = server_factory("--behind-proxy")
+    r = httpx.post(server.endpoint, headers=headers)
+    assert r.status_code == 201
+    assert r.headers["Location"].startswith(prefix), r.headers["Location"]
+
+
+def test_base_path_setting(server_factory: ServerFactory) -> None:
+    server = server_factory("--base-path", "/api/uploads")
+    r = httpx.post(f"{server.url}/api/uploads/", headers={**TUS, "Upload-Length": "1"})
+    assert r.status_code == 201
+    assert httpx.URL(r.headers["Location"]).path.startswith("/api/uploads/")
+    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}).status_code == 404
+
+
+def test_cors_preflight_and_exposed_headers(server: LiveServer) -> None:
+    preflight = httpx.options(
+        server.endpoint,
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type,authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://app.example.com"})
+    exposed = {h.strip().lower() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
+    for name in ("location", "upload-offset", "upload-length", "tus-resumable", "upload-expires", "x-new-token",
+                 "upload-metadata", "tus-version", "tus-extension", "tus-max-size", "upload-concat"):  # fmt: skip
+        assert name in exposed, name
+
+
+def test_cors_can_be_limited_to_origins(server_factory: ServerFactory) -> None:
+    server = server_factory("--cors-origins", "https://good.example")
+    good = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://good.example"})
+    bad = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://bad.example"})
+    assert good.headers.get("Access-Control-Allow-Origin") == "https://good.example"
+    assert "Access-Control-Allow-Origin" not in bad.headers
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("POST", "/files/", {**TUS, "Upload-Length": "2001"}, status=413),
+        Case("POST", "/files/", {**TUS, "Upload-Length": "1", "Upload-Metadata": "k " + "QUFB" * 40}, status=400),
+        Case("POST", "/files/", {**TUS, "Upload-Length": "1", "X-Padding": "p" * 3000}, status=431),
+        Case("PUT", "/files/", {**TUS}, status=405),
+        Case("OPTIONS", "/files/", {}, status=204, expect_headers={"Tus-Max-Size": "2000"}),
+    ],
+    ids=["max-size", "max-metadata", "max-header", "bad-method", "advertised"],
+)
+def test_limits(server_factory: ServerFactory, case: Case) -> None:
+    server = server_factory("--max-size", "2000", "--max-metadata", "100", "--max-header", "2048")
+    r = case.run(server.url)
+    if r.status_code >= 400:
+        assert r.text.endswith("\n") and r.text.count("\n") == 1  # one line, a reason
+
+
+def test_patch_longer_than_the_upload_is_413_before_reading(server: LiveServer) -> None:
+    url = server.create(5)
+    r = httpx.patch(
+        url, content=b"123456", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    )
+    assert r.status_code == 413
+    assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+
+
+def test_rejected_patch_does_not_set_a_deferred_length(server: LiveServer) -> None:
+    url = server.create(None, {"Upload-Defer-Length": "1"})
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Length": "3"}
+    assert httpx.patch(url, content=b"12345", headers=headers).status_code == 413
+    head = httpx.head(url, headers=TUS)
+    assert head.headers.get("Upload-Defer-Length") == "1" and "Upload-Length" not in head.headers

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import ServerFactory
+from tests.support import TUS
+
+
+def _value(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, f"{name} not in metrics"
+    return float(match.group(1))
+
+
+def test_metrics_count_uploads_and_bytes(server_factory: ServerFactory) -> None:
+    server = server_factory("--metrics")
+    url = server.create(5)
+    r = httpx.patch(
+        url, content=b"12345", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    )
+    assert r.status_code == 204
+    assert httpx.delete(url, headers=TUS).status_code == 204
+    text = httpx.get(f"{server.url}/metrics").text
+    assert _value(text, 'tusserver_uploads_total{event="create"}') == 1
+    assert _value(text, 'tusserver_uploads_total{event="finish"}') == 1
+    assert _value(text, 'tusserver_uploads_total{event="terminate"}') == 1
+    assert _value(text, "tusserver_request_body_bytes_total") == 5
+    assert 'tusserver_request_seconds_count{method="PATCH",status="204"} 1.0' in text
+
+
+def test_metrics_off_by_default(server_factory: ServerFactory) -> None:
+    server = server_factory()
+    assert httpx.get(f"{server.url}/metrics").status_code == 404

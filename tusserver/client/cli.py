@@ -1,0 +1,107 @@
+"""`tusserver upload FILE... --endpoint URL`: exit 0 only when the server has stored every file whole.
+
+Exit status: 0 all stored; 1 an upload failed (network, server refusal, retries exhausted);
+2 bad arguments; 3 the token was refused and none could be had; 4 the server kept rejecting the
+bytes as corrupt (460) or discarded the file as not matching its digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import UploadError
+from .options import UploadOptions, parse_size
+from .session import TokenHolder
+from .uploader import Uploader
+
+CHECKSUMS = ("sha1", "md5", "sha256", "sha512", "crc32")
+
+
+def _size(value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _metadata(value: str) -> tuple[str, str]:
+    key, sep, text = value.partition("=")
+    if not sep or not key or " " in key or "," in key:
+        raise argparse.ArgumentTypeError(f"--metadata wants key=value, got {value!r}")
+    return key, text
+
+
+def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "upload",
+        help="upload files resumably",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--endpoint", required=True, help="creation URL, e.g. http://127.0.0.1:1080/files/")
+    parser.add_argument("--token", default=os.environ.get("TUSSERVER_TOKEN"), help="bearer token [env TUSSERVER_TOKEN]")
+    parser.add_argument("--token-command", help="command printing a fresh token; run whenever a token is refused")
+    parser.add_argument("--chunk-size", type=_size, default=8 * 1024 * 1024, help="bytes per PATCH (e.g. 8M)")
+    parser.add_argument("--parallel", type=int, default=1, help="N partial uploads merged by concatenation")
+    parser.add_argument("--checksum", choices=CHECKSUMS, help="send Upload-Checksum with every PATCH")
+    parser.add_argument("--metadata", type=_metadata, action="append", default=[], help="key=value (repeatable)")
+    parser.add_argument("--dedup", action="store_true", help="send Repr-Digest: skip files the server already has")
+    parser.add_argument("--limit-rate", type=_size, help="cap on bytes per second, like curl (512K, 4M)")
+    parser.add_argument("--retries", type=int, default=8, help="retries per request before giving up")
+    parser.add_argument("--resume-file", type=Path, help="where interrupted uploads are remembered")
+    parser.add_argument("--no-resume", action="store_true", help="always start new uploads")
+    parser.add_argument("--header", action="append", default=[], help="extra 'Name: value' header (repeatable)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.parallel < 1 or args.chunk_size < 1:
+        print("tusserver upload: --parallel and --chunk-size must be positive", file=sys.stderr)
+        return 2
+    headers = {}
+    for raw in args.header:
+        name, _, value = raw.partition(":")
+        headers[name.strip()] = value.strip()
+    options = UploadOptions(
+        token=args.token,
+        token_command=args.token_command,
+        chunk_size=args.chunk_size,
+        parallel=args.parallel,
+        checksum=args.checksum,
+        metadata=dict(args.metadata),
+        dedup=args.dedup,
+        limit_rate=args.limit_rate,
+        retries=args.retries,
+        resume_file=args.resume_file,
+        resume=not args.no_resume,
+        headers=headers,
+    )
+    try:
+        tokens = TokenHolder(options.token, options.token_command)
+    except UploadError as exc:
+        print(f"tusserver upload: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    status = 0
+    for path in args.files:
+        if not os.path.isfile(path):
+            print(f"tusserver upload: {path}: no such file", file=sys.stderr)
+            status = status or 2
+            continue
+        try:
+            uploader = Uploader(path, args.endpoint, options, tokens, args.quiet)
+            url = uploader.run()
+        except UploadError as exc:
+            print(f"tusserver upload: {path}: {exc.message}", file=sys.stderr)
+            status = status or exc.exit_code
+            continue
+        except KeyboardInterrupt:
+            print(f"tusserver upload: {path}: interrupted; run the same command again to resume", file=sys.stderr)
+            return 130
+        tokens = uploader.tokens  # the newest token carries over to the next file
+        print(url, flush=True)
+    return status

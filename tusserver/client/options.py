@@ -1,0 +1,48 @@
+"""Everything an upload can be told, in one object shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ProgressCallback = Callable[[int, int], None]  # (bytes stored on the server, total bytes)
+
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG]?)[bB]?")
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: str) -> int:
+    """`512K`, `4M`, `1.5G` or plain bytes, as curl's --limit-rate reads them."""
+    match = _RATE.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 512K, 4M)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def default_resume_file() -> Path:
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "tusserver" / "resume.json"
+
+
+@dataclass
+class UploadOptions:
+    token: str | None = None
+    token_command: str | None = None  # shell command printing a fresh token; run whenever one is refused
+    chunk_size: int = 8 * 1024 * 1024
+    parallel: int = 1
+    checksum: str | None = None  # per-PATCH Upload-Checksum algorithm
+    metadata: dict[str, str] = field(default_factory=dict)
+    dedup: bool = False
+    limit_rate: int | None = None  # bytes per second, across all parallel parts
+    retries: int = 8
+    retry_base_s: float = 0.5
+    retry_max_s: float = 20.0
+    resume_file: Path | None = None  # None: default_resume_file(); resume records per file fingerprint
+    resume: bool = True
+    timeout_s: float = 60.0
+    headers: dict[str, str] = field(default_factory=dict)
+    progress: ProgressCallback | None = None

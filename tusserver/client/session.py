@@ -1,0 +1,151 @@
+"""HTTP with the tus client's rules: newest token always, retries with back-off, a new token on 401.
+
+Why not tuspy underneath: tuspy builds its headers once per uploader and retries internally, so a
+token rotated by every response (`X-New-Token`) cannot reach its next retry, and it has no notion of
+partial uploads merged by concatenation. Its chunk loop is small; owning it keeps rotation, retries
+and parallel parts in one place.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+import httpx
+
+from .errors import AuthError, UploadError
+from .options import UploadOptions
+
+TUS = {"Tus-Resumable": "1.0.0"}
+RETRY_STATUSES = {423, 500, 502, 503, 504}
+
+
+class TokenHolder:
+    """The newest token this client holds; shared by parallel parts, so it is locked."""
+
+    def __init__(self, token: str | None, command: str | None) -> None:
+        self._token = token
+        self._command = command
+        self._lock = threading.Lock()
+        if self._token is None and command:
+            self.refresh()
+
+    @property
+    def token(self) -> str | None:
+        with self._lock:
+            return self._token
+
+    def update(self, response: httpx.Response) -> None:
+        fresh = response.headers.get("x-new-token")
+        if fresh:
+            with self._lock:
+                self._token = fresh
+
+    def refresh(self) -> bool:
+        """Run --token-command for a new token; False when there is no command."""
+        if not self._command:
+            return False
+        done = subprocess.run(shlex.split(self._command), capture_output=True, text=True, timeout=60)
+        token = done.stdout.strip().splitlines()[-1].strip() if done.stdout.strip() else ""
+        if done.returncode != 0 or not token:
+            raise AuthError(f"--token-command failed (exit {done.returncode}): {done.stderr.strip()[:200]}")
+        with self._lock:
+            self._token = token
+        return True
+
+
+class Session:
+    def __init__(self, options: UploadOptions, tokens: TokenHolder) -> None:
+        self.options = options
+        self.tokens = tokens
+        self.http = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10))
+        self.bytes_sent = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {**TUS, **self.options.headers, **(extra or {})}
+        token = self.tokens.token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def backoff(self, attempt: int) -> None:
+        delay = min(self.options.retry_max_s, self.options.retry_base_s * 2**attempt)
+        time.sleep(delay * random.uniform(0.5, 1.0))  # full jitter, so parallel parts do not retry in step
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None = None,
+        content: Iterable[bytes] | bytes | None = None,
+    ) -> httpx.Response:
+        """One request with the newest token; a refused token is refreshed once (if a command is set)."""
+        refreshed = False
+        while True:
+            response = self.http.request(method, url, headers=self.headers(headers), content=content)
+            self.tokens.update(response)
+            if response.status_code != 401:
+                return response
+            if refreshed or not self.tokens.refresh():
+                reason = response.headers.get("www-authenticate", "") or response.text.strip()
+                raise AuthError(f"the server refused the token: {reason[:200]}")
+            refreshed = True
+            if content is not None and not isinstance(content, bytes):
+                return response  # a streamed body is spent: the caller resumes with HEAD
+
+    def retrying(self, method: str, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """A bodiless request (POST, HEAD) retried on network errors, 423 and 5xx."""
+        attempt = 0
+        while True:
+            try:
+                response = self.request(method, url, headers)
+            except httpx.TransportError as exc:
+                if attempt >= self.options.retries:
+                    raise UploadError(f"{method} {url}: {exc}") from exc
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt >= self.options.retries:
+                    return response
+            self.backoff(attempt)
+            attempt += 1
+
+
+class RateLimiter:
+    """A token bucket shared by every part: `--limit-rate` caps the whole upload, like curl's."""
+
+    def __init__(self, rate: int | None) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self, size: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + size / self.rate
+        delay = start - now
+        if delay > 0:
+            time.sleep(delay)  # pacing the sender is the point of --limit-rate
+
+
+def read_range(path: str, start: int, end: int, block: int, limiter: RateLimiter, on_block: object) -> Iterator[bytes]:
+    """Stream [start, end) of a file in blocks, paced by the limiter; `on_block(n)` counts progress."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        position = start
+        while position < end:
+            data = fh.read(min(block, end - position))
+            if not data:
+                raise UploadError(f"{path} became shorter while uploading")
+            limiter.wait(len(data))
+            position += len(data)
+            on_block(len(data))  # type: ignore[operator]
+            yield data

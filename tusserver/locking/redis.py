@@ -1,0 +1,102 @@
+"""Locks across hosts: a Redis key per upload, leased and renewed, for several tusserver instances.
+
+Acquire is `SET key token NX PX lease`; release is a compare-and-delete script, so an instance can
+never free a lock it lost. While held, one task per lock renews the lease and polls a
+release-request key; when another instance asks (or the lease is lost) the holder's
+`on_release_request` callback cuts its body stream, like the file locker does on one host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ..config import Settings
+from ..errors import StorageError
+from .base import LockTimeout, ReleaseCallback
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
+"""
+
+
+class RedisLocker:
+    def __init__(self, url: str, *, prefix: str = "tusserver:", lease_s: float = 10.0, poll_s: float = 0.05) -> None:
+        import redis.asyncio as aioredis
+
+        self._client: Any = aioredis.Redis.from_url(url)
+        self.prefix = prefix
+        self.lease_ms = int(lease_s * 1000)
+        self.poll_s = poll_s
+        self._release_script: Any = self._client.register_script(_RELEASE)
+        self._renew_script: Any = self._client.register_script(_RENEW)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisLocker:
+        return cls(settings.redis_url, poll_s=settings.lock_poll_s)
+
+    async def prepare(self) -> None:
+        try:
+            await self._client.ping()
+        except Exception as exc:
+            raise StorageError(f"redis at the configured --redis-url is not reachable: {exc}") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _keys(self, upload_id: str) -> tuple[str, str]:
+        return f"{self.prefix}lock:{upload_id}", f"{self.prefix}release:{upload_id}"
+
+    @asynccontextmanager
+    async def lock(
+        self,
+        upload_id: str,
+        *,
+        timeout_s: float,
+        request_release: bool = True,
+        on_release_request: ReleaseCallback | None = None,
+    ) -> AsyncIterator[None]:
+        lock_key, release_key = self._keys(upload_id)
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + timeout_s
+        while not await self._client.set(lock_key, token, nx=True, px=self.lease_ms):
+            if request_release:
+                await self._client.set(release_key, "1", px=self.lease_ms)
+            if time.monotonic() >= deadline:
+                raise LockTimeout(upload_id)
+            await asyncio.sleep(self.poll_s)
+        await self._client.delete(release_key)  # it was meant for the holder before us
+        keeper = asyncio.create_task(self._keep(lock_key, release_key, token, on_release_request))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await self._release_script(keys=[lock_key], args=[token])
+
+    async def _keep(self, lock_key: str, release_key: str, token: str, callback: ReleaseCallback | None) -> None:
+        """Renew the lease; tell the holder to stop when asked to release or when the lease was lost."""
+        interval = max(self.poll_s * 4, 0.1)
+        renew_every = self.lease_ms / 3000
+        last_renew = time.monotonic()
+        asked = False
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - last_renew >= renew_every:
+                renewed = await self._renew_script(keys=[lock_key], args=[token, self.lease_ms])
+                last_renew = time.monotonic()
+                if not renewed and callback is not None and not asked:
+                    callback()
+                    asked = True
+            if callback is not None and not asked and await self._client.exists(release_key):
+                callback()
+                asked = True

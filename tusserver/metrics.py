@@ -1,0 +1,80 @@
+"""Prometheus metrics at `/metrics` (with `--metrics`): uploads by lifecycle event, bytes, requests.
+
+Upload events are counted from the hooks; one pure-ASGI wrapper records each request's method,
+status, duration and body bytes (a `len()` per received message, nothing more on the byte path).
+Each app gets its own registry, so several apps in one process (tests, embedding) never share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .hooks import Hooks
+from .models import UploadInfo
+
+
+class Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.uploads = Counter("tusserver_uploads", "Uploads by lifecycle event", ["event"], registry=self.registry)
+        self.bytes_received = Counter(
+            "tusserver_request_body_bytes", "Request body bytes received (PATCH and POST)", registry=self.registry
+        )
+        self.requests = Histogram(
+            "tusserver_request_seconds",
+            "Request duration by method and status",
+            ["method", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.025, 0.1, 0.5, 2.5, 10, 60, 600),
+        )
+
+    def attach(self, hooks: Hooks) -> None:
+        hooks.add(self._on_event)
+
+    async def _on_event(self, event: str, info: UploadInfo) -> None:
+        if event == "post-receive":
+            return
+        self.uploads.labels(event=event.removeprefix("post-")).inc()
+
+    async def endpoint(self, request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        async def receiver() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.metrics.bytes_received.inc(len(message.get("body", b"")))
+            return message
+
+        try:
+            await self.app(scope, receiver, sender)
+        finally:
+            self.metrics.requests.labels(method=scope["method"], status=str(status["code"])).observe(
+                time.perf_counter() - start
+            )
