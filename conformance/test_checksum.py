@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
 from conformance.conftest import require
@@ -55,3 +56,25 @@ def test_malformed_checksum_is_400(tus: Tus) -> None:
     url = tus.create(3)
     assert tus.patch(url, 0, b"abc", {"Upload-Checksum": "sha1"}).status_code == 400
     assert tus.patch(url, 0, b"abc", {"Upload-Checksum": "sha1 !!notbase64"}).status_code == 400
+
+
+def test_checksum_on_creation_with_upload(tus: Tus) -> None:
+    require(tus, "creation-with-upload")
+    data = os.urandom(300)
+    headers = {"Upload-Length": "600", "Content-Type": "application/offset+octet-stream"}
+    r = tus.post({**headers, "Upload-Checksum": checksum_header("sha1", data)}, data)
+    assert r.status_code == 201 and r.headers["Upload-Offset"] == "300"
+    r = tus.post({**headers, "Upload-Checksum": checksum_header("sha1", data + b"x")}, data)
+    assert r.status_code == 460
+    if "Location" in r.headers:  # the upload was created; the chunk must not count
+        url = str(httpx.URL(tus.endpoint).join(r.headers["Location"]))
+        assert tus.head(url).headers["Upload-Offset"] == "0"
+
+
+def test_mismatch_keeps_earlier_chunks(tus: Tus) -> None:
+    first, second = os.urandom(1000), os.urandom(1000)
+    url = tus.create(2000)
+    assert tus.patch(url, 0, first, {"Upload-Checksum": checksum_header("sha1", first)}).status_code == 204
+    r = tus.patch(url, 1000, second, {"Upload-Checksum": checksum_header("sha1", first)})
+    assert r.status_code == 460
+    assert tus.head(url).headers["Upload-Offset"] == "1000"

@@ -96,3 +96,22 @@ def test_unfinished_partials(tus: Tus) -> None:
     assert tus.patch(second, 0, b"world").status_code == 204
     _wait_complete(tus, final, 11)
     assert tus.http.get(final, headers=tus.headers).content == b"hello world"
+
+
+def test_final_head_before_and_after_assembly(tus: Tus) -> None:
+    require(tus, "concatenation-unfinished")
+    require(tus, "creation-defer-length")
+    first = _partial(tus, b"abc")
+    second = tus.create(None, {"Upload-Concat": "partial", "Upload-Defer-Length": "1"})
+    r = tus.post({"Upload-Concat": f"final;{first} {second}"})
+    assert r.status_code == 201
+    final = str(httpx.URL(tus.endpoint).join(r.headers["Location"]))
+    head = tus.head(final)
+    assert head.status_code == 200
+    assert head.headers["Upload-Concat"].startswith("final;")
+    assert "Upload-Offset" not in head.headers
+    assert tus.head(second).headers["Upload-Concat"] == "partial"
+    assert tus.patch(second, 0, b"de", {"Upload-Length": "2"}).status_code == 204
+    head = _wait_complete(tus, final, 5)
+    assert head.headers["Upload-Length"] == "5"
+    assert tus.http.get(final, headers=tus.headers).content == b"abcde"

@@ -73,6 +73,10 @@ def create_app(
         try:
             yield
         finally:
+            if ctx.writers:
+                # uvicorn has just cancelled requests still running after its graceful timeout; a cut
+                # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
+                await asyncio.wait(set(ctx.writers), timeout=settings.shutdown_timeout_s)
             if sweeper is not None:
                 sweeper.cancel()
             for task in list(ctx.background):

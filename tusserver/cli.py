@@ -33,6 +33,7 @@ _HELP = {
     "max_header_bytes": "largest total size of request headers",
     "max_concat_parts": "most partial uploads one final concatenation may name",
     "lock_timeout_s": "how long a request waits for an upload's lock before 423",
+    "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
     "write_in_thread": "write to disk from a thread instead of the event loop (slow or network disks)",
@@ -114,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=settings.behind_proxy,
         forwarded_allow_ips="*" if settings.behind_proxy else None,
         server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     return 0
 

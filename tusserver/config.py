@@ -32,6 +32,7 @@ class Settings:
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
     access_log: bool = False  # one line per request costs ~15% server CPU on small uploads; a proxy usually logs
+    shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
 
@@ -102,6 +103,7 @@ class Settings:
             "max_concat_parts": self.max_concat_parts,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
+            "shutdown_timeout_s": self.shutdown_timeout_s,
             "sweep_interval_s": self.sweep_interval_s,
             "write_buffer_bytes": self.write_buffer_bytes,
             "token_ttl_s": self.token_ttl_s,

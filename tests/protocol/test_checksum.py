@@ -1,11 +1,15 @@
-"""checksum beyond the conformance suite: on creation-with-upload, and a cut checksummed body."""
+"""checksum beyond the conformance suite: all algorithms, 460 then retry, bad headers, creation, cut bodies."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import socket
+import zlib
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -56,3 +60,140 @@ def test_cut_patch(server_factory: ServerFactory, checksum: bool, kept: int) -> 
         assert head.headers["Upload-Offset"] == str(kept)
     finally:
         sock.close()
+
+
+OCTET = {"Content-Type": "application/offset+octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
+    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
+def digest(algorithm: str, data: bytes) -> str:
+    if algorithm == "crc32":
+        raw = zlib.crc32(data).to_bytes(4, "big")
+    else:
+        raw = hashlib.new(algorithm, data).digest()
+    return base64.b64encode(raw).decode()
+
+
+def patch(url: str, data: bytes, offset: int, checksum: str | None) -> httpx.Response:
+    headers = {**TUS, **OCTET, "Upload-Offset": str(offset)}
+    if checksum is not None:
+        headers["Upload-Checksum"] = checksum
+    return httpx.patch(url, content=data, headers=headers)
+
+
+def offset_of(url: str) -> int:
+    return int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "md5", "sha256", "sha512", "crc32"])
+def test_every_algorithm_accepted_when_right(shared: LiveServer, algorithm: str) -> None:
+    first, second = b"first chunk " * 100, b"second chunk" * 50
+    url = shared.create(len(first) + len(second))
+    r = patch(url, first, 0, f"{algorithm} {digest(algorithm, first)}")
+    assert r.status_code == 204, r.text
+    # A wrong digest of the right length for this algorithm is rejected too.
+    r = patch(url, second, len(first), f"{algorithm} {digest(algorithm, second + b'x')}")
+    assert r.status_code == 460, r.text
+    assert offset_of(url) == len(first)
+    r = patch(url, second, len(first), f"{algorithm} {digest(algorithm, second)}")
+    assert r.status_code == 204, r.text
+    assert httpx.get(url).content == first + second
+
+
+def test_corrupted_chunk_is_discarded_then_retry_succeeds(shared: LiveServer) -> None:
+    good = bytes(range(256)) * 64
+    corrupted = bytearray(good)
+    corrupted[1000] ^= 0xFF
+    url = shared.create(len(good) * 2)
+    assert patch(url, good, 0, f"sha256 {digest('sha256', good)}").status_code == 204
+    r = patch(url, bytes(corrupted), len(good), f"sha256 {digest('sha256', good)}")
+    assert r.status_code == 460
+    assert r.text.strip()
+    assert offset_of(url) == len(good)
+    assert (shared.data_dir / url.rsplit("/", 1)[1]).stat().st_size == len(good)
+    r = patch(url, good, len(good), f"sha256 {digest('sha256', good)}")
+    assert r.status_code == 204
+    assert r.headers["Upload-Offset"] == str(2 * len(good))
+    assert httpx.get(url).content == good * 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "sha256",  # no digest
+        "sha256 !!!notbase64!!!",
+        "sha256 a b",
+        "",
+        "whirlpool " + base64.b64encode(b"x" * 64).decode(),  # unsupported algorithm
+        "sha3-256 " + base64.b64encode(b"x" * 32).decode(),
+    ],
+)
+def test_malformed_or_unsupported_is_400(shared: LiveServer, header: str) -> None:
+    url = shared.create(5)
+    r = patch(url, b"hello", 0, header)
+    assert r.status_code == 400, (header, r.status_code, r.text)
+    assert r.text.strip() and "\n" not in r.text.strip()
+    assert offset_of(url) == 0
+
+
+def _send_then_disconnect(url: str, total: bytes, sent: bytes, checksum: str | None) -> None:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    head = (
+        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        + (f"Upload-Checksum: {checksum}\r\n" if checksum else "")
+        + f"Content-Length: {len(total)}\r\n\r\n"
+    )
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(head.encode() + sent)
+
+
+@pytest.mark.parametrize("with_checksum", [True, False])
+def test_patch_disconnected_mid_body(shared: LiveServer, with_checksum: bool) -> None:
+    """Client gone mid-body: without a checksum the bytes that arrived stay; with one, nothing is kept."""
+    full = b"z" * 200_000
+    sent = full[:50_000]
+    url = shared.create(len(full))
+    _send_then_disconnect(url, full, sent, f"sha1 {digest('sha1', full)}" if with_checksum else None)
+    expected = 0 if with_checksum else len(sent)
+    # Poll until the shared has noticed the disconnect and released the upload.
+    wait_for(lambda: offset_of(url) == expected, timeout=15, what=f"offset {expected}")
+    assert (shared.data_dir / url.rsplit("/", 1)[1]).stat().st_size == expected
+    rest = full[expected:]
+    assert patch(url, rest, expected, f"sha1 {digest('sha1', rest)}").status_code == 204
+    assert httpx.get(url).content == full
+
+
+def test_server_killed_mid_checksummed_patch_keeps_no_unverified_bytes(server_factory: ServerFactory) -> None:
+    """kill -9 while a checksummed chunk is half on disk: after restart the offset is where it was."""
+    server = server_factory("--write-buffer", "65536")
+    head_part = b"h" * 1000
+    url = server.create(1000 + 300_000)
+    assert patch(url, head_part, 0, f"md5 {digest('md5', head_part)}").status_code == 204
+    chunk = os.urandom(300_000)
+    data_file = server.data_dir / url.rsplit("/", 1)[1]
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    request = (
+        f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 1000\r\n"
+        f"Upload-Checksum: sha256 {digest('sha256', chunk)}\r\nContent-Length: {len(chunk)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(request + chunk[:150_000])
+        # Part of the unverified chunk is on disk when the server dies.
+        wait_for(lambda: data_file.stat().st_size > 1000, what="unverified bytes written")
+        server.kill()
+    server.start()
+    assert offset_of(url) == 1000
+    assert patch(url, chunk, 1000, f"sha256 {digest('sha256', chunk)}").status_code == 204
+    assert httpx.get(url).content == head_part + chunk
+    assert data_file.stat().st_size == 1000 + len(chunk)

@@ -1,12 +1,20 @@
-"""Concatenation with real clients: tus-js-client parallelUploads, unfinished partials, partial retention."""
+"""Concatenation: tus-js-client parallelUploads, unfinished partials, partial retention, HEAD, bad parts, big finals.
+
+Unknown partial uploads named in a final POST get 400 (not 404): the request URL exists, the
+`Upload-Concat` header names something wrong.
+"""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import json
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -107,3 +115,210 @@ def test_foreign_and_unfinished_rules(server: LiveServer) -> None:
     assert r.status_code == 400
     r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;/files/AAAAAAAAAAAAAAAAAAAAAA"})
     assert r.status_code == 400 and "does not exist" in r.text
+
+
+OCTET = {"Content-Type": "application/offset+octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
+    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
+    yield server
+    server.stop()
+
+
+def create_partial(server: LiveServer, length: int | None) -> str:
+    headers = {"Upload-Concat": "partial"}
+    if length is None:
+        headers["Upload-Defer-Length"] = "1"
+    return server.create(length, headers)
+
+
+def upload(url: str, data: bytes, offset: int = 0, extra: dict[str, str] | None = None) -> httpx.Response:
+    r = httpx.patch(url, content=data, headers={**TUS, **OCTET, "Upload-Offset": str(offset), **(extra or {})})
+    assert r.status_code == 204, r.text
+    return r
+
+
+def create_final(server: LiveServer, urls: list[str]) -> httpx.Response:
+    return httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;" + " ".join(urls)})
+
+
+def assembled(url: str) -> httpx.Response | None:
+    r = httpx.head(url, headers=TUS)
+    return r if "Upload-Offset" in r.headers else None
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+def test_partials_then_final(shared: LiveServer) -> None:
+    chunks = [os.urandom(1000), os.urandom(1), os.urandom(70_000)]
+    partials = [create_partial(shared, len(c)) for c in chunks]
+    for url, data in zip(partials, chunks, strict=True):
+        upload(url, data)
+        head = httpx.head(url, headers=TUS)
+        assert head.headers["Upload-Concat"] == "partial"
+    r = create_final(shared, partials)
+    assert r.status_code == 201, r.text
+    assert "Upload-Offset" not in r.headers
+    final = r.headers["Location"]
+    head = wait_for(lambda: assembled(final), what="assembly")
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(sum(map(len, chunks)))
+    concat = head.headers["Upload-Concat"]
+    assert concat.startswith("final;")
+    assert [path_of(u) for u in concat[len("final;") :].split(" ")] == [path_of(u) for u in partials]
+    assert httpx.get(final).content == b"".join(chunks)
+
+
+def test_relative_urls_and_metadata(shared: LiveServer) -> None:
+    chunks = [b"abc", b"defg"]
+    partials = [create_partial(shared, len(c)) for c in chunks]
+    for url, data in zip(partials, chunks, strict=True):
+        upload(url, data)
+    r = httpx.post(
+        shared.endpoint,
+        headers={**TUS, "Upload-Concat": "final;" + " ".join(path_of(u) for u in partials),
+                 "Upload-Metadata": "filename ZmluYWwudHh0"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    final = r.headers["Location"]
+    wait_for(lambda: assembled(final), what="assembly")
+    got = httpx.get(final)
+    assert got.content == b"abcdefg"
+    assert "final.txt" in got.headers.get("Content-Disposition", "")
+
+
+def test_final_before_partials_finish(shared: LiveServer) -> None:
+    """concatenation-unfinished: the final exists first and completes once the last partial does."""
+    assert "concatenation-unfinished" in httpx.options(shared.endpoint).headers["Tus-Extension"].split(",")
+    a, b = os.urandom(5000), os.urandom(7000)
+    pa, pb = create_partial(shared, len(a)), create_partial(shared, None)  # one even with deferred length
+    upload(pa, a[:100])
+    r = create_final(shared, [pa, pb])
+    assert r.status_code == 201, r.text
+    final = r.headers["Location"]
+    head = httpx.head(final, headers=TUS)
+    assert head.status_code == 200
+    assert "Upload-Offset" not in head.headers
+    assert "Upload-Length" not in head.headers  # not known while a partial has a deferred length
+    assert head.headers["Upload-Concat"].startswith("final;")
+    upload(pa, a[100:], 100)
+    upload(pb, b, 0, {"Upload-Length": str(len(b))})
+    head = wait_for(lambda: assembled(final), what="assembly after the partials finished")
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(a) + len(b))
+    assert httpx.get(final).content == a + b
+
+
+def test_final_must_not_carry_length(shared: LiveServer) -> None:
+    p = create_partial(shared, 1)
+    upload(p, b"1")
+    r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": f"final;{p}", "Upload-Length": "1"})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        lambda s: f"{s.endpoint}doesnotexist0000000000000000000",  # unknown upload
+        lambda s: s.create(3),  # a normal (non-partial) upload
+        lambda s: "http://elsewhere.example/other/abc",  # foreign URL
+        lambda s: "/files/../etc/passwd",
+        lambda s: "/files/",
+    ],
+)
+def test_bad_parts_are_400(shared: LiveServer, make_url: Callable[[LiveServer], str]) -> None:
+    good = create_partial(shared, 1)
+    upload(good, b"1")
+    bad = make_url(shared)
+    r = create_final(shared, [good, bad])
+    assert r.status_code == 400, (bad, r.status_code, r.text)
+    assert r.text.strip() and "\n" not in r.text.strip()
+
+
+def test_bad_concat_header_is_400(shared: LiveServer) -> None:
+    for value in ("final;", "final", "partial;x", "something"):
+        r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": value, "Upload-Length": "1"})
+        assert r.status_code == 400, value
+
+
+def test_terminated_partial_is_400(shared: LiveServer) -> None:
+    p = create_partial(shared, 2)
+    assert httpx.delete(p, headers=TUS).status_code == 204
+    assert create_final(shared, [p]).status_code == 400
+
+
+def test_large_final_returns_before_assembly(shared: LiveServer) -> None:
+    """4 x 16 MiB: the POST answers without Upload-Offset; HEAD reports it only once assembly is done."""
+    size = 16 * 1024 * 1024
+    block = os.urandom(1024 * 1024)
+    partials = []
+    for i in range(4):
+        url = create_partial(shared, size)
+        piece = bytes([i]) + block[1:]
+        upload(url, piece * 16)
+        partials.append(url)
+    r = create_final(shared, partials)
+    assert r.status_code == 201
+    assert "Upload-Offset" not in r.headers
+    final = r.headers["Location"]
+    head = httpx.head(final, headers=TUS)
+    assert head.status_code == 200
+    assert head.headers["Upload-Length"] == str(4 * size)
+    # Either still assembling (no offset) or done (offset == length); never a partial offset.
+    assert head.headers.get("Upload-Offset", str(4 * size)) == str(4 * size)
+    wait_for(lambda: assembled(final), timeout=60, what="assembly")
+    with httpx.stream("GET", final) as got:
+        position = 0
+        for data in got.iter_bytes(1024 * 1024):
+            index = position // size
+            start = position % len(block)
+            expected = (bytes([index]) + block[1:]) * 2
+            assert data == expected[start : start + len(data)]
+            position += len(data)
+    assert position == 4 * size
+
+
+def test_assembly_is_a_background_task_that_copies_in_the_kernel() -> None:
+    """The final POST schedules assembly and returns; LocalStore copies with copy_file_range, no read()."""
+    from tusserver.protocol import creation
+    from tusserver.storage import local
+
+    source = inspect.getsource(creation.CreationHandler._create_final)
+    assert "schedule_assembly(" in source and "await assemble" not in source
+    tree = ast.parse(inspect.getsource(local._concatenate_files) + inspect.getsource(local._copy))
+    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    assert "copy_file_range" in calls
+    assert not {"read", "readinto", "pread"} & calls
+
+
+def test_concatenation_falls_back_when_copy_file_range_copies_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some filesystems answer copy_file_range with 0 instead of an error: sendfile takes over."""
+    from tusserver.storage import local
+
+    sources = []
+    for i in range(3):
+        source = tmp_path / f"part{i}"
+        source.write_bytes(bytes([i]) * (100_000 + i))
+        sources.append(source)
+    monkeypatch.setattr(local.os, "copy_file_range", lambda *args: 0, raising=False)
+    target = tmp_path / "final"
+    local._concatenate_files(sources, target)
+    assert target.read_bytes() == b"".join(s.read_bytes() for s in sources)
+
+
+def test_final_waiting_on_parts_survives_a_restart(server: LiveServer) -> None:
+    """Which finals wait on which parts is kept in memory; after a restart a HEAD or GET still assembles."""
+    first = create_partial(server, 3)
+    upload(first, b"abc")
+    second = create_partial(server, 3)
+    final = create_final(server, [first, second]).headers["Location"]
+    server.kill()
+    server.start()
+    upload(second, b"def")
+    wait_for(lambda: assembled(final), what="assembly after restart")
+    assert httpx.get(final).content == b"abcdef"

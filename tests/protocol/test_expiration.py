@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.support import TUS, wait_for
+from tests.support import TUS, LiveServer, wait_for
 
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
@@ -51,6 +55,7 @@ def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, t
         wait_for(lambda: httpx.head(abandoned, headers=TUS).status_code == 410, timeout=20, what="abandoned → 410")
         wait_for(lambda: not (data_dir / upload_id(abandoned)).exists(), timeout=20, what="abandoned data removed")
         assert not (data_dir / f"{upload_id(abandoned)}.info").exists()
+        assert not (data_dir / ".locks" / f"{upload_id(abandoned)}.lock").exists()
         assert httpx.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
     finally:
         stop.set()
@@ -58,21 +63,6 @@ def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, t
     assert not errors, errors
     assert httpx.head(running, headers=TUS).status_code == 200
     assert httpx.get(finished).content == b"abc"
-
-
-def test_a_long_patch_is_never_swept(server_factory: ServerFactory) -> None:
-    """A single PATCH that spans several expiry periods keeps its upload (the sweeper cannot take the lock)."""
-    server = server_factory("--expire-after", "1", "--sweep-interval", "0.2")
-    url = server.create(30)
-
-    def slow_body() -> object:
-        for _ in range(30):
-            yield b"z"
-            time.sleep(0.1)  # the client is slow: 3 s for 30 bytes
-
-    r = httpx.patch(url, content=slow_body(), headers={**PATCH, "Upload-Offset": "0"}, timeout=30)
-    assert r.status_code == 204, r.text
-    assert httpx.get(url).content == b"z" * 30
 
 
 def test_cleanup_command(server_factory: ServerFactory, tmp_path: Path) -> None:
@@ -95,3 +85,105 @@ def test_cleanup_command(server_factory: ServerFactory, tmp_path: Path) -> None:
     assert not (data_dir / upload_id(stale)).exists()
     assert httpx.head(stale, headers=TUS).status_code == 410
     assert httpx.get(done).content == b"1"
+
+
+OCTET = {"Content-Type": "application/offset+octet-stream"}
+FAST_EXPIRY = ("--expire-after", "2", "--sweep-interval", "0.5")
+
+
+def patch(url: str, data: bytes, offset: int) -> httpx.Response:
+    return httpx.patch(url, content=data, headers={**TUS, **OCTET, "Upload-Offset": str(offset)}, timeout=30)
+
+
+def files_of(data_dir: Path, url: str) -> list[str]:
+    upload_id = url.rsplit("/", 1)[1]
+    return sorted(p.name for p in data_dir.iterdir() if p.name.startswith(upload_id) and not p.name.endswith(".gone"))
+
+
+def assert_http_date_in_future(value: str) -> None:
+    assert value.endswith(" GMT"), value
+    assert parsedate_to_datetime(value).timestamp() > time.time() - 1
+
+
+def test_upload_expires_headers(server_factory: ServerFactory) -> None:
+    server: LiveServer = server_factory("--expire-after", "3600")
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
+    assert_http_date_in_future(r.headers["Upload-Expires"])
+    url = r.headers["Location"]
+    r = patch(url, b"12345", 0)
+    assert_http_date_in_future(r.headers["Upload-Expires"])
+    assert_http_date_in_future(httpx.head(url, headers=TUS).headers["Upload-Expires"])
+    # Finished uploads are kept: no Upload-Expires once complete.
+    r = patch(url, b"67890", 5)
+    assert "Upload-Expires" not in r.headers
+    assert "Upload-Expires" not in httpx.head(url, headers=TUS).headers
+
+
+def test_expire_after_zero_means_never(server_factory: ServerFactory) -> None:
+    server: LiveServer = server_factory("--expire-after", "0")
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
+    assert "Upload-Expires" not in r.headers
+    assert "Upload-Expires" not in httpx.head(r.headers["Location"], headers=TUS).headers
+
+
+def test_slow_patch_spanning_expiry_is_not_swept(server_factory: ServerFactory) -> None:
+    """The sweeper skips an upload whose lock a running PATCH holds, even past its expiry time."""
+    server: LiveServer = server_factory(*FAST_EXPIRY, "--write-buffer", "65536")
+    first, rest = b"a" * 65536, b"b" * 1000
+    slow = server.create(len(first) + len(rest))
+    slow_file = server.data_dir / slow.rsplit("/", 1)[1]
+    go_on = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield first
+        assert go_on.wait(30)
+        yield rest
+
+    result: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: result.append(patch_stream(slow, body())))
+    sender.start()
+    try:
+        # The first piece is on disk: the PATCH holds the lock and is mid-body.
+        wait_for(lambda: slow_file.stat().st_size == len(first), what="first piece stored")
+        # An upload created after that expires no sooner than `slow` does; once it is swept, so was
+        # `slow` eligible, in the same or an earlier sweep.
+        witness = server.create(10)
+        wait_for(lambda: not files_of(server.data_dir, witness), timeout=20, what="witness swept")
+        assert slow_file.exists()
+    finally:
+        go_on.set()
+        sender.join(30)
+    assert result and result[0].status_code == 204, result and result[0].text
+    assert result[0].headers["Upload-Offset"] == str(len(first) + len(rest))
+    assert httpx.get(slow).content == first + rest
+
+
+def patch_stream(url: str, body: Iterator[bytes]) -> httpx.Response:
+    headers = {**TUS, **OCTET, "Upload-Offset": "0", "Content-Length": str(65536 + 1000)}
+    return httpx.patch(url, content=body, headers=headers, timeout=60)
+
+
+def test_expired_partial_cannot_be_concatenated(server_factory: ServerFactory) -> None:
+    server = server_factory("--expire-after", "1", "--sweep-interval", "3600")  # expired but not yet swept
+    partial = server.create(10, {"Upload-Concat": "partial"})
+    assert patch(partial, b"12345", 0).status_code == 204
+    wait_for(lambda: httpx.head(partial, headers=TUS).status_code == 410, what="partial expired")
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{partial}"})
+    assert r.status_code == 400 and "expired" in r.text
+
+
+def test_upload_expires_counts_from_the_latest_write(server_factory: ServerFactory) -> None:
+    server = server_factory("--expire-after", "3600", "--sweep-interval", "3600")
+    url = server.create(10)
+    assert patch(url, b"12", 0).status_code == 204
+    data_file = server.data_dir / upload_id(url)
+    old = time.time() - 1000
+    info_file = server.data_dir / f"{upload_id(url)}.info"
+    record = json.loads(info_file.read_text())
+    record["created"] = old
+    info_file.write_text(json.dumps(record))
+    os.utime(data_file, (old, old))  # as if the upload was made and last written 1000 s ago
+    head = httpx.head(url, headers=TUS)
+    assert parsedate_to_datetime(head.headers["Upload-Expires"]).timestamp() < time.time() + 2700
+    r = patch(url, b"34", 2)
+    assert parsedate_to_datetime(r.headers["Upload-Expires"]).timestamp() > time.time() + 3500

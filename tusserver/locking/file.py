@@ -1,6 +1,8 @@
 """Locks across processes on one host: `flock` on a lock file per upload, plus a release-request file.
 
 `flock` is dropped by the kernel when its holder dies, so a `kill -9` never leaves a stale lock.
+The holder unlinks the lock file as it lets go (a waiter that locked the unlinked inode notices and
+retries on the new file), so finished, swept or deleted uploads leave no lock files behind.
 A waiting request creates `<id>.release`; the holder polls for it and, when it appears, calls its
 `on_release_request` callback (which cuts its body stream) and lets go.
 """
@@ -37,13 +39,24 @@ class FileLocker:
         return None
 
     def _try_flock(self, path: Path) -> int | None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for _ in range(100):  # bounded: each round loses only to a holder that just let go
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            # A holder unlinks the lock file as it lets go (so lock files do not pile up); a lock on
+            # such an orphaned inode locks nothing, so only a lock on the file the path names now counts.
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(fd)
+            if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                return fd
             os.close(fd)
-            return None
-        return fd
+        return None
 
     @asynccontextmanager
     async def lock(
@@ -76,6 +89,9 @@ class FileLocker:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            for path in (release_path, lock_path):  # the lock file while still held: waiters re-open a fresh one
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
             os.close(fd)  # closing the descriptor drops the flock
 
     async def _watch(self, release_path: Path, callback: ReleaseCallback) -> None:

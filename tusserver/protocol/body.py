@@ -66,9 +66,12 @@ class BodyReader:
                 self.disconnected = True
                 return
             except asyncio.CancelledError:
-                if not self.interrupted or self._task is None:
+                if self._task is None:
                     raise
+                # Our own interrupt, or the server's graceful-shutdown timeout cutting a stalled client:
+                # either way stop reading and let the writer keep (and report) what already arrived.
                 self._task.uncancel()
+                self.interrupted = True
                 return
             finally:
                 self._in_receive = False

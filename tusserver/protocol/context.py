@@ -45,6 +45,7 @@ class TusContext:
     extensions: tuple[str, ...] = ()
     checksum_algorithms: frozenset[str] = SUPPORTED
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    writers: set[asyncio.Task[object]] = field(default_factory=set)  # requests storing a body right now
     waiting_finals: dict[str, set[str]] = field(default_factory=dict)  # partial id -> final ids to assemble
     digests: DigestTracker = field(init=False)
 
@@ -104,6 +105,7 @@ class TusContext:
             forwarded = _parse_forwarded(headers.get("forwarded", ""))
             scheme = forwarded.get("proto") or _first(headers.get("x-forwarded-proto")) or scheme
             host = forwarded.get("host") or _first(headers.get("x-forwarded-host")) or host
+        scheme = scheme.lower()  # RFC 3986: schemes are case-insensitive ("HTTPS" from some proxies)
         if scheme not in ("http", "https"):
             scheme = "http"
         return f"{scheme}://{_safe_host(host)}"

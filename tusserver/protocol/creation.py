@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -163,6 +165,9 @@ class CreationHandler:
                 raise BadRequest(f"partial upload {part_id} does not exist") from None
             if not part.is_partial:
                 raise BadRequest(f"upload {part_id} was not created with Upload-Concat: partial")
+            expires = ctx.expires_at(part)
+            if expires is not None and expires <= time.time():
+                raise BadRequest(f"partial upload {part_id} has expired")
             parts.append(part)
         check_parts_access(request.scope, [(p.id, p.owner) for p in parts])
         lengths = [p.length for p in parts]

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..auth.access import check_upload_access
+from ..constants import TUS_RESUMABLE
 from ..errors import Conflict, TusError
 from ..storage.ids import check_upload_id
 from .completion import schedule_assembly
@@ -38,6 +39,8 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     if not match or (not match.group(1) and not match.group(2)):
         return None
     first, last = match.group(1), match.group(2)
+    if size == 0:  # RFC 9110 14.1.2: no range of an empty representation is satisfiable
+        raise RangeNotSatisfiable("the upload is empty", {"Content-Range": "bytes */0"})
     if not first:  # suffix: the last N bytes
         count = int(last)
         if count == 0:
@@ -77,6 +80,7 @@ class DownloadHandler:
         inline = media_type.startswith(_INLINE_TYPES)
         filename = metadata_text(info.metadata, "filename") or metadata_text(info.metadata, "name")
         headers = {
+            "Tus-Resumable": TUS_RESUMABLE,  # the spec wants it on every response but OPTIONS
             "Accept-Ranges": "bytes",
             "Content-Disposition": content_disposition(filename, inline),
             "X-Content-Type-Options": "nosniff",

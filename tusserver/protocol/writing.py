@@ -7,6 +7,9 @@ written by the store, and the upload finished when its last byte arrives.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from starlette.requests import Request
 
 from ..errors import ChecksumMismatch, TooLarge
@@ -39,12 +42,20 @@ async def receive_body(
             raise ChecksumMismatch(f"{checksum.algorithm} checksum of the body does not match; the chunk was discarded")
 
     start = info.offset
+    task = asyncio.current_task()
+    if task is not None:
+        ctx.writers.add(task)  # shutdown waits for these, so a cut body is flushed before the loop stops
     try:
         written = await ctx.store.write_chunk(info, reader.chunks(), commit_check if checksum else None)
     except ChecksumMismatch:
         ctx.digests.forget(info.id)
         raise
+    finally:
+        if task is not None:
+            ctx.writers.discard(task)
     info.offset = start + written
+    if written:
+        info.storage["mtime"] = time.time()  # Upload-Expires on this response counts from this write
     if digest_state is not None:
         ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:

@@ -59,6 +59,15 @@ class LocalStore:
     def _gone_path(self, upload_id: str) -> Path:
         return self.directory / f"{check_upload_id(upload_id)}.gone"
 
+    def _unverified_path(self, upload_id: str) -> Path:
+        return self.directory / f"{check_upload_id(upload_id)}.unverified"
+
+    def _verified_offset(self, upload_id: str) -> int | None:
+        try:
+            return int(self._unverified_path(upload_id).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def _assembly_path(self, upload_id: str) -> Path:
         return self.directory / f"{check_upload_id(upload_id)}.assembling"
 
@@ -107,6 +116,9 @@ class LocalStore:
             st = os.stat(self.data_path(upload_id))
             info.offset = st.st_size
             info.storage["mtime"] = st.st_mtime
+            verified = self._verified_offset(upload_id)
+            if verified is not None:  # a checksummed chunk is being written, or its writer died
+                info.offset = min(info.offset, verified)
         except FileNotFoundError:
             if not info.is_final:  # terminated between the two reads
                 raise UploadGone() from None
@@ -125,9 +137,18 @@ class LocalStore:
     # -- bytes ---------------------------------------------------------------------------------
 
     async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
+        marker = self._unverified_path(info.id)
         with map_os_errors(info.id):
             fd = os.open(self.data_path(info.id), os.O_WRONLY)
         try:
+            with map_os_errors(info.id):
+                if os.fstat(fd).st_size > info.offset:
+                    os.ftruncate(fd, info.offset)  # bytes of a checksummed chunk whose writer died unverified
+                if commit_check is not None:
+                    # Until the chunk is verified, readers (and a restarted server) see the old offset.
+                    marker.write_bytes(str(info.offset).encode())
+                else:
+                    marker.unlink(missing_ok=True)
             written = 0
             pending: list[bytes] = []
             pending_size = 0
@@ -140,15 +161,16 @@ class LocalStore:
             if pending:
                 written += await self._flush(fd, pending, info.offset + written, info.id)
             if commit_check is not None:
-                try:
-                    commit_check()
-                except BaseException:
-                    with map_os_errors(info.id):
-                        os.ftruncate(fd, info.offset)
-                    raise
+                commit_check()
+                marker.unlink(missing_ok=True)
             return written
         except BaseException:
-            # Whatever happened (disconnect, cancellation), bytes already written stay and count.
+            # Without a checksum, bytes already written stay and count (disconnect, cancellation).
+            # With one, nothing of an unverified chunk is kept.
+            if commit_check is not None:
+                with map_os_errors(info.id):
+                    os.ftruncate(fd, info.offset)
+                    marker.unlink(missing_ok=True)
             raise
         finally:
             os.close(fd)
@@ -182,7 +204,8 @@ class LocalStore:
     async def terminate(self, upload_id: str) -> None:
         with map_os_errors(upload_id):
             self._gone_path(upload_id).write_bytes(str(time.time()).encode())
-            for path in (self._info_path(upload_id), self.data_path(upload_id), self._assembly_path(upload_id)):
+            paths = (self._info_path(upload_id), self.data_path(upload_id), self._assembly_path(upload_id))
+            for path in (*paths, self._unverified_path(upload_id)):
                 path.unlink(missing_ok=True)
 
     async def forget_tombstone(self, upload_id: str) -> None:
@@ -250,7 +273,9 @@ def _copy(src: int, dst: int, offset: int, count: int) -> int:
     chunk = min(count, 1 << 30)
     if hasattr(os, "copy_file_range"):
         try:
-            return os.copy_file_range(src, dst, chunk, offset)
+            copied = os.copy_file_range(src, dst, chunk, offset)
         except OSError:
-            pass
+            copied = 0
+        if copied > 0:  # some filesystems answer 0 instead of an error: fall back, don't give up
+            return copied
     return os.sendfile(dst, src, offset, chunk)
