@@ -46,6 +46,7 @@ _HELP = {
     "jwt_issuer": "required iss claim",
     "jwt_audience": "required aud claim",
     "token_ttl_s": "lifetime of the rotated X-New-Token",
+    "access_log": "log one line per request (off by default: it slows small uploads)",
 }
 
 
@@ -110,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         proxy_headers=settings.behind_proxy,
         forwarded_allow_ips="*" if settings.behind_proxy else None,
         server_header=False,

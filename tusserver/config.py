@@ -31,6 +31,7 @@ class Settings:
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
     log_level: str = "info"
+    access_log: bool = False  # one line per request costs ~15% server CPU on small uploads; a proxy usually logs
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
