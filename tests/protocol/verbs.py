@@ -22,6 +22,7 @@ class Case:
     expect: Mapping[str, object] = field(default_factory=dict)  # header -> value, or ABSENT
     text: str | None = None  # a substring of the body
     tus: bool = True  # send Tus-Resumable: 1.0.0
+    content: bytes | None = None  # the exact body expected
 
 
 def run(url: str, case: Case) -> httpx.Response:
@@ -35,6 +36,8 @@ def run(url: str, case: Case) -> httpx.Response:
             assert response.headers.get(name) == value, (name, response.headers.get(name), value)
     if case.text is not None:
         assert case.text in response.text, response.text
+    if case.content is not None:
+        assert response.content == case.content
     if case.status >= 400 and case.method != "HEAD":
         assert response.text.endswith("\n") and response.text.count("\n") == 1, "one-line reason"
     if case.method != "OPTIONS":
