@@ -66,12 +66,7 @@ def test_sigkill_then_resume_sends_little_twice(rotating: LiveServer, tmp_path: 
     args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
             "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "10M",
             "--resume-file", str(resume)]  # fmt: skip
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 12 * MiB, timeout=60, what="12 MiB sent")
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+    kill_when_sent(args, rotating, 12 * MiB)
     assert resume.exists()  # the upload URL was recorded before the bytes
     second = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
@@ -79,6 +74,16 @@ def test_sigkill_then_resume_sends_little_twice(rotating: LiveServer, tmp_path: 
     assert download_sha256(url, mint()) == sha256_file(source)
     total = body_bytes_received(rotating.url, mint())
     assert total < 1.2 * 32 * MiB, total / MiB
+
+
+def kill_when_sent(args: list[str], server: LiveServer, sent: int) -> None:
+    """Run the client until the server has received `sent` body bytes, then SIGKILL it."""
+    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: body_bytes_received(server.url, mint()) >= sent, timeout=60, what=f"{sent} bytes sent")
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
 
 
 def test_dedup_second_upload_sends_nothing(rotating: LiveServer, tmp_path: Path) -> None:
@@ -137,12 +142,7 @@ def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp
     args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
             "--token", mint(ttl=5), "--parallel", "4", "--chunk-size", "1M", "--limit-rate", "4M",
             "--resume-file", str(resume), "--quiet"]  # fmt: skip
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 12 * MiB, timeout=60, what="12 MiB sent")
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+    kill_when_sent(args, rotating, 12 * MiB)
     args[args.index("--token") + 1] = mint(ttl=5)
     second = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr

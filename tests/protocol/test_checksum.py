@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import zlib
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,14 +62,6 @@ def test_cut_patch(server_factory: ServerFactory, checksum: bool, kept: int) -> 
 
 
 OCTET = {"Content-Type": "application/offset+octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
-    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
-    yield server
-    server.stop()
 
 
 def digest(algorithm: str, data: bytes) -> str:

@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,14 +118,6 @@ def test_foreign_and_unfinished_rules(server: LiveServer) -> None:
 
 
 OCTET = {"Content-Type": "application/offset+octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server for the stateless tests below (each uses its own uploads): saves a start-up per case."""
-    server = LiveServer(tmp_path_factory.mktemp("shared") / "data").start()
-    yield server
-    server.stop()
 
 
 def create_partial(server: LiveServer, length: int | None) -> str:
