@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .config import Settings
 from .constants import TUS_HEADERS
@@ -88,8 +89,6 @@ def create_app(
 
     middleware: list[Middleware] = []
     if settings.metrics:
-        from starlette.routing import Route
-
         from .metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()

@@ -10,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import httpx
+
 from .models import UploadInfo
 
 log = logging.getLogger("tusserver")
@@ -70,8 +72,6 @@ class HttpHook:
             self._worker = asyncio.create_task(self._deliver())
 
     async def _deliver(self) -> None:
-        import httpx
-
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             while not self._queue.empty():
                 payload = self._queue.get_nowait()

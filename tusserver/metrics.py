@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,8 +21,6 @@ from .models import UploadInfo
 
 class Metrics:
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
         self.registry = CollectorRegistry()
         self.uploads = Counter("tusserver_uploads", "Uploads by lifecycle event", ["event"], registry=self.registry)
         self.bytes_received = Counter(
@@ -44,8 +43,6 @@ class Metrics:
         self.uploads.labels(event=event.removeprefix("post-")).inc()
 
     async def endpoint(self, request: Request) -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

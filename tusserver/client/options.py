@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,6 @@ def parse_size(value: str) -> int:
 
 
 def default_resume_file() -> Path:
-    import os
-
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "tusserver" / "resume.json"
 

@@ -19,7 +19,7 @@ from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, Uploa
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
 from .body import BodyReader
-from .completion import schedule_assembly
+from .completion import finish_upload, schedule_assembly
 from .context import TusContext, check_tus_resumable
 from .dedup import discard_body, find_and_link
 from .digest import format_repr_digest
@@ -111,8 +111,6 @@ class CreationHandler:
         if has_body or info.length == 0:
             response_headers["Upload-Offset"] = str(info.offset)
         if info.length == 0 and not has_body:
-            from .completion import finish_upload
-
             await finish_upload(ctx, info)
         return tus_response(201, response_headers)
 
