@@ -65,9 +65,14 @@ def check_parts_access(scope: MutableMapping[str, Any], parts: list[tuple[str, s
         )
 
 
-def check_size_allowed(scope: MutableMapping[str, Any], length: int | None) -> None:
+def check_size_allowed(scope: MutableMapping[str, Any], length: int | None, server_max: int) -> None:
+    """413 when a declared length is over `--max-size` (0: none) or the token's `max_size` claim."""
+    if length is None:
+        return
+    if server_max and length > server_max:
+        raise TooLarge(f"upload length {length} exceeds the maximum of {server_max} bytes")
     identity = identity_of(scope)
-    if identity is not None and identity.max_size is not None and length is not None and length > identity.max_size:
+    if identity is not None and identity.max_size is not None and length > identity.max_size:
         raise TooLarge(f"Upload-Length exceeds the token's max_size of {identity.max_size} bytes")
 
 

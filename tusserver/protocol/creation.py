@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -64,9 +62,7 @@ class CreationHandler:
             raise BadRequest("Upload-Length or Upload-Defer-Length: 1 is required")
         if length is not None and defer is not None:
             raise BadRequest("send either Upload-Length or Upload-Defer-Length, not both")
-        if length is not None and settings.max_size_bytes and length > settings.max_size_bytes:
-            raise TooLarge(f"Upload-Length exceeds the maximum of {settings.max_size_bytes} bytes")
-        check_size_allowed(request.scope, length)
+        check_size_allowed(request.scope, length, settings.max_size_bytes)
 
         has_body = _has_body(request)
         if has_body:
@@ -146,23 +142,18 @@ class CreationHandler:
         for part_id in part_ids:
             try:
                 part = await ctx.store.get_info(part_id)
+                ctx.check_not_expired(part)  # expired but not yet swept: it can never finish
             except UploadGone:
                 raise BadRequest(f"partial upload {part_id} was terminated or has expired") from None
             except UploadNotFound:
                 raise BadRequest(f"partial upload {part_id} does not exist") from None
             if not part.is_partial:
                 raise BadRequest(f"upload {part_id} was not created with Upload-Concat: partial")
-            expires = ctx.expires_at(part)
-            if expires is not None and expires <= time.time():
-                raise BadRequest(f"partial upload {part_id} has expired")
             parts.append(part)
         check_parts_access(request.scope, [(p.id, p.owner) for p in parts])
         lengths = [p.length for p in parts]
         length = sum(x for x in lengths if x is not None) if None not in lengths else None
-        max_size = ctx.settings.max_size_bytes
-        if length is not None and max_size and length > max_size:
-            raise TooLarge(f"the concatenated upload would exceed the maximum of {max_size} bytes")
-        check_size_allowed(request.scope, length)
+        check_size_allowed(request.scope, length, ctx.settings.max_size_bytes)
         info = UploadInfo(
             id=new_upload_id(),
             length=length,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
-from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType, UploadNotFound
+from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType
 from ..models import UploadInfo
 from ..storage.base import Terminatable
 from ..storage.ids import check_upload_id
@@ -52,21 +52,15 @@ class TusHandler:
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
         ctx = self.ctx
-        if await self._is_final(upload_id):
+        info = await self._load(request, upload_id)
+        if info.is_final:
             # Final uploads are never PATCHed; their lock belongs to the assembler, so read without it.
-            info = await self._load(request, upload_id)
             if not info.is_complete:
                 schedule_assembly(ctx, upload_id)
             return tus_response(200, self._upload_headers(request, info))
-        async with ctx.lock(upload_id):
+        async with ctx.lock(upload_id):  # under the lock: a stale PATCH is cut and its bytes counted
             info = await self._load(request, upload_id)
         return tus_response(200, self._upload_headers(request, info))
-
-    async def _is_final(self, upload_id: str) -> bool:
-        try:
-            return (await self.ctx.store.get_info(upload_id)).is_final
-        except UploadNotFound:
-            return False
 
     def _upload_headers(self, request: Request, info: UploadInfo) -> dict[str, str]:
         headers = {"Cache-Control": "no-store", **self.ctx.expires_header(info)}
@@ -132,10 +126,7 @@ class TusHandler:
             return False
         if length < info.offset:
             raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
-        max_size = self.ctx.settings.max_size_bytes
-        if max_size and length > max_size:
-            raise TooLarge(f"Upload-Length exceeds the maximum of {max_size} bytes")
-        check_size_allowed(request.scope, length)
+        check_size_allowed(request.scope, length, self.ctx.settings.max_size_bytes)
         return True
 
     async def delete(self, request: Request) -> Response:
