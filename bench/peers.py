@@ -115,23 +115,28 @@ def tusserver_peer(*extra: str) -> Peer:
 
 
 def install_peers(workdir: Path) -> list[Peer]:
-    """npm @tus/server + @tus/file-store, and tuspyserver in a venv with uvloop and httptools."""
+    """npm @tus/server + @tus/file-store, and tuspyserver in a venv with uvloop and httptools.
+
+    An install already in `workdir` (from an earlier run with --peers-dir) is reused as it is.
+    """
     peers: list[Peer] = []
     node_dir = workdir / "node-peer"
-    node_dir.mkdir()
+    node_dir.mkdir(parents=True, exist_ok=True)
     (node_dir / "package.json").write_text('{"private": true, "type": "module"}\n')
     (node_dir / "server.mjs").write_text(TUS_NODE_LAUNCHER)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "@tus/server", "@tus/file-store"],
-                   cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    if not (node_dir / "node_modules" / "@tus" / "file-store").is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "@tus/server", "@tus/file-store"],
+                       cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     node_version = _json_version(node_dir / "node_modules" / "@tus" / "server" / "package.json")
     peers.append(Peer("@tus/server", ["node", "server.mjs", "{port}", "{data}"], cwd=node_dir, version=node_version))
 
     venv = workdir / "tuspy-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "tuspyserver", "uvicorn", "uvloop", "httptools"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    if not (venv / "bin" / "uvicorn").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "tuspyserver", "uvicorn", "uvloop", "httptools"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     app_dir = workdir / "tuspy-app"
-    app_dir.mkdir()
+    app_dir.mkdir(exist_ok=True)
     (app_dir / "bench_app.py").write_text(TUSPY_LAUNCHER)
     probe = "import importlib.metadata as m; print(m.version('tuspyserver'))"
     version = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True).stdout.strip()

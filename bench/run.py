@@ -1,6 +1,10 @@
 """`make bench`: tusserver against @tus/server and tuspyserver on this machine, interleaved in rounds.
 
     python bench/run.py [--rounds 5] [--quick] [--no-peers] [--output docs/benchmarks.md]
+                        [--only 1 --only 4] [--peers-dir DIR]
+
+`--only` keeps the workloads whose label starts with the given text (for an A/B run while working on
+one path); `--peers-dir` installs the peers there once and reuses them on later runs.
 
 Each (round, workload, server) gets a freshly started server, so peak RSS is per workload. The machine
 is shared and noisy: what counts is the ratio tusserver/peer computed within each round, reported as
@@ -44,6 +48,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run")
     parser.add_argument("--no-peers", action="store_true", help="tusserver only (no npm/pip installs)")
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--only", action="append", default=[], help="workload label prefix (repeatable)")
+    parser.add_argument("--peers-dir", type=Path, help="install peers here once and reuse them")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     big = 64 * MiB if args.quick else 1024 * MiB
@@ -56,7 +62,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="tusbench-") as tmp:
         workdir = Path(tmp)
-        peers: list[Peer] = [] if args.no_peers else install_peers(workdir)
+        peers: list[Peer] = [] if args.no_peers else install_peers(args.peers_dir or workdir)
         ours = tusserver_peer()
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
         Run = Callable[[workloads.Running], Result]
@@ -74,6 +80,8 @@ def main() -> int:
             ("5b single stream, auth on", authed, lambda s: workloads.single_stream(s, big_payload, token=mint())),
             ("5c chunked, auth + rotation", authed, lambda s: workloads.chunked(s, big_payload, token=mint())),
         ]
+        if args.only:
+            plan = [step for step in plan if step[0].startswith(tuple(args.only))]
         results: dict[tuple[str, str], list[Result]] = defaultdict(list)
         for round_number in range(rounds):
             for workload, peer, run in plan:

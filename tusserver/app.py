@@ -21,7 +21,7 @@ from .expiry import run_sweeper
 from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
-from .middleware import HeaderLimitMiddleware, MethodOverrideMiddleware, UpgradeGuardMiddleware
+from .middleware import RequestGuardMiddleware
 from .protocol import TusContext, routes
 from .storage import build_store
 from .storage.base import Store
@@ -107,9 +107,7 @@ def create_app(
                 max_age=86400,
             )
         )
-    middleware.append(Middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes))
-    middleware.append(Middleware(UpgradeGuardMiddleware))
-    middleware.append(Middleware(MethodOverrideMiddleware))
+    middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
     if settings.auth_enabled:
         from .auth.middleware import JWTAuthMiddleware
         from .auth.tokens import TokenService

@@ -26,6 +26,7 @@ from .base import LockTimeout, ReleaseCallback
 class FileLocker:
     def __init__(self, directory: Path, poll_s: float = 0.05) -> None:
         self.directory = Path(directory)
+        self._prefix = f"{self.directory}{os.sep}"
         self.poll_s = poll_s
 
     @classmethod
@@ -38,7 +39,7 @@ class FileLocker:
     async def aclose(self) -> None:
         return None
 
-    def _try_flock(self, path: Path) -> int | None:
+    def _try_flock(self, path: str) -> int | None:
         for _ in range(100):  # bounded: each round loses only to a holder that just let go
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -68,36 +69,54 @@ class FileLocker:
         on_release_request: ReleaseCallback | None = None,
     ) -> AsyncIterator[None]:
         check_upload_id(upload_id)
-        lock_path = self.directory / f"{upload_id}.lock"
-        release_path = self.directory / f"{upload_id}.release"
+        # Strings and `os` calls, not pathlib: this runs twice per request (see storage/local.py).
+        lock_path = f"{self._prefix}{upload_id}.lock"
+        release_path = f"{self._prefix}{upload_id}.release"
         deadline = time.monotonic() + timeout_s
         fd = self._try_flock(lock_path)
         while fd is None:
             if request_release:
-                release_path.touch()
+                os.close(os.open(release_path, os.O_WRONLY | os.O_CREAT, 0o600))
             if time.monotonic() >= deadline:
                 raise LockTimeout(upload_id)
             await asyncio.sleep(self.poll_s)
             fd = self._try_flock(lock_path)
-        with contextlib.suppress(FileNotFoundError):
-            release_path.unlink()  # it was meant for the holder before us
+        _unlink(release_path)  # it was meant for the holder before us
         watcher = None
         if on_release_request is not None:
-            watcher = asyncio.create_task(self._watch(release_path, on_release_request))
+            watcher = _ReleaseWatcher(release_path, on_release_request, max(self.poll_s * 4, 0.1))
         try:
             yield
         finally:
             if watcher is not None:
-                watcher.cancel()
-            for path in (release_path, lock_path):  # the lock file while still held: waiters re-open a fresh one
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                watcher.stop()
+            _unlink(release_path)
+            _unlink(lock_path)  # while still held: waiters re-open a fresh file
             os.close(fd)  # closing the descriptor drops the flock
 
-    async def _watch(self, release_path: Path, callback: ReleaseCallback) -> None:
-        interval = max(self.poll_s * 4, 0.1)
-        while True:
-            await asyncio.sleep(interval)
-            if release_path.exists():
-                callback()
-                return
+
+class _ReleaseWatcher:
+    """Polls for a release request with loop timers, not a task: most locks are held for well under
+    one interval, and a timer costs far less to start and cancel than a task."""
+
+    def __init__(self, path: str, callback: ReleaseCallback, interval_s: float) -> None:
+        self.path, self.callback, self.interval_s = path, callback, interval_s
+        self.loop = asyncio.get_running_loop()
+        self.handle: asyncio.TimerHandle | None = self.loop.call_later(interval_s, self._check)
+
+    def _check(self) -> None:
+        if os.path.exists(self.path):
+            self.handle = None
+            self.callback()
+        else:
+            self.handle = self.loop.call_later(self.interval_s, self._check)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -41,6 +41,7 @@ def map_os_errors(upload_id: str) -> Iterator[None]:
 class LocalStore:
     def __init__(self, directory: Path, write_buffer_bytes: int = 1024 * 1024, write_in_thread: bool = False) -> None:
         self.directory = Path(directory).resolve()
+        self._prefix = f"{self.directory}{os.sep}"
         self.write_buffer_bytes = write_buffer_bytes
         self.write_in_thread = write_in_thread
 
@@ -49,27 +50,29 @@ class LocalStore:
         return cls(settings.data_dir, settings.write_buffer_bytes, settings.write_in_thread)
 
     # -- paths ---------------------------------------------------------------------------------
+    # Plain strings and `os` calls on the per-request paths: pathlib objects cost more than the
+    # syscalls themselves (about a tenth of the server's time on small uploads, measured with py-spy).
 
-    def data_path(self, upload_id: str) -> Path:
-        return self.directory / check_upload_id(upload_id)
+    def data_path(self, upload_id: str) -> str:
+        return f"{self._prefix}{check_upload_id(upload_id)}"
 
-    def _info_path(self, upload_id: str) -> Path:
-        return self.directory / f"{check_upload_id(upload_id)}.info"
+    def _info_path(self, upload_id: str) -> str:
+        return f"{self._prefix}{check_upload_id(upload_id)}.info"
 
-    def _gone_path(self, upload_id: str) -> Path:
-        return self.directory / f"{check_upload_id(upload_id)}.gone"
+    def _gone_path(self, upload_id: str) -> str:
+        return f"{self._prefix}{check_upload_id(upload_id)}.gone"
 
-    def _unverified_path(self, upload_id: str) -> Path:
-        return self.directory / f"{check_upload_id(upload_id)}.unverified"
+    def _unverified_path(self, upload_id: str) -> str:
+        return f"{self._prefix}{check_upload_id(upload_id)}.unverified"
 
     def _verified_offset(self, upload_id: str) -> int | None:
         try:
-            return int(self._unverified_path(upload_id).read_bytes())
+            return int(_read_file(self._unverified_path(upload_id)))
         except (FileNotFoundError, ValueError):
             return None
 
-    def _assembly_path(self, upload_id: str) -> Path:
-        return self.directory / f"{check_upload_id(upload_id)}.assembling"
+    def _assembly_path(self, upload_id: str) -> str:
+        return f"{self._prefix}{check_upload_id(upload_id)}.assembling"
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
@@ -92,23 +95,22 @@ class LocalStore:
 
     def _write_info(self, info: UploadInfo) -> None:
         path = self._info_path(info.id)
-        tmp = path.with_suffix(f".info.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(info.to_json())
+        tmp = f"{path}.{os.getpid()}.tmp"
+        _write_file(tmp, info.to_json(), os.O_TRUNC)
         os.replace(tmp, path)
 
     async def create(self, info: UploadInfo) -> None:
         with map_os_errors(info.id):
             if not info.is_final:
                 # Data before record: a record always has its data file, even after a crash in between.
-                self.data_path(info.id).touch(exist_ok=False)
+                os.close(os.open(self.data_path(info.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             self._write_info(info)
 
     def _load(self, upload_id: str) -> UploadInfo:
         try:
-            raw = self._info_path(upload_id).read_bytes()
+            raw = _read_file(self._info_path(upload_id))
         except FileNotFoundError:
-            if self._gone_path(upload_id).exists():
+            if os.path.exists(self._gone_path(upload_id)):
                 raise UploadGone() from None
             raise UploadNotFound() from None
         info = UploadInfo.from_json(raw)
@@ -146,9 +148,9 @@ class LocalStore:
                     os.ftruncate(fd, info.offset)  # bytes of a checksummed chunk whose writer died unverified
                 if commit_check is not None:
                     # Until the chunk is verified, readers (and a restarted server) see the old offset.
-                    marker.write_bytes(str(info.offset).encode())
+                    _write_file(marker, str(info.offset).encode(), os.O_TRUNC)
                 else:
-                    marker.unlink(missing_ok=True)
+                    _unlink(marker)
             written = 0
             pending: list[bytes] = []
             pending_size = 0
@@ -162,7 +164,7 @@ class LocalStore:
                 written += await self._flush(fd, pending, info.offset + written, info.id)
             if commit_check is not None:
                 commit_check()
-                marker.unlink(missing_ok=True)
+                _unlink(marker)
             return written
         except BaseException:
             # Without a checksum, bytes already written stay and count (disconnect, cancellation).
@@ -170,7 +172,7 @@ class LocalStore:
             if commit_check is not None:
                 with map_os_errors(info.id):
                     os.ftruncate(fd, info.offset)
-                    marker.unlink(missing_ok=True)
+                    _unlink(marker)
             raise
         finally:
             os.close(fd)
@@ -203,13 +205,13 @@ class LocalStore:
 
     async def terminate(self, upload_id: str) -> None:
         with map_os_errors(upload_id):
-            self._gone_path(upload_id).write_bytes(str(time.time()).encode())
+            _write_file(self._gone_path(upload_id), str(time.time()).encode(), os.O_TRUNC)
             paths = (self._info_path(upload_id), self.data_path(upload_id), self._assembly_path(upload_id))
             for path in (*paths, self._unverified_path(upload_id)):
-                path.unlink(missing_ok=True)
+                _unlink(path)
 
     async def forget_tombstone(self, upload_id: str) -> None:
-        self._gone_path(upload_id).unlink(missing_ok=True)
+        _unlink(self._gone_path(upload_id))
 
     async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
         target = self._assembly_path(final.id)
@@ -221,7 +223,7 @@ class LocalStore:
     async def link(self, source: UploadInfo, target: UploadInfo) -> None:
         with map_os_errors(target.id):
             destination = self.data_path(target.id)
-            destination.unlink(missing_ok=True)
+            _unlink(destination)
             os.link(self.data_path(source.id), destination)
 
     async def list_ids(self) -> AsyncIterator[str]:
@@ -240,6 +242,32 @@ class LocalStore:
             return None
 
 
+def _read_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: str, data: bytes, flags: int = 0) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def _pwrite_all(fd: int, buffers: list[bytes], position: int) -> int:
     total = sum(len(b) for b in buffers)
     done = os.pwritev(fd, buffers, position)
@@ -252,7 +280,7 @@ def _pwrite_all(fd: int, buffers: list[bytes], position: int) -> int:
     return total
 
 
-def _concatenate_files(sources: list[Path], target: Path) -> None:
+def _concatenate_files(sources: list[str], target: str) -> None:
     """Copy without reading into Python: copy_file_range (reflinks on CoW filesystems) or sendfile."""
     with open(target, "wb") as out:
         out_fd = out.fileno()
