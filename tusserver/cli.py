@@ -36,7 +36,7 @@ _HELP = {
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
-    "write_in_thread": "write to disk from a thread instead of the event loop (slow or network disks)",
+    "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
     "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",

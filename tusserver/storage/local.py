@@ -8,7 +8,9 @@ reader never sees half a record. OS errors are translated here, at the boundary.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -151,17 +153,23 @@ class LocalStore:
                     _write_file(marker, str(info.offset).encode(), os.O_TRUNC)
                 else:
                     _unlink(marker)
-            written = 0
+            writer = _Writer(fd, info.offset, self.write_in_thread)
             pending: list[bytes] = []
             pending_size = 0
-            async for chunk in chunks:
-                pending.append(chunk)
-                pending_size += len(chunk)
-                if pending_size >= self.write_buffer_bytes or len(pending) >= _IOV_MAX:
-                    written += await self._flush(fd, pending, info.offset + written, info.id)
-                    pending, pending_size = [], 0
-            if pending:
-                written += await self._flush(fd, pending, info.offset + written, info.id)
+            try:
+                async for chunk in chunks:
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size >= self.write_buffer_bytes or len(pending) >= _IOV_MAX:
+                        with map_os_errors(info.id):
+                            await writer.submit(pending)
+                        pending, pending_size = [], 0
+                with map_os_errors(info.id):
+                    if pending:
+                        await writer.submit(pending)
+                    written = await writer.finish()
+            finally:
+                writer.wait_sync()  # a write still in a thread must end before the descriptor closes
             if commit_check is not None:
                 commit_check()
                 _unlink(marker)
@@ -176,16 +184,6 @@ class LocalStore:
             raise
         finally:
             os.close(fd)
-
-    async def _flush(self, fd: int, buffers: list[bytes], position: int, upload_id: str) -> int:
-        # A 1 MiB write into the page cache takes well under a millisecond: doing it on the event loop
-        # saves a thread hop per buffer (about 20 % more throughput, measured with bench/single_patch.py).
-        # On a slow or network disk, --write-in-thread keeps the loop free for other requests.
-        with map_os_errors(upload_id):
-            if self.write_in_thread:
-                result: int = await self._run(_pwrite_all, fd, buffers, position)
-                return result
-            return _pwrite_all(fd, buffers, position)
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
         with map_os_errors(info.id):
@@ -240,6 +238,49 @@ class LocalStore:
             return os.stat(self._gone_path(upload_id)).st_mtime
         except FileNotFoundError:
             return None
+
+
+class _Writer:
+    """Writes buffers at consecutive positions, on the loop or (`in_thread`) one at a time in a thread.
+
+    On the loop: a 256 KiB write into the page cache takes far less than a thread hop costs, so the
+    default writes inline. In a thread: the write of one buffer overlaps the receiving of the next
+    (at most one in flight, so memory stays at two buffers per upload), which keeps a slow or network
+    disk from stalling the loop and lets the kernel copy run on a second core.
+    """
+
+    def __init__(self, fd: int, position: int, in_thread: bool) -> None:
+        self.fd, self.position, self.in_thread = fd, position, in_thread
+        self.written = 0
+        self._inflight: concurrent.futures.Future[int] | None = None
+
+    async def submit(self, buffers: list[bytes]) -> None:
+        await self._collect()
+        if not self.in_thread:
+            self.written += _pwrite_all(self.fd, buffers, self.position)
+        else:
+            self._inflight = _write_pool().submit(_pwrite_all, self.fd, buffers, self.position)
+        self.position += sum(len(b) for b in buffers)
+
+    async def finish(self) -> int:
+        await self._collect()
+        return self.written
+
+    async def _collect(self) -> None:
+        if self._inflight is not None:
+            # Cleared only once done: if this await is cancelled, wait_sync still finds the write.
+            self.written += await asyncio.shield(asyncio.wrap_future(self._inflight))
+            self._inflight = None
+
+    def wait_sync(self) -> None:
+        if self._inflight is not None:
+            concurrent.futures.wait([self._inflight])
+            self._inflight = None
+
+
+@functools.cache
+def _write_pool() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="tusserver-write")
 
 
 def _read_file(path: str) -> bytes:
