@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/node
 
-.PHONY: serve test lint typecheck pytest node-deps bench clean
+.PHONY: serve test lint typecheck pytest node-deps bench bench-instructions clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules

@@ -62,8 +62,9 @@ def count(src: Path, uploads: int) -> float:
         out = Path(tmp) / "callgrind.out"
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
-        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                   sys.executable, "-m", "tusserver", "serve", "--port", str(port), "--data-dir", f"{tmp}/data"]  # fmt: skip
+        valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+        serve = ["-m", "tusserver", "serve", "--port", str(port), "--data-dir", f"{tmp}/data"]
+        command = [*valgrind, sys.executable, *serve]
         proc = subprocess.Popen(command, cwd=src, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             conn = connect(port)

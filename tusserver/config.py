@@ -55,6 +55,7 @@ class Settings:
     # Streaming
     write_buffer_bytes: int = 256 * 1024  # per upload: 64 uploads at once hold 16 MiB of buffers
     write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
+    tune_malloc: bool = True  # glibc thresholds that keep body buffers in a reused heap (see allocator.py)
 
     # Authentication
     jwt_secret: str = ""
