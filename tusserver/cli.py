@@ -36,6 +36,8 @@ _HELP = {
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
+    "write_buffer_bytes": "bytes gathered per upload before one disk write (1 MiB: fastest while still in CPU cache)",
+    "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64 KiB)",
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 2x upload speed)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",

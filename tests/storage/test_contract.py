@@ -210,3 +210,36 @@ def test_local_store_in_thread_keeps_every_submitted_write_when_cut(tmp_path: Pa
     assert handed == 5 * 64 * 1024
     assert info.offset == handed
     assert (tmp_path / "data" / info.id).read_bytes() == data[:handed]
+
+
+def test_local_store_uploads_writing_at_once_share_the_buffer_budget(tmp_path: Path) -> None:
+    """One upload alone gathers `write_buffer_bytes` per disk write; many at once split the budget,
+    so 64 uploads at once hold no more buffered bytes than the budget (memory stays flat)."""
+    store = LocalStore(tmp_path / "data", write_buffer_bytes=1024 * 1024, write_buffer_total_bytes=2 * 1024 * 1024)
+    seen: list[int] = []
+    crowd = 8
+    arrived = 0
+
+    async def body(all_arrived: asyncio.Event | None) -> AsyncIterator[bytes]:
+        nonlocal arrived
+        if all_arrived is not None:  # hold every upload of the crowd until all are writing
+            arrived += 1
+            if arrived == crowd:
+                seen.append(store._buffer_bytes())  # all eight are writing now
+                all_arrived.set()
+            await all_arrived.wait()
+        else:
+            seen.append(store._buffer_bytes())
+        yield b"x" * 1000
+
+    async def scenario() -> None:
+        alone = await new_upload(store, 1000)
+        await store.write_chunk(alone, body(None))
+        infos = [await new_upload(store, 1000) for _ in range(crowd)]
+        all_arrived = asyncio.Event()
+        await asyncio.gather(*(store.write_chunk(i, body(all_arrived)) for i in infos))
+
+    asyncio.run(scenario())
+    assert seen[0] == 1024 * 1024  # alone: the whole per-upload buffer
+    assert seen[1] == 256 * 1024  # eight at once: the 2 MiB budget split eight ways
+    assert store._writing == 0

@@ -28,6 +28,7 @@ from .ids import check_upload_id
 T = TypeVar("T")
 _READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
+_MIN_BUFFER = 64 * 1024
 
 
 @contextlib.contextmanager
@@ -41,15 +42,25 @@ def map_os_errors(upload_id: str) -> Iterator[None]:
 
 
 class LocalStore:
-    def __init__(self, directory: Path, write_buffer_bytes: int = 1024 * 1024, write_in_thread: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        write_buffer_bytes: int = 1024 * 1024,
+        write_in_thread: bool = False,
+        write_buffer_total_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self.directory = Path(directory).resolve()
         self._prefix = f"{self.directory}{os.sep}"
         self.write_buffer_bytes = write_buffer_bytes
+        self.write_buffer_total_bytes = write_buffer_total_bytes
+        self._writing = 0  # write_chunk calls running in this process: they share the buffer budget
         self.write_in_thread = write_in_thread
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalStore:
-        return cls(settings.data_dir, settings.write_buffer_bytes, settings.write_in_thread)
+        return cls(
+            settings.data_dir, settings.write_buffer_bytes, settings.write_in_thread, settings.write_buffer_total_bytes
+        )
 
     # -- paths ---------------------------------------------------------------------------------
     # Plain strings and `os` calls on the per-request paths: pathlib objects cost more than the
@@ -156,11 +167,12 @@ class LocalStore:
             writer = _Writer(fd, info.offset, self.write_in_thread)
             pending: list[bytes] = []
             pending_size = 0
+            self._writing += 1
             try:
                 async for chunk in chunks:
                     pending.append(chunk)
                     pending_size += len(chunk)
-                    if pending_size >= self.write_buffer_bytes or len(pending) >= _IOV_MAX:
+                    if pending_size >= self._buffer_bytes() or len(pending) >= _IOV_MAX:
                         with map_os_errors(info.id):
                             await writer.submit(pending)
                         pending, pending_size = [], 0
@@ -169,6 +181,7 @@ class LocalStore:
                         await writer.submit(pending)
                     written = await writer.finish()
             finally:
+                self._writing -= 1
                 writer.wait_sync()  # a write still in a thread must end before the descriptor closes
             if commit_check is not None:
                 commit_check()
@@ -198,6 +211,11 @@ class LocalStore:
                 yield data
         finally:
             os.close(fd)
+
+    def _buffer_bytes(self) -> int:
+        """This upload's share of the buffer budget: `write_buffer_bytes` alone, at least 64 KiB when crowded."""
+        share = self.write_buffer_total_bytes // max(1, self._writing)
+        return min(self.write_buffer_bytes, max(_MIN_BUFFER, share))
 
     # -- capabilities --------------------------------------------------------------------------
 
