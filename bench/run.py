@@ -50,8 +50,10 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--only", action="append", default=[], help="workload label prefix (repeatable)")
     parser.add_argument("--peers-dir", type=Path, help="install peers here once and reuse them")
+    parser.add_argument("--no-warm", action="store_true", help="do not warm memory before each timed run")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
+    workloads.WARM["enabled"] = not args.no_warm
     big = 64 * MiB if args.quick else 1024 * MiB
     each = 4 * MiB if args.quick else 16 * MiB
     uploads = 8 if args.quick else 64
@@ -125,7 +127,8 @@ def render(
         "# Benchmarks",
         "",
         f"Command: `make bench` (`python bench/run.py --rounds {rounds}{' --quick' if args.quick else ''}"
-        f"{' --no-peers' if args.no_peers else ''}`), run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"{' --no-peers' if args.no_peers else ''}{' --no-warm' if args.no_warm else ''}`), "
+        f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         f"Machine: {os.cpu_count()} cores, {_memory()}, Linux {platform.release()}, "
         f"Python {platform.python_version()}, Node {_node_version()}. Peers: "
@@ -133,7 +136,14 @@ def render(
         + ".",
         "Servers run with their defaults, one process each, on loopback; every (round, workload, server) gets a fresh "
         "server. Figures are medians over rounds with min–max; ratios are computed within each round, then the "
-        "median taken, because the machine is shared and noisy.",
+        "median taken, because the machine is shared and noisy."
+        + (
+            ""
+            if args.no_warm
+            else " Before each timed bulk run the harness touches and frees as much memory as the run will write, "
+            "so no server pays this VM's cost of refilling memory handed back to the host "
+            "(`warm_memory` in bench/workloads.py says why; `--no-warm` turns it off)."
+        ),
         "",
         "| workload | server | MB/s or uploads/s | server CPU s/GiB | peak RSS MB | p99 s | tusserver / server |",
         "|---|---|---|---|---|---|---|",
