@@ -145,8 +145,9 @@ def render(
             "(`warm_memory` in bench/workloads.py says why; `--no-warm` turns it off)."
         ),
         "",
-        "| workload | server | MB/s or uploads/s | server CPU s/GiB | peak RSS MB | p99 s | tusserver / server |",
-        "|---|---|---|---|---|---|---|",
+        "| workload | server | MB/s or uploads/s | server CPU s/GiB | peak RSS MB | p99 s | CPU steal % | "
+        "tusserver / server |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     workload_names = sorted({w for w, _ in results})
     for workload in workload_names:
@@ -160,9 +161,10 @@ def render(
             if ours and label not in ("tusserver", "tusserver (auth)"):
                 ratio = _span([_figure(w, a) / _figure(w, b) for a, b in zip(ours, runs, strict=False)], "{:.2f}") + "x"
             p99 = _span([r.p99_s for r in runs], "{:.2f}") if runs[0].latencies else ""
+            steal = _span([r.steal * 100 for r in runs])
             lines.append(
                 f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
-                f"{_span([r.peak_rss / 1e6 for r in runs], '{:.0f}')} | {p99} | {ratio} |"
+                f"{_span([r.peak_rss / 1e6 for r in runs], '{:.0f}')} | {p99} | {steal} | {ratio} |"
             )
     single = results.get(("1 single stream (1 PATCH)", "tusserver"), [])
     checked = results.get(("5a chunked + sha256 per PATCH", "tusserver"), [])

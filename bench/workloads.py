@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .peers import Running
@@ -29,6 +30,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
     peak_rss: int = 0
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor took during the timed part
 
     @property
     def mb_per_s(self) -> float:
@@ -143,14 +145,23 @@ def _available_bytes() -> int:
     return 0
 
 
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) clock ticks of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+
 def _measure(server: Running, run: object, warm: int = 0) -> Result:
     warm_memory(warm)
+    steal0, total0 = cpu_times()
     cpu0, _ = server.stats()
     start = time.perf_counter()
     result: Result = run()  # type: ignore[operator]
     result.seconds = time.perf_counter() - start
     cpu1, hwm = server.stats()
     result.cpu_s, result.peak_rss = cpu1 - cpu0, hwm
+    steal1, total1 = cpu_times()
+    result.steal = (steal1 - steal0) / max(1, total1 - total0)
     return result
 
 
