@@ -111,6 +111,9 @@ class BodyReader:
 
 
 def _feed(hashers: list[Hasher], batch: list[bytes]) -> None:
-    for chunk in batch:
-        for hasher in hashers:
-            hasher.update(chunk)
+    # One update per hasher per batch: each update releases and retakes the GIL, and retaking it from
+    # a busy loop thread is what the worker waits on. Joining 1 MiB costs less than the hand-offs it
+    # saves (interleaved A/B, 16 rounds of chunked + sha256: about 1.1x the speed, 0.95x the CPU).
+    data = batch[0] if len(batch) == 1 else b"".join(batch)
+    for hasher in hashers:
+        hasher.update(data)
