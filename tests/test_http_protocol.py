@@ -87,7 +87,8 @@ def _read_response(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, b
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
     while len(rest) < length:
         rest += sock.recv(65536)
     return rest[:length], rest[length:]
