@@ -10,7 +10,6 @@ A waiting request creates `<id>.release`; the holder polls for it and, when it a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import time
@@ -19,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ..config import Settings
+from ..fileops import unlink_quietly
 from ..storage.ids import check_upload_id
 from .base import LockTimeout, ReleaseCallback
 
@@ -69,7 +69,7 @@ class FileLocker:
         on_release_request: ReleaseCallback | None = None,
     ) -> AsyncIterator[None]:
         check_upload_id(upload_id)
-        # Strings and `os` calls, not pathlib: this runs twice per request (see storage/local.py).
+        # Strings and `os` calls, not pathlib: this runs twice per request (see fileops.py).
         lock_path = f"{self._prefix}{upload_id}.lock"
         release_path = f"{self._prefix}{upload_id}.release"
         deadline = time.monotonic() + timeout_s
@@ -81,7 +81,7 @@ class FileLocker:
                 raise LockTimeout(upload_id)
             await asyncio.sleep(self.poll_s)
             fd = self._try_flock(lock_path)
-        _unlink(release_path)  # it was meant for the holder before us
+        unlink_quietly(release_path)  # it was meant for the holder before us
         watcher = None
         if on_release_request is not None:
             watcher = _ReleaseWatcher(release_path, on_release_request, max(self.poll_s * 4, 0.1))
@@ -90,8 +90,8 @@ class FileLocker:
         finally:
             if watcher is not None:
                 watcher.stop()
-            _unlink(release_path)
-            _unlink(lock_path)  # while still held: waiters re-open a fresh file
+            unlink_quietly(release_path)
+            unlink_quietly(lock_path)  # while still held: waiters re-open a fresh file
             os.close(fd)  # closing the descriptor drops the flock
 
 
@@ -115,8 +115,3 @@ class _ReleaseWatcher:
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

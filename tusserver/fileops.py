@@ -1,0 +1,37 @@
+"""Whole-file reads, writes and quiet unlinks with plain `os` calls on string paths.
+
+The local store and the file locker run these on every request; pathlib objects cost more than the
+syscalls themselves there (about a tenth of the server's time on small uploads, measured with py-spy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def read_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: str, data: bytes, flags: int = 0) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(path: str) -> None:
+    """Remove `path` if it is there; a missing file is what the caller wanted anyway."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
