@@ -46,10 +46,32 @@ class Target:
 
 
 def _numbers(rng: random.Random) -> str:
-    return rng.choice([
-        "", "0", "1", "-1", "-0", "+5", " 5", "5 ", "05", "0x10", "1e3", "1.5", "NaN", "inf", "٣",
-        "9" * 30, str(2**63), str(2**64 + 1), "100", "5, 6", str(rng.randint(0, 3000)), str(rng.randint(-5, 5)),
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            "",
+            "0",
+            "1",
+            "-1",
+            "-0",
+            "+5",
+            " 5",
+            "5 ",
+            "05",
+            "0x10",
+            "1e3",
+            "1.5",
+            "NaN",
+            "inf",
+            "٣",
+            "9" * 30,
+            str(2**63),
+            str(2**64 + 1),
+            "100",
+            "5, 6",
+            str(rng.randint(0, 3000)),
+            str(rng.randint(-5, 5)),
+        ]
+    )
 
 
 def _junk(rng: random.Random) -> str:
@@ -68,54 +90,147 @@ def _header_values(rng: random.Random, target: Target) -> dict[str, Callable[[],
         "Upload-Length": lambda: _numbers(rng),
         "Upload-Offset": lambda: _numbers(rng),
         "Upload-Defer-Length": lambda: rng.choice(["1", "0", "2", "true", "", _numbers(rng)]),
-        "Upload-Metadata": lambda: rng.choice([
-            "", "filename", "filename ", "filename !!!", f"filename {_b64(rng, 8)}", f"a {_b64(rng, 3)},a x",
-            f"filetype {base64.b64encode(b'text/html; x=' + rng.randbytes(4)).decode()}", ",,,", " , ",
-            f"k {_b64(rng, 2000)}", "é " + _b64(rng, 4), f"filename {_b64(rng, 4)}, filetype {_b64(rng, 4)}", _junk(rng),
-        ]),  # fmt: skip
-        "Upload-Checksum": lambda: rng.choice([
-            "", "sha1", "sha1 ", "sha1 !!!", f"sha1 {_b64(rng, 20)}", f"md5 {_b64(rng, 16)}", f"crc32 {_b64(rng, 4)}",
-            f"sha256 {_b64(rng, 32)}", f"sha512 {_b64(rng, 64)}", f"nope {_b64(rng, 8)}", f"sha256 {_b64(rng, 31)}",
-            "SHA1 " + _b64(rng, 20), f"sha1 {_b64(rng, 20)} extra", _junk(rng),
-        ]),  # fmt: skip
-        "Upload-Concat": lambda: rng.choice([
-            "partial", "final", "final;", "final; ", f"final;{rng.choice(real)}", f"final;{' '.join(rng.sample(real, 2))}",
-            f"final;{rng.choice(real)} {rng.choice(real)}", "final;/files/nope /files/../x", "final;http://evil/files/x",
-            "final;" + " ".join(["/files/x"] * 2000), "partial;x", "PARTIAL", _junk(rng),
-        ]),  # fmt: skip
-        "Repr-Digest": lambda: rng.choice([
-            f"sha-256=:{_b64(rng, 32)}:", f"sha-512=:{_b64(rng, 64)}:", f"sha-256=:{_b64(rng, 5)}:", "sha-256=abc",
-            "sha-256=:!!:", "md5=:" + _b64(rng, 16) + ":", "sha-256=:" + _b64(rng, 32) + ":, sha-256=:x:", "", "=",
-            _junk(rng),
-        ]),  # fmt: skip
-        "Content-Type": lambda: rng.choice([OCTET, OCTET, "", "text/plain", OCTET + "; x=y", "application/OFFSET+octet-stream",
-                                           _junk(rng)]),  # fmt: skip
-        "Range": lambda: rng.choice([
-            "bytes=0-", "bytes=-1", "bytes=-0", "bytes=0-0", "bytes=5-1", "bytes=0-99999999999999999999999",
-            "bytes=99999999999999999999-", "bytes=0-1,3-4", "bytes=", "bytes=-", "items=0-1", "bytes=-99999999999999",
-            f"bytes={rng.randint(0, 50)}-{rng.randint(0, 50)}", "bytes=a-b", _junk(rng),
-        ]),  # fmt: skip
-        "X-HTTP-Method-Override": lambda: rng.choice([*METHODS, "TRACE", "CONNECT", "patch", "", " PATCH ", _junk(rng)]),
-        "Authorization": lambda: rng.choice([
-            f"Bearer {target.token}", f"Bearer {target.other_token}", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz",
-            f"bearer {target.token}", f"Bearer {target.token}x", "Bearer " + _junk(rng), f"Bearer {target.token[:-4]}",
-            "Bearer " + jwt.encode({"sub": "alice"}, key="", algorithm="none"),
-            "Bearer " + jwt.encode({"sub": "alice", "exp": 1}, SECRET, algorithm="HS256"),
-            "Bearer " + jwt.encode({"sub": "alice", "exp": 2**40}, "wrong-secret-0123456789-0123456789", algorithm="HS256"),
-            "Bearer " + jwt.encode({"sub": ["x"], "exp": 2**40}, SECRET, algorithm="HS256"),
-            "Bearer " + jwt.encode({"sub": "alice", "exp": 2**40, "max_size": -1}, SECRET, algorithm="HS256"),
-            "Bearer " + jwt.encode({"sub": "alice", "exp": 2**40, "max_size": "big"}, SECRET, algorithm="HS256"),
-        ]),  # fmt: skip
+        "Upload-Metadata": lambda: rng.choice(
+            [
+                "",
+                "filename",
+                "filename ",
+                "filename !!!",
+                f"filename {_b64(rng, 8)}",
+                f"a {_b64(rng, 3)},a x",
+                f"filetype {base64.b64encode(b'text/html; x=' + rng.randbytes(4)).decode()}",
+                ",,,",
+                " , ",
+                f"k {_b64(rng, 2000)}",
+                "é " + _b64(rng, 4),
+                f"filename {_b64(rng, 4)}, filetype {_b64(rng, 4)}",
+                _junk(rng),
+            ]
+        ),
+        "Upload-Checksum": lambda: rng.choice(
+            [
+                "",
+                "sha1",
+                "sha1 ",
+                "sha1 !!!",
+                f"sha1 {_b64(rng, 20)}",
+                f"md5 {_b64(rng, 16)}",
+                f"crc32 {_b64(rng, 4)}",
+                f"sha256 {_b64(rng, 32)}",
+                f"sha512 {_b64(rng, 64)}",
+                f"nope {_b64(rng, 8)}",
+                f"sha256 {_b64(rng, 31)}",
+                "SHA1 " + _b64(rng, 20),
+                f"sha1 {_b64(rng, 20)} extra",
+                _junk(rng),
+            ]
+        ),
+        "Upload-Concat": lambda: rng.choice(
+            [
+                "partial",
+                "final",
+                "final;",
+                "final; ",
+                f"final;{rng.choice(real)}",
+                f"final;{' '.join(rng.sample(real, 2))}",
+                f"final;{rng.choice(real)} {rng.choice(real)}",
+                "final;/files/nope /files/../x",
+                "final;http://evil/files/x",
+                "final;" + " ".join(["/files/x"] * 2000),
+                "partial;x",
+                "PARTIAL",
+                _junk(rng),
+            ]
+        ),
+        "Repr-Digest": lambda: rng.choice(
+            [
+                f"sha-256=:{_b64(rng, 32)}:",
+                f"sha-512=:{_b64(rng, 64)}:",
+                f"sha-256=:{_b64(rng, 5)}:",
+                "sha-256=abc",
+                "sha-256=:!!:",
+                "md5=:" + _b64(rng, 16) + ":",
+                "sha-256=:" + _b64(rng, 32) + ":, sha-256=:x:",
+                "",
+                "=",
+                _junk(rng),
+            ]
+        ),
+        "Content-Type": lambda: rng.choice(
+            [OCTET, OCTET, "", "text/plain", OCTET + "; x=y", "application/OFFSET+octet-stream", _junk(rng)]
+        ),
+        "Range": lambda: rng.choice(
+            [
+                "bytes=0-",
+                "bytes=-1",
+                "bytes=-0",
+                "bytes=0-0",
+                "bytes=5-1",
+                "bytes=0-99999999999999999999999",
+                "bytes=99999999999999999999-",
+                "bytes=0-1,3-4",
+                "bytes=",
+                "bytes=-",
+                "items=0-1",
+                "bytes=-99999999999999",
+                f"bytes={rng.randint(0, 50)}-{rng.randint(0, 50)}",
+                "bytes=a-b",
+                _junk(rng),
+            ]
+        ),
+        "X-HTTP-Method-Override": lambda: rng.choice(
+            [*METHODS, "TRACE", "CONNECT", "patch", "", " PATCH ", _junk(rng)]
+        ),
+        "Authorization": lambda: rng.choice(
+            [
+                f"Bearer {target.token}",
+                f"Bearer {target.other_token}",
+                "Bearer",
+                "Bearer ",
+                "Basic dXNlcjpwYXNz",
+                f"bearer {target.token}",
+                f"Bearer {target.token}x",
+                "Bearer " + _junk(rng),
+                f"Bearer {target.token[:-4]}",
+                "Bearer " + jwt.encode({"sub": "alice"}, key="", algorithm="none"),
+                "Bearer " + jwt.encode({"sub": "alice", "exp": 1}, SECRET, algorithm="HS256"),
+                "Bearer "
+                + jwt.encode({"sub": "alice", "exp": 2**40}, "wrong-secret-0123456789-0123456789", algorithm="HS256"),
+                "Bearer " + jwt.encode({"sub": ["x"], "exp": 2**40}, SECRET, algorithm="HS256"),
+                "Bearer " + jwt.encode({"sub": "alice", "exp": 2**40, "max_size": -1}, SECRET, algorithm="HS256"),
+                "Bearer " + jwt.encode({"sub": "alice", "exp": 2**40, "max_size": "big"}, SECRET, algorithm="HS256"),
+            ]
+        ),
     }
 
 
 def _path(rng: random.Random, target: Target) -> str:
-    return rng.choice([
-        *target.paths, *target.paths, "/files/", "/files", "/files/" + "0" * 32, "/files/nope", "/files/../files/",
-        "/files/%2e%2e/x", "/files/a%2fb", "/files/%00", "/files//", "/files/x/y", "/files/" + "a" * 3000,
-        "/files/é", "/files/%ff%fe", "/files/?x=1", rng.choice(target.paths) + "/", rng.choice(target.paths) + "%2f",
-        rng.choice(target.paths) + "?Upload-Offset=1", "/", "/metrics", "/files/.info",
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            *target.paths,
+            *target.paths,
+            "/files/",
+            "/files",
+            "/files/" + "0" * 32,
+            "/files/nope",
+            "/files/../files/",
+            "/files/%2e%2e/x",
+            "/files/a%2fb",
+            "/files/%00",
+            "/files//",
+            "/files/x/y",
+            "/files/" + "a" * 3000,
+            "/files/é",
+            "/files/%ff%fe",
+            "/files/?x=1",
+            rng.choice(target.paths) + "/",
+            rng.choice(target.paths) + "%2f",
+            rng.choice(target.paths) + "?Upload-Offset=1",
+            "/",
+            "/metrics",
+            "/files/.info",
+        ]
+    )
 
 
 def _request(rng: random.Random, target: Target) -> tuple[str, str, dict[str, str], bytes]:
@@ -166,11 +281,27 @@ def _raw_request(rng: random.Random, target: Target) -> bytes:
     auth = f"Authorization: Bearer {target.token}\r\n".encode() if rng.random() < 0.7 else b""
     body = rng.randbytes(rng.choice([0, 5, 50]))
     lines = [b"Host: fuzz", b"Connection: close", b"Tus-Resumable: 1.0.0"]
-    trick = rng.choice([
-        "length-lies-short", "length-lies-long", "two-lengths", "negative-length", "huge-length", "chunked-bad",
-        "nul", "latin1", "bare-lf", "obs-fold", "no-colon", "space-before-colon", "http10", "nul-in-path",
-        "chunked-and-length", "utf8-value", "ctl-value",
-    ])  # fmt: skip
+    trick = rng.choice(
+        [
+            "length-lies-short",
+            "length-lies-long",
+            "two-lengths",
+            "negative-length",
+            "huge-length",
+            "chunked-bad",
+            "nul",
+            "latin1",
+            "bare-lf",
+            "obs-fold",
+            "no-colon",
+            "space-before-colon",
+            "http10",
+            "nul-in-path",
+            "chunked-and-length",
+            "utf8-value",
+            "ctl-value",
+        ]
+    )
     framing = [b"Content-Length: %d" % len(body)]
     newline = b"\r\n"
     version = b"HTTP/1.1"
@@ -210,8 +341,14 @@ def _raw_request(rng: random.Random, target: Target) -> bytes:
     elif trick == "nul-in-path":
         path = path + b"\x00x"
     kind = rng.choice([b"Upload-Offset: 0", b"Upload-Length: 10", b"Upload-Defer-Length: 1", b""])
-    head = [method.encode() + b" " + path + b" " + version, *lines, *framing, auth.rstrip(b"\r\n"), kind,
-            b"Content-Type: " + OCTET.encode()]  # fmt: skip
+    head = [
+        method.encode() + b" " + path + b" " + version,
+        *lines,
+        *framing,
+        auth.rstrip(b"\r\n"),
+        kind,
+        b"Content-Type: " + OCTET.encode(),
+    ]
     return newline.join(line for line in head if line) + newline + newline + body
 
 
@@ -240,14 +377,16 @@ def _found(target: Target) -> list[bytes]:
     unfinished, finished = target.paths[0], target.paths[1]
     return [
         # X-HTTP-Method-Override: HEAD on a POST/GET: a HEAD's Content-Length, no body, on a method that wants one
-        b"POST %s HTTP/1.1\r\n%sX-HTTP-Method-Override: HEAD\r\nContent-Length: 0\r\n\r\n" % (unfinished.encode(), auth),
+        b"POST %s HTTP/1.1\r\n%sX-HTTP-Method-Override: HEAD\r\nContent-Length: 0\r\n\r\n"
+        % (unfinished.encode(), auth),
         b"GET %s HTTP/1.1\r\n%sX-HTTP-Method-Override: HEAD\r\n\r\n" % (finished.encode(), auth),
         b"GET /files/nope HTTP/1.1\r\n%sX-HTTP-Method-Override: HEAD\r\n\r\n" % auth,
         # a non-ASCII Upload-Checksum digest (seed 3): base64 refuses it with ValueError, not binascii.Error
         b"POST /files/ HTTP/1.1\r\n%sUpload-Length: 5\r\nUpload-Checksum: sha1 \xc3\xa9\xe2\x82\xac\r\n"
         b"Content-Type: application/offset+octet-stream\r\nContent-Length: 5\r\n\r\nhello" % auth,
         b"PATCH %s HTTP/1.1\r\n%sUpload-Offset: 0\r\nUpload-Checksum: sha1 \xe9\r\n"
-        b"Content-Type: application/offset+octet-stream\r\nContent-Length: 5\r\n\r\nhello" % (unfinished.encode(), auth),
+        b"Content-Type: application/offset+octet-stream\r\nContent-Length: 5\r\n\r\nhello"
+        % (unfinished.encode(), auth),
     ]
 
 
@@ -264,9 +403,13 @@ def test_fuzzed_requests_never_get_a_5xx(server_factory: ServerFactory) -> None:
             try:
                 status: int | None = client.request(method, path, headers=raw_headers, content=body or None).status_code
             except httpx.LocalProtocolError:  # e.g. a value with outer spaces: h11 will not send it, a socket will
-                lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: fuzz", b"Connection: close",
-                         *(name.encode() + b": " + value for name, value in raw_headers.items()),
-                         b"Content-Length: %d" % len(body)]  # fmt: skip
+                lines = [
+                    f"{method} {path} HTTP/1.1".encode(),
+                    b"Host: fuzz",
+                    b"Connection: close",
+                    *(name.encode() + b": " + value for name, value in raw_headers.items()),
+                    b"Content-Length: %d" % len(body),
+                ]
                 status = _raw_status(server.port, b"\r\n".join(lines) + b"\r\n\r\n" + body)
             except httpx.TransportError as exc:
                 failures.append(f"#{number} {method} {path} {headers!r:.300} body={len(body)}: {exc!r}")

@@ -66,7 +66,9 @@ def test_1100_idle_sockets_do_not_lock_out_a_real_client(server_factory: ServerF
 
 
 @PROTOCOLS
-def test_silent_and_idle_keep_alive_connections_are_closed(server_factory: ServerFactory, flags: tuple[str, ...]) -> None:
+def test_silent_and_idle_keep_alive_connections_are_closed(
+    server_factory: ServerFactory, flags: tuple[str, ...]
+) -> None:
     server: LiveServer = server_factory("--read-timeout", "2", *flags)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as silent:
         wait_for(lambda: peer_closed(silent), timeout=30, what="a never-speaking socket closed")
