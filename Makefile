@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/node
 
-.PHONY: serve test lint typecheck pytest node-deps bench bench-instructions clean
+.PHONY: serve test lint typecheck pytest node-deps bench bench-instructions soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 
 bench-instructions: $(STAMP)
 	$(BIN)/python bench/instructions.py $(ARGS)
+
+# A leak hunt, not a benchmark: 100,000 small + 200 x 64 MiB uploads with auth on (ARGS="--small 20000" for less)
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules
