@@ -224,3 +224,19 @@ def test_waiting_for_the_app_is_not_the_clients_silence(base_url: str) -> None:
         sock.sendall(b"hello")
         body, _ = _read_response(sock, interim.split(b"\r\n\r\n", 1)[1])
     expect(json.loads(body), b"hello")
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_serve_always_gets_the_guards_and_lean_http_only_adds_the_body_hand_over(lean: bool) -> None:
+    import pickle
+
+    from tusserver.config import Settings
+    from tusserver.http_protocol import protocol_for
+
+    settings = Settings(lean_http=lean, max_header_bytes=1234, read_timeout_s=7.0)
+    protocol = protocol_for(settings)
+    assert isinstance(protocol, functools.partial)
+    assert protocol.func is (LeanHttpToolsProtocol if lean else GuardedHttpToolsProtocol)
+    assert protocol.keywords == {"limits": TransportLimits(max_head_bytes=1234, read_timeout_s=7.0)}
+    copy = pickle.loads(pickle.dumps(protocol))  # uvicorn --workers sends its config to spawned processes
+    assert copy.func is protocol.func and copy.keywords == protocol.keywords
