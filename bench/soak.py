@@ -5,8 +5,10 @@
 Starts a real `tusserver serve` with auth on (so every response rotates the token, and every client
 uses the token it was last given), then runs `--small` small uploads (POST + one PATCH of 1,000 bytes,
 `--in-flight` at once) alongside `--big` uploads of `--big-mib` MiB (two at once, each deleted once
-it is checked, to spare the disk). The work runs in two phases with the same mix: the first tenth,
-then the rest. It fails when:
+it is checked, to spare the disk). The work runs in ten phases with the same mix; RSS is taken after each.
+Every client uses the token the last response gave it; on a 401 (that token ran out: on a loaded machine
+a client can be starved longer than `--token-ttl`) it logs in again, as a real client would, and the
+count of those is printed. It fails when:
 - the server's RSS at the end is over 1.10x its RSS after the first tenth (memory that grows with
   the number of requests served, not with the load);
 - the server's open descriptors after the clients have gone are more than at the start;
@@ -18,6 +20,7 @@ then the rest. It fails when:
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import sys
 import tempfile
@@ -43,11 +46,36 @@ class Tally:
     kept: set[str] = field(default_factory=set)  # upload ids that must still be on disk
     deleted: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
+    relogins: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, what: str) -> None:
         with self.lock:
             self.failures.append(what)
+
+
+class RotatingClient(Client):
+    """The bench client, noting when it was last given a token; a 401 means that token ran out (or broke)."""
+
+    def __init__(self, server: Running, tally: Tally, token: str | None = None) -> None:
+        super().__init__(server, token or first_token())
+        self.tally = tally
+        self.token_at = time.monotonic()
+
+    def _send(self, method: str, path: str, headers: dict[str, str], body: object = None) -> http.client.HTTPResponse:
+        for attempt in range(2):
+            sent_at = time.monotonic()
+            response = super()._send(method, path, headers, body)
+            if response.getheader("X-New-Token"):
+                self.token_at = time.monotonic()
+            if response.status != 401 or attempt or body is not None and not isinstance(body, bytes):
+                return response
+            # like a real client: log in again, and say so (a rotation bug would show as many of these)
+            with self.tally.lock:
+                self.tally.relogins.append(f"{method} 401 {sent_at - self.token_at:.1f} s after the last token")
+            self.token = first_token()
+            self.token_at = time.monotonic()
+        return response
 
 
 def first_token() -> str:
@@ -63,45 +91,50 @@ def upload_id(path: str) -> str:
 
 def small_worker(server: Running, count: int, tally: Tally, body: bytes) -> None:
     """`count` small uploads on one keep-alive connection, each request with the token the last one returned."""
-    client = Client(server, first_token())
+    client = RotatingClient(server, tally)
     try:
         for _ in range(count):
+            path = ""
             try:
                 path = client.create(len(body))
+                with tally.lock:
+                    tally.kept.add(upload_id(path))
                 offset = client.patch(path, 0, len(body), body)
             except Exception as exc:  # noqa: BLE001 - a soak counts failures, it does not stop at one
-                tally.fail(f"small upload: {exc!r}")
+                tally.fail(f"small upload {path}: {exc!r}")
                 client.close()
-                client = Client(server, client.token)
+                client = RotatingClient(server, tally, client.token)
                 continue
             if offset != len(body):
                 tally.fail(f"small upload {path}: offset {offset}")
-            with tally.lock:
-                tally.kept.add(upload_id(path))
     finally:
         client.close()
 
 
 def big_worker(server: Running, count: int, tally: Tally, payload: Payload) -> None:
     """`count` big uploads, one PATCH each, checked and then deleted (DELETE with the rotated token)."""
-    client = Client(server, first_token())
+    client = RotatingClient(server, tally)
     try:
         for _ in range(count):
+            path = ""
             try:
                 path = client.create(payload.size)
+                with tally.lock:
+                    tally.kept.add(upload_id(path))
                 offset = client.patch(path, 0, payload.size, payload.pieces(0, payload.size))
                 if offset != payload.size:
                     tally.fail(f"big upload {path}: offset {offset}")
                 gone = client._send("DELETE", path, {})
                 if gone.status != 204:
                     tally.fail(f"big upload {path}: DELETE {gone.status}")
+                else:
+                    with tally.lock:
+                        tally.kept.discard(upload_id(path))
+                        tally.deleted.add(upload_id(path))
             except Exception as exc:  # noqa: BLE001
-                tally.fail(f"big upload: {exc!r}")
+                tally.fail(f"big upload {path}: {exc!r}")
                 client.close()
-                client = Client(server, client.token)
-                continue
-            with tally.lock:
-                tally.deleted.add(upload_id(path))
+                client = RotatingClient(server, tally, client.token)
     finally:
         client.close()
 
@@ -176,12 +209,14 @@ def main() -> int:
     try:
         start_fds = fds(server)
         began = time.perf_counter()
-        tenth_small, tenth_big = args.small // 10, args.big // 10
-        run_phase(server, tenth_small, tenth_big, args.in_flight, tally, payload)
-        rss_tenth = rss(server)
-        run_phase(server, args.small - tenth_small, args.big - tenth_big, args.in_flight, tally, payload)
+        series: list[int] = []  # RSS after each tenth: a leak climbs steadily, a high-water mark levels off
+        for tenth in range(10):
+            small = args.small * (tenth + 1) // 10 - args.small * tenth // 10
+            big = args.big * (tenth + 1) // 10 - args.big * tenth // 10
+            run_phase(server, small, big, args.in_flight, tally, payload)
+            series.append(rss(server))
         seconds = time.perf_counter() - began
-        rss_end = rss(server)
+        rss_tenth, rss_end = series[0], series[-1]
         end_fds = settled_fds(server, start_fds)
         _, peak = server.stats()
         left = leftovers(server.data_dir, tally)
@@ -200,6 +235,9 @@ def main() -> int:
           f"auth on (rotated tokens); {seconds:.0f} s, {requests / seconds:.0f} requests/s")  # fmt: skip
     print(f"server RSS after first tenth {rss_tenth / MiB:.1f} MiB, at end {rss_end / MiB:.1f} MiB, "
           f"peak {peak / MiB:.1f} MiB")  # fmt: skip
+    print("server RSS after each tenth (MiB): " + " ".join(f"{value / MiB:.1f}" for value in series))
+    first = f" (first: {tally.relogins[0]})" if tally.relogins else ""
+    print(f"re-logins after a 401: {len(tally.relogins)}{first}")
     print(f"{'check':<30} {'measured':>14} {'limit':>14}  result")
     for name, measured, limit, ok in checks:
         print(f"{name:<30} {measured:>14} {limit:>14}  {'ok' if ok else 'FAIL'}")
