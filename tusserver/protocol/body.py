@@ -25,6 +25,7 @@ class BodyReader:
         self.received = 0
         self.disconnected = False
         self.interrupted = False
+        self.released = False  # cut by `interrupt`: another request wants the upload
         self.overflow = False
         self._task: asyncio.Task[object] | None = None
         self._in_receive = False
@@ -35,6 +36,7 @@ class BodyReader:
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
         self.interrupted = True
+        self.released = True
         if self._in_receive and self._task is not None:
             self._task.cancel()
 
