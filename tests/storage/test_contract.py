@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -379,5 +381,42 @@ def test_local_store_failed_assembly_leaves_no_partial_copy(tmp_path: Path, monk
             await store.concatenate(final, [await store.get_info(part.id)])
         assert not any(name.endswith(".assembling") for name in os.listdir(tmp_path))
         assert not (await store.get_info(final.id)).is_complete
+
+    run(go)
+
+
+def test_s3_store_full_spool_disk_is_507_and_sends_nothing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATCH bodies are spooled to local temp storage before S3: a full temp disk is a 507, not a 500."""
+    server: S3Server = request.getfixturevalue("s3_server")
+    store = S3Store(server.client(), server.bucket, prefix="spool/")
+    real = tempfile.TemporaryFile
+
+    class FullSpool:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> int:
+            raise _no_space()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    def full_spool(*args: Any, **kwargs: Any) -> Any:
+        return FullSpool(real(*args, **kwargs))
+
+    async def go() -> None:
+        info = await new_upload(store, 6)
+        await store.write_chunk(info, chunks(b"abc"))
+        info = await store.get_info(info.id)
+        monkeypatch.setattr(tempfile, "TemporaryFile", full_spool)
+        with pytest.raises(InsufficientStorage):
+            await store.write_chunk(info, chunks(b"def"))
+        monkeypatch.setattr(tempfile, "TemporaryFile", real)
+        info = await store.get_info(info.id)
+        assert info.offset == 3
+        await store.write_chunk(info, chunks(b"def"))
+        assert await read_all(store, await store.get_info(info.id)) == b"abcdef"
 
     run(go)
