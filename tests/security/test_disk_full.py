@@ -159,7 +159,7 @@ def test_delete_on_a_full_disk_frees_the_space(start: Start, disk: Path) -> None
 
 
 def test_expiry_sweeps_a_full_disk_without_logging_every_interval(start: Start, disk: Path) -> None:
-    server = start("--expire-after", "1", "--sweep-interval", "0.2", "--log-level", "info")
+    server = start("--expire-after", "3", "--sweep-interval", "0.2", "--log-level", "info")
     url, _, offset = fill_with_upload(server)
     fill(disk)
     data_file = disk / upload_id(url)
@@ -172,7 +172,7 @@ def test_expiry_sweeps_a_full_disk_without_logging_every_interval(start: Start, 
 
 
 def test_cleanup_command_on_a_full_disk(start: Start, disk: Path) -> None:
-    server = start("--expire-after", "1")
+    server = start("--expire-after", "3")
     url, _, offset = fill_with_upload(server)
     server.stop()
     fill(disk)
@@ -180,7 +180,7 @@ def test_cleanup_command_on_a_full_disk(start: Start, disk: Path) -> None:
 
     def cleanup() -> bool:
         result = subprocess.run(
-            [sys.executable, "-m", "tusserver", "cleanup", "--data-dir", str(disk), "--expire-after", "1"],
+            [sys.executable, "-m", "tusserver", "cleanup", "--data-dir", str(disk), "--expire-after", "3"],
             capture_output=True,
             text=True,
             timeout=60,

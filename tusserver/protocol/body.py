@@ -2,7 +2,8 @@
 
 Three things end the stream early without losing what arrived: the client disconnecting, another
 request asking for this upload's lock (`interrupt`), and more bytes than the upload has room for.
-The writer downstream sees a plain end of stream and stores everything it was given.
+The writer downstream sees a plain end of stream and stores everything it was given; a body cut by
+`interrupt` is then answered 400 (`released`), so the client never takes it for a stored one.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
@@ -30,6 +31,7 @@ from .base import CommitCheck
 from .ids import check_upload_id
 
 T = TypeVar("T")
+log = logging.getLogger("tusserver")
 _READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
 _MIN_BUFFER = 64 * 1024
@@ -104,8 +106,10 @@ class LocalStore:
             probe.write_bytes(b"")
             probe.unlink(missing_ok=True)
         except OSError as exc:
-            if is_out_of_space(exc):
-                return  # a full disk is not a broken one: start, so DELETE and expiry can free it
+            if is_out_of_space(exc) and self.directory.is_dir():
+                # A full disk is not a broken one: start, so DELETE and expiry can free it.
+                log.warning("data directory %s is full; uploads get 507 until space is freed", self.directory)
+                return
 
             raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
 
