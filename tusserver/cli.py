@@ -41,6 +41,8 @@ _HELP = {
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 2x upload speed)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (1.2x with many uploads)",
+    "concat_wait_s": "a final concatenation POST waits this long for the assembly (then 201 with Upload-Offset)",
+    "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
     "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",

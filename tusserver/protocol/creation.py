@@ -17,7 +17,7 @@ from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, Uploa
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
 from .body import BodyReader
-from .completion import finish_upload, schedule_assembly
+from .completion import finish_upload, schedule_assembly, wait_for_assembly
 from .context import TusContext, check_tus_resumable
 from .dedup import discard_body, find_and_link
 from .digest import format_repr_digest
@@ -166,8 +166,11 @@ class CreationHandler:
         await ctx.store.create(info)
         record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
-        schedule_assembly(ctx, info.id)
-        return tus_response(201, {"Location": ctx.upload_url(request, info.id)})
+        headers = {"Location": ctx.upload_url(request, info.id)}
+        assembled = await wait_for_assembly(ctx, info.id, schedule_assembly(ctx, info.id))
+        if assembled is not None:
+            headers["Upload-Offset"] = str(assembled.offset)
+        return tus_response(201, headers)
 
 
 def _has_body(request: Request) -> bool:

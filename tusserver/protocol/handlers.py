@@ -66,6 +66,8 @@ class TusHandler:
         headers = {"Cache-Control": "no-store", **self.ctx.expires_header(info)}
         if not info.is_final or info.is_complete:
             headers["Upload-Offset"] = str(info.offset)
+        else:
+            headers["Retry-After"] = "1"  # a final upload still being assembled
         if info.length is not None:
             headers["Upload-Length"] = str(info.length)
         elif not info.is_final:
