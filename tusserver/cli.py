@@ -52,6 +52,7 @@ _HELP = {
     "jwt_issuer": "required iss claim",
     "jwt_audience": "required aud claim",
     "token_ttl_s": "lifetime of the rotated X-New-Token",
+    "token_max_age_s": "absolute lifetime of a token chain from the platform token's iat; rotation stops there",
     "access_log": "log one line per request (off by default: it slows small uploads)",
 }
 
@@ -145,6 +146,14 @@ def _token(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if not settings.jwt_secret:
         print("tusserver token: --jwt-secret (or TUSSERVER_JWT_SECRET) is required", file=sys.stderr)
+        return 2
+    if settings.jwt_public_key is not None or settings.jwks is not None:
+        # Such a server takes HS256 only as its own rotated tokens: a token minted here would be refused.
+        print(
+            "tusserver token: a server with --jwt-public-key or --jwks refuses HS256 platform tokens; "
+            "mint tokens with your private key",
+            file=sys.stderr,
+        )
         return 2
     service = TokenService.from_settings(settings)
     max_size = int(args.max_size) if args.max_size is not None else None
