@@ -73,3 +73,12 @@ def test_demo_token_with_auth_on(caplog: pytest.LogCaptureFixture) -> None:
     assert _get(settings, "GET", "/").status_code == 200  # the page itself needs no token
     assert _get(settings, "GET", "/demo/config.json").json()["auth"] is True
     assert _get(settings, "GET", "/files/whatever").status_code == 401  # uploads still do
+
+
+def test_demo_token_needs_a_secret_not_only_a_public_key(tmp_path: Path) -> None:
+    """A public key cannot sign platform tokens; handing out rotation-marked ones would start chains."""
+    from tests.auth.keys import rsa_pair
+
+    settings = Settings(store="memory", demo=True, jwt_public_key=rsa_pair().write_pem(tmp_path))
+    response = _get(settings, "POST", "/demo/token")
+    assert response.status_code == 404 and "--jwt-secret" in response.text

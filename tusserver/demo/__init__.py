@@ -51,6 +51,9 @@ class DemoMiddleware:
     def __init__(self, app: ASGIApp, *, settings: Settings, tokens: TokenService | None) -> None:
         self.app = app
         self.tokens = tokens
+        # With only a public key or JWKS the server can sign rotated tokens, which continue a chain, but no
+        # platform token to start one: demo tokens need --jwt-secret.
+        self.can_issue = tokens is not None and bool(settings.jwt_secret)
         package = resources.files(__package__)
         self.files = {name: package.joinpath(name).read_bytes() for name in _FILES}
         config = {"endpoint": settings.base_path, "auth": tokens is not None}
@@ -70,6 +73,9 @@ class DemoMiddleware:
                 response = error_response(MethodNotAllowed("POST for a demo token", {"Allow": "POST"}), method)
             elif self.tokens is None:
                 response = error_response(UploadNotFound("auth is off: no token needed"), method)
+            elif not self.can_issue:
+                problem = UploadNotFound("demo tokens need --jwt-secret (a public key cannot sign platform tokens)")
+                response = error_response(problem, method)
             else:
                 token = self.tokens.issue(DEMO_SUB)
                 response = Response(token, media_type="text/plain", headers={"Cache-Control": "no-store"})
