@@ -169,12 +169,13 @@ const storedAt = () => {
 }
 const acceptedBytes = () => Math.max(0, ...events.filter((e) => e.resOffset !== null && e.method !== 'HEAD').map((e) => e.resOffset))
 
-async function throttle (context, page) {
-  if (!job.uploadBytesPerS) return
-  const cdp = await context.newCDPSession(page)
+let cdp = null
+async function throttle (context, page, bytesPerS = job.uploadBytesPerS) {
+  if (!bytesPerS) return
+  cdp = cdp || await context.newCDPSession(page)
   await cdp.send('Network.enable')
   await cdp.send('Network.emulateNetworkConditions', {
-    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: job.uploadBytesPerS
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerS
   })
 }
 
@@ -237,10 +238,12 @@ async function run () {
             // answers the resume HEAD with 401, and that must be retried on the same URL.
             await page.evaluate((s) => { const real = Date.now; Date.now = () => real() - s * 1000 }, job.clockSlowS)
           }
+          await throttle(context, page, -1) // interrupted where the test wanted: the rest at full speed
           await page.evaluate(() => window.block.upload.start())
         } else {
           result.offsetAtPause = acceptedBytes()
           phase = 'after'
+          await throttle(context, page, -1)
           await page.reload()
           await page.waitForFunction(() => window.pageReady === true)
           await page.setInputFiles('#file', job.file)
