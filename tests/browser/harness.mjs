@@ -84,9 +84,12 @@ const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>tusserver browser
   "@uppy/tus": "/vendor/uppy-tus.mjs", "tusserver-token": "/tusserver-token.mjs"}}</script>
 <input id="file" type="file">
 <script type="module">
-  window.runBlock = async (name) => {
+  // Not awaited: a block may await the whole upload at its top level (Uppy's), and the test watches it.
+  window.runBlock = (name) => {
     window.file = document.getElementById('file').files[0]
-    window.block = await import('/block/' + name + '.mjs?' + Date.now())
+    import('/block/' + name + '.mjs?' + Date.now()).then(
+      (block) => { window.block = block },
+      (err) => console.error('upload failed: ' + err.message))
   }
   window.pageReady = true
 </script>`
@@ -114,9 +117,10 @@ async function startPageServer () {
 }
 
 // ---- what the browser does on the network ------------------------------------------------------------
-const events = [] // {method, url, status, reqOffset, resOffset, token, phase, t}
+const events = [] // {method, url, status, reqOffset, resOffset, token, newToken, phase, t}
 const consoleLines = []
 let phase = 'first'
+let newestToken = null
 
 function watch (page) {
   page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
@@ -126,13 +130,15 @@ function watch (page) {
     if (!request.url().startsWith(job.server) || (await request.response().catch(() => null))) return
     events.push({ method: request.method(), url: request.url(), status: 0, phase, failure: request.failure()?.errorText, t: Date.now() })
   })
-  page.on('response', async (response) => {
-    const t = Date.now() // taken before the awaits below, which may finish out of order
+  page.on('response', (response) => {
+    // Synchronous on purpose: allHeaders() may wait for the end of the upload, and the tests watch progress.
+    const t = Date.now()
     const at = phase
     const request = response.request()
     if (!request.url().startsWith(job.server) || request.method() === 'OPTIONS') return
-    const reqHeaders = await request.allHeaders().catch(() => ({}))
-    const headers = await response.allHeaders().catch(() => ({}))
+    const reqHeaders = request.headers()
+    const headers = response.headers()
+    if (headers['x-new-token']) newestToken = headers['x-new-token']
     const event = {
       method: request.method(),
       url: request.url(),
@@ -221,12 +227,22 @@ async function run () {
     } else {
       pageServer = await startPageServer()
       await openBlockPage(context, page, pageServer.url)
-      if (job.case === 'pause' || job.case === 'reload') {
+      if (['pause', 'reload', 'outage'].includes(job.case)) {
         const size = readFileSync(job.file).length
         await until(() => acceptedBytes() >= size * job.stopAt, `${job.stopAt * 100} % of the file on the server`)
         if (storedAt()) throw new Error('the upload finished before it could be interrupted: slow it down')
-        result.urlBefore = await until(() => events.find((e) => e.method === 'POST' && e.status === 201) && page.evaluate(() => window.block.upload.url), 'the upload URL')
-        if (job.case === 'pause') {
+        result.urlBefore = events.find((e) => e.method === 'PATCH').url
+        if (job.case === 'outage') {
+          // The network goes away (navigator.onLine false, requests fail) for longer than the token held
+          // lives; Uppy waits for 'online', then resumes: HEAD with the dead token, 401, new token, HEAD.
+          await cdp.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+          const held = newestToken // what the helper holds: the newest X-New-Token the page received
+          result.offsetAtPause = acceptedBytes()
+          phase = 'after'
+          await untilRefused(result.urlBefore, held)
+          await throttle(context, page, -1)
+        } else if (job.case === 'pause') {
+          await page.waitForFunction(() => window.block !== undefined)
           await page.evaluate(() => window.block.upload.abort())
           const held = await page.evaluate(() => window.block.auth.token)
           result.offsetAtPause = acceptedBytes()

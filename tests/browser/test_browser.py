@@ -182,6 +182,27 @@ def test_pause_longer_than_a_token_resumes_on_the_same_url(
     assert result["tokensMinted"] == 2  # the first, and one after the pause
 
 
+def test_uppy_through_an_outage_longer_than_a_token_resumes_on_the_same_url(
+    tools: dict[str, str], server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Offline (Chromium's network emulation) until the server refuses the token held, then online: Uppy
+    retries with the token it set before waiting for the network, gets 401 on HEAD, and the helper makes
+    that a new token and a retried HEAD on the same URL, not a new upload."""
+    server = server_factory(*AUTH)
+    size = 640 * KiB
+    upload = make_file(tmp_path, size)
+    result = run_case(
+        tools, server, tmp_path, case="outage", block="uppy", file=str(upload), uploadBytesPerS=160 * KiB,
+        stopAt=0.3, replace=[[ENDPOINT_IN_README, server.endpoint], [CHUNK_IN_README, "64 * 1024"]],
+    )  # fmt: skip
+    assert result["url"] == result["urlBefore"]
+    assert sha256(stored(server, result["url"])) == sha256(upload)
+    assert len(events(result, "POST")) == 1
+    heads = [e for e in events(result, "HEAD", "after") if e["status"]]
+    assert heads and all(e["url"] == result["url"] for e in heads) and heads[-1]["status"] == 200
+    assert sent_bytes(result, "after") < 0.75 * size
+
+
 def test_reload_at_40_percent_resumes_on_the_same_url(
     tools: dict[str, str], server_factory: ServerFactory, tmp_path: Path
 ) -> None:
