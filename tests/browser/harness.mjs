@@ -213,7 +213,20 @@ async function run () {
     if (job.case === 'demo') {
       await page.goto(job.server + '/')
       await page.waitForFunction(() => document.body.dataset.state === 'idle')
+      await throttle(context, page)
       await page.setInputFiles('#file', job.file)
+      if (job.pauseAtBytes) {
+        // Pause with the page's button, stay paused until the server refuses the token the page holds,
+        // resume with the button: our uploader must HEAD the same URL with a new token from /demo/token.
+        await until(() => acceptedBytes() >= job.pauseAtBytes, 'the demo upload to get going')
+        await page.click('#pause')
+        await page.waitForFunction(() => document.body.dataset.state === 'paused')
+        result.urlBefore = events.find((e) => e.method === 'PATCH').url
+        phase = 'after'
+        await untilRefused(result.urlBefore, newestToken)
+        await throttle(context, page, -1)
+        await page.click('#resume')
+      }
       await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state), null, { timeout: DEADLINE_MS })
       const status = await page.textContent('#status')
       if (status !== 'stored') throw new Error(`the demo page says: ${status}`)

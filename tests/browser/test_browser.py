@@ -224,14 +224,21 @@ def test_reload_at_40_percent_resumes_on_the_same_url(
 def test_demo_page_uploads_the_chosen_file(
     tools: dict[str, str], server_factory: ServerFactory, tmp_path: Path, auth: str
 ) -> None:
+    """With auth on, the upload is also paused with the page's button until the server refuses the
+    token the page holds, then resumed with its button: same URL, a second token from /demo/token."""
     server = server_factory("--demo", *(AUTH if auth == "on" else ()))
     upload = make_file(tmp_path, 2 * 1024 * KiB + 123)
-    result = run_case(tools, server, tmp_path, case="demo", file=str(upload))
+    pause = {"uploadBytesPerS": 512 * KiB, "pauseAtBytes": 1024 * KiB} if auth == "on" else {}
+    result = run_case(tools, server, tmp_path, case="demo", file=str(upload), **pause)
     assert result["href"] == result["url"]
     assert sha256(stored(server, result["url"])) == sha256(upload)
     assert result["download"]["sha256"] == sha256(upload)
     assert result["download"]["name"] == "holiday.bin"
     tus = [e for e in result["events"] if e["url"].startswith(server.endpoint)]
     assert [e["method"] for e in tus][:2] == ["POST", "PATCH"]  # (a plain-link download shows no response)
-    assert all(e["status"] in (200, 201, 204) for e in tus)
-    assert all(e["newToken"] == (auth == "on") for e in tus)  # with auth on, every answer rotated the token
+    assert all(e["status"] in (200, 201, 204) for e in tus if e["status"]), tus  # 0: the PATCH paused
+    assert all(e["newToken"] == (auth == "on") for e in tus if e["status"])  # with auth on, every answer rotated
+    if auth == "on":
+        assert result["urlBefore"] == result["url"] and [e["method"] for e in tus].count("POST") == 1
+        assert [e["status"] for e in events(result, "HEAD", "after")] == [200]  # resumed where it stood
+        assert len([e for e in events(result, "POST") if e["url"].endswith("/demo/token")]) == 2
