@@ -4,11 +4,12 @@
 //
 //   node tests/browser/harness.mjs '<job json>'
 //
-// Cases "single", "parallel", "uppy", "pause", "reload" run the README's code blocks (read from README.md,
-// only the endpoint and chunk size replaced) in a test page served from loopback by this script, which
-// also plays "your backend": POST /api/upload-token mints an HS256 token with the job's secret.
-// tus-js-client and Uppy come from tests/node/node_modules, bundled by esbuild at start (no network).
-// Case "demo" opens the server's own --demo page instead.
+// Cases "single", "parallel", "uppy", "pause", "reload", "outage" run one of the README's code blocks
+// (job.block, read from README.md, only the endpoint and chunk size replaced) in a test page served from
+// loopback by this script, which also plays "your backend": POST /api/upload-token mints an HS256 token
+// with the job's secret. tus-js-client and Uppy come from tests/node/node_modules, bundled by esbuild at
+// start (no network); an import map gives the blocks their bare imports. Case "demo" opens the server's
+// own --demo page instead. On failure a screenshot goes to job.screenshots.
 //
 // The upload is slowed with Chromium's own network throttling (DevTools upload throughput), so it
 // outlives several --token-ttl tokens without any pacing code in the README's blocks.
