@@ -55,7 +55,8 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
 
 def test_refused_requests_do_not_cut_a_running_patch(server_factory: ServerFactory) -> None:
     # A small write buffer, so the bytes of the first half reach the disk while the PATCH is still running.
-    server = server_factory(*ROTATING, "--write-buffer", "4096", "--lock-timeout", "30")
+    # Tokens live 30 s here: this test is about the lock, not about expiry, and the machine may be slow.
+    server = server_factory(*ROTATING, "--token-ttl", "30", "--write-buffer", "4096", "--lock-timeout", "30")
     data = os.urandom(SIZE)
     alice = TokenChain(mint("alice", ttl=30))
     url = alice.create(server.endpoint, SIZE)

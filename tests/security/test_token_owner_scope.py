@@ -20,6 +20,8 @@ from tests.conftest import ServerFactory
 from tests.support import wait_for
 
 KiB = 1024
+# Rotated tokens live 10 s (the flag after ROTATING wins): these tests are about scope, not expiry.
+SERVER_ARGS = (*ROTATING, "--token-ttl", "10")
 INSUFFICIENT = 'Bearer error="insufficient_scope"'
 
 
@@ -43,7 +45,7 @@ class SharedToken:
 
 
 def test_one_token_variable_uploads_parallel_parts_final_and_next_file(server_factory: ServerFactory) -> None:
-    server = server_factory(*ROTATING)
+    server = server_factory(*SERVER_ARGS)
     shared = SharedToken(mint("parallel-user", ttl=10))
     data = os.urandom(96 * KiB)
     thirds = [data[i * 32 * KiB : (i + 1) * 32 * KiB] for i in range(3)]
@@ -83,7 +85,7 @@ def test_one_token_variable_uploads_parallel_parts_final_and_next_file(server_fa
 
 
 def test_platform_restricted_token_stays_restricted_through_rotation(server_factory: ServerFactory) -> None:
-    server = server_factory(*ROTATING)
+    server = server_factory(*SERVER_ARGS)
     owner = SharedToken(mint("restricted-user", ttl=10))
     mine = owner.request("POST", server.endpoint, headers={"Upload-Length": "4"}).headers["Location"]
     elsewhere = owner.request("POST", server.endpoint, headers={"Upload-Length": "4"}).headers["Location"]
