@@ -103,7 +103,7 @@ def test_cleanup_help_lists_only_what_cleanup_uses(capsys: pytest.CaptureFixture
 def test_token_and_upload_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     token = _help(capsys, "token")
     assert "--ttl SECONDS" in token and "[default 30]" in token and "TUSSERVER_JWT_SECRET" in token
-    assert "--jwks" not in token and "--port" not in token
+    assert "--port" not in token and "--token-ttl" not in token
     upload = _help(capsys, "upload")
     for text in ("--chunk-size SIZE", "[default 8M]", "[default 8]", "[default 1]", "resume.json", "shell command"):
         assert text in upload, text

@@ -57,6 +57,7 @@ _HELP = {
     "jwt_issuer": "when set, tokens must carry this iss claim",
     "jwt_audience": "when set, tokens must carry this aud claim",
     "token_ttl_s": "lifetime of each rotated token sent in X-New-Token",
+    "token_max_age_s": "absolute lifetime of a token chain from the platform token's iat; rotation stops there",
     "redis_url": "Redis server for --locker redis",
     "s3_bucket": "bucket for --store s3 (required with it)",
     "s3_endpoint_url": "S3 endpoint of a service other than AWS, such as MinIO (none: AWS)",
@@ -92,8 +93,9 @@ CLEANUP_FIELDS = (
     "data_dir", "store", "locker", "redis_url", "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix",
     "expire_after_s", "log_level",
 )  # fmt: skip
-# What `tusserver token` reads: the secret it signs with and the claims the server checks.
-TOKEN_FIELDS = ("jwt_secret", "jwt_issuer", "jwt_audience")
+# What `tusserver token` reads: the secret it signs with, the claims the server checks, and the keys that
+# make the server refuse what it would mint.
+TOKEN_FIELDS = ("jwt_secret", "jwt_public_key", "jwks", "jwt_issuer", "jwt_audience")
 
 
 def metavar(name: str, kind: Any) -> str:
@@ -218,6 +220,14 @@ def _token(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if not settings.jwt_secret:
         print("tusserver token: --jwt-secret (or TUSSERVER_JWT_SECRET) is required", file=sys.stderr)
+        return 2
+    if settings.jwt_public_key is not None or settings.jwks is not None:
+        # Such a server takes HS256 only as its own rotated tokens: a token minted here would be refused.
+        print(
+            "tusserver token: a server with --jwt-public-key or --jwks refuses HS256 platform tokens; "
+            "mint tokens with your private key",
+            file=sys.stderr,
+        )
         return 2
     service = TokenService.from_settings(settings)
     print(service.issue(args.sub, ttl_s=args.ttl, max_size=args.max_size))

@@ -72,6 +72,7 @@ class Settings:
     jwt_issuer: str = ""
     jwt_audience: str = ""
     token_ttl_s: int = 30
+    token_max_age_s: int = 86400  # absolute lifetime of a rotation chain, counted from the platform token's iat
 
     # Redis (locker "redis")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -117,6 +118,7 @@ class Settings:
             "write_buffer_bytes": self.write_buffer_bytes,
             "write_buffer_total_bytes": self.write_buffer_total_bytes,
             "token_ttl_s": self.token_ttl_s,
+            "token_max_age_s": self.token_max_age_s,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -5,13 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import (
-    check_parts_access,
-    check_size_allowed,
-    owner_for_new_upload,
-    record_upload,
-    size_limit,
-)
+from ..auth.access import check_part_access, check_size_allowed, owner_for_new_upload, size_limit
 from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
@@ -41,6 +35,7 @@ class CreationHandler:
 
     async def post(self, request: Request) -> Response:
         check_tus_resumable(request)
+        owner = owner_for_new_upload(request.scope)  # first: a token restricted to one upload creates nothing
         ctx, settings, headers = self.ctx, self.ctx.settings, request.headers
         concat = parse_concat(headers.get("upload-concat"), settings.max_concat_parts)
         if concat is not None and not ctx.can_concatenate:
@@ -49,7 +44,6 @@ class CreationHandler:
         defer = headers.get("upload-defer-length")
         metadata = parse_metadata(headers.get("upload-metadata"), settings.max_metadata_bytes)
         declared = parse_repr_digest(headers.get("repr-digest"))
-        owner = owner_for_new_upload(request.scope)
 
         if concat is not None and concat.kind == "final":
             if length is not None or defer is not None:
@@ -86,7 +80,6 @@ class CreationHandler:
                 return duplicate
 
         await ctx.store.create(info)
-        record_upload(request.scope, info.id)
         location = ctx.upload_url(request, info.id)
         await ctx.hooks.emit("post-create", info)
         if has_body:
@@ -115,7 +108,6 @@ class CreationHandler:
         ctx = self.ctx
         if not await find_and_link(ctx, info):
             return None
-        record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         await ctx.hooks.emit("post-finish", info)
         headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
@@ -142,6 +134,8 @@ class CreationHandler:
         for part_id in part_ids:
             try:
                 part = await ctx.store.get_info(part_id)
+                # The final reads every part: the token must reach each one (before saying more about it).
+                check_part_access(request.scope, part.id, part.owner)
                 ctx.check_not_expired(part)  # expired but not yet swept: it can never finish
             except UploadGone:
                 raise BadRequest(f"partial upload {part_id} was terminated or has expired") from None
@@ -150,7 +144,6 @@ class CreationHandler:
             if not part.is_partial:
                 raise BadRequest(f"upload {part_id} was not created with Upload-Concat: partial")
             parts.append(part)
-        check_parts_access(request.scope, [(p.id, p.owner) for p in parts])
         lengths = [p.length for p in parts]
         length = sum(x for x in lengths if x is not None) if None not in lengths else None
         check_size_allowed(request.scope, length, ctx.settings.max_size_bytes)
@@ -164,7 +157,6 @@ class CreationHandler:
             repr_digest=format_repr_digest(declared) if declared else None,
         )
         await ctx.store.create(info)
-        record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         schedule_assembly(ctx, info.id)
         return tus_response(201, {"Location": ctx.upload_url(request, info.id)})
