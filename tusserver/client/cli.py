@@ -49,7 +49,9 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to upload; each URL is printed when stored")
-    parser.add_argument("--endpoint", required=True, metavar="URL", help="creation URL, e.g. http://127.0.0.1:1080/files/")
+    parser.add_argument(
+        "--endpoint", required=True, metavar="URL", help="creation URL, e.g. http://127.0.0.1:1080/files/"
+    )
     parser.add_argument(
         "--token", default=os.environ.get("TUSSERVER_TOKEN"), metavar="JWT",
         help="bearer token for the first request [default none; env TUSSERVER_TOKEN]",
@@ -71,7 +73,7 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                         help="cap on bytes per second for the whole upload, all parts together, like curl's "
                         "(512K, 4M) [default none]")  # fmt: skip
     parser.add_argument("--retries", type=int, default=8, metavar="N",
-                        help="retries per request, with exponential back-off, before giving up [default 8]")  # fmt: skip
+                        help="retries per request, with growing back-off, before giving up [default 8]")  # fmt: skip
     parser.add_argument("--resume-file", type=Path, metavar="FILE",
                         help=f"where interrupted uploads are remembered [default {_resume_default()}]")  # fmt: skip
     parser.add_argument("--no-resume", action="store_true", help="always start new uploads")

@@ -13,6 +13,7 @@ __all__ = ["ProgressCallback", "UploadOptions", "default_resume_file", "parse_si
 
 ProgressCallback = Callable[[int, int], None]  # (bytes stored on the server, total bytes)
 
+
 def default_resume_file() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "tusserver" / "resume.json"

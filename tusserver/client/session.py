@@ -104,7 +104,8 @@ class Session:
     def backoff(self, attempt: int, why: str = "") -> None:
         delay = min(self.options.retry_max_s, self.options.retry_base_s * 2**attempt)
         delay *= random.uniform(0.5, 1.0)  # jitter, so parallel parts do not retry in step
-        self.say(f"{why + '; ' if why else ''}retrying in {delay:.1f} s (attempt {attempt + 1} of {self.options.retries})")
+        prefix = f"{why}; " if why else ""
+        self.say(f"{prefix}retrying in {delay:.1f} s (attempt {attempt + 1} of {self.options.retries})")
         time.sleep(delay)
 
     def request(

@@ -99,7 +99,8 @@ class TusContext:
 
     def base_path(self, request: Request) -> str:
         """The uploads' path as the client sees it: under the ASGI `root_path` when the app is mounted."""
-        return request.scope.get("root_path", "").rstrip("/") + self.settings.base_path
+        root: str = request.scope.get("root_path", "")
+        return root.rstrip("/") + self.settings.base_path
 
     def external_origin(self, request: Request) -> str:
         """scheme://host as the client sees it; proxy headers count only with --behind-proxy."""
