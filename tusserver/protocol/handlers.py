@@ -49,11 +49,15 @@ class TusHandler:
         self.ctx.check_not_expired(info)
         return info
 
-    async def _check_access(self, request: Request, upload_id: str) -> None:
-        """Refuse before locking (see the module docstring); the check is repeated under the lock."""
-        if identity_of(request.scope) is not None:
-            info = await self.ctx.store.get_info(upload_id)
-            check_upload_access(request.scope, info.id, info.owner)
+    async def _check_access(self, request: Request, upload_id: str) -> UploadInfo | None:
+        """Refuse before locking (see the module docstring); the checks are repeated under the lock.
+
+        Only with auth on: without it no one is refused for who they are, and a PATCH saves a read."""
+        if identity_of(request.scope) is None:
+            return None
+        info = await self.ctx.store.get_info(upload_id)
+        check_upload_access(request.scope, info.id, info.owner)
+        return info
 
     async def head(self, request: Request) -> Response:
         if "tus-resumable" not in request.headers:
@@ -103,7 +107,9 @@ class TusHandler:
         content_length = parse_int("Content-Length", headers.get("content-length"))
         checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms)
 
-        await self._check_access(request, upload_id)
+        known = await self._check_access(request, upload_id)
+        if known is not None and known.is_final:  # its lock is the assembler's: do not even wait for it
+            raise Forbidden("final uploads cannot be PATCHed")
         reader = BodyReader(request, limit=0)
         async with ctx.lock(upload_id, on_release_request=reader.interrupt):
             info = await self._load(request, upload_id)
