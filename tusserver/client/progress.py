@@ -61,9 +61,10 @@ class Progress:
     def resume_from(self, offset: int) -> None:
         """The server already holds `offset` bytes: shown as done, not counted in the rate."""
         with self._lock:
-            self.baseline = offset
-            self._move(offset - self.done)
-        self._started = self._last_log = time.monotonic()
+            if self._bar is not None:
+                self._bar.update(offset - self.done)
+            self.baseline = self.done = offset
+            self._started = self._last_log = time.monotonic()
 
     def set(self, done: int) -> None:
         with self._lock:
@@ -82,8 +83,9 @@ class Progress:
             percent = 100 * self.done / self.total if self.total else 100
             rate = self.rate()
             eta = f", ETA {(self.total - self.done) / rate:.0f} s" if rate > 0 else ""
+            doing = "" if self.label == "upload" else f"{self.label} "
             print(
-                f"{self.name}: {human_size(self.done)} of {human_size(self.total)} ({percent:.0f}%), "
+                f"{self.name}: {doing}{human_size(self.done)} of {human_size(self.total)} ({percent:.0f}%), "
                 f"{human_rate(rate)}{eta}",
                 file=sys.stderr,
                 flush=True,
