@@ -84,6 +84,7 @@ _METAVARS = {
     "s3_endpoint_url": "URL",
     "s3_region": "REGION",
     "s3_prefix": "PREFIX",
+    "instant_upload": "MODE",  # auto, on, off (a field another branch adds)
 }
 
 SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."
