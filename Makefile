@@ -1,21 +1,31 @@
 # Two commands do everything on a fresh machine (see README):
-#   make serve   install what is needed and run the server on local disk (127.0.0.1:1080)
-#   make test    install what is needed and run the whole test suite
+#   make serve   install what serving needs and run the server on local disk (127.0.0.1:1080)
+#   make test    install tusserver with the test tools and run the whole test suite
+# `make install` only installs (then `. .venv/bin/activate` puts `tusserver` on PATH).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: serving needs tusserver alone (seconds to install); tests add pytest, moto, mypy... (minutes).
+BASE_STAMP := $(VENV)/.base-stamp
+STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: serve test lint typecheck pytest node-deps browser-deps bench bench-instructions clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps bench bench-instructions clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+
+$(BASE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(BASE_STAMP)
+
+$(STAMP): pyproject.toml $(BASE_STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+install: $(BASE_STAMP)
+
+serve: $(BASE_STAMP)
 	$(BIN)/tusserver serve $(ARGS)
 
 node-deps:

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .constants import TUS_HEADERS
@@ -59,6 +60,37 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error, request.method)
 
 
+class _Starter:
+    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily."""
+
+    def __init__(self, ctx: TusContext) -> None:
+        self.ctx = ctx
+        self.started = False
+        self.sweeper: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.started:
+                return
+            await self.ctx.store.prepare()
+            await self.ctx.locker.prepare()
+            if self.ctx.settings.expire_after_s > 0:
+                self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
+            self.started = True
+
+
+class _StartOnFirstRequest:
+    def __init__(self, app: ASGIApp, starter: _Starter) -> None:
+        self.app = app
+        self.starter = starter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.starter.started and scope["type"] == "http":
+            await self.starter.start()
+        await self.app(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -80,11 +112,11 @@ def create_app(
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
     app_routes = routes(ctx)
 
+    starter = _Starter(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.prepare()
-        await locker.prepare()
-        sweeper = asyncio.create_task(run_sweeper(ctx)) if settings.expire_after_s > 0 else None
+        await starter.start()
         try:
             yield
         finally:
@@ -92,8 +124,8 @@ def create_app(
                 # uvicorn has just cancelled requests still running after its graceful timeout; a cut
                 # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
                 await asyncio.wait(set(ctx.writers), timeout=settings.shutdown_timeout_s)
-            if sweeper is not None:
-                sweeper.cancel()
+            if starter.sweeper is not None:
+                starter.sweeper.cancel()
             for task in list(ctx.background):
                 task.cancel()
             if http_hook is not None:
@@ -101,7 +133,9 @@ def create_app(
             await locker.aclose()
             await store.aclose()
 
-    middleware: list[Middleware] = []
+    # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
+    # backends are prepared on the first request when no lifespan did it.
+    middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     if settings.metrics:
         from .metrics import Metrics, MetricsMiddleware
 

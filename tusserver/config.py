@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -181,6 +182,29 @@ def field_types() -> dict[str, Any]:
     return {f.name: hints[f.name] for f in fields(Settings) if f.name != "extra"}
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: str) -> int:
+    """Bytes from `512K`, `8M`, `10G`, `1.5T` (powers of 1024, like curl's --limit-rate) or a plain number.
+
+    The one size parser: serve flags, `TUSSERVER_*` variables, `tusserver token` and the upload client.
+    """
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"not a size: {value!r} (bytes, or with a suffix: 512K, 8M, 10G)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def format_size(value: int) -> str:
+    """The shortest exact form `parse_size` reads back: 1048576 → `1M`, 1000 → `1000`."""
+    for suffix, unit in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if value and value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)
+
+
 def parse_value(name: str, raw: str) -> Any:
     """Convert one environment/flag string to the type of the setting `name`."""
     kind = field_types()[name]
@@ -192,6 +216,8 @@ def parse_value(name: str, raw: str) -> Any:
             if lowered in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(raw)
+        if kind is int and name.endswith("_bytes"):
+            return parse_size(raw)
         if kind is int:
             return int(raw)
         if kind is float:

@@ -95,7 +95,12 @@ class TusContext:
     # -- requests ----------------------------------------------------------------------------
 
     def upload_url(self, request: Request, upload_id: str) -> str:
-        return f"{self.external_origin(request)}{self.settings.base_path}{upload_id}"
+        return f"{self.external_origin(request)}{self.base_path(request)}{upload_id}"
+
+    def base_path(self, request: Request) -> str:
+        """The uploads' path as the client sees it: under the ASGI `root_path` when the app is mounted."""
+        root: str = request.scope.get("root_path", "")
+        return root.rstrip("/") + self.settings.base_path
 
     def external_origin(self, request: Request) -> str:
         """scheme://host as the client sees it; proxy headers count only with --behind-proxy."""

@@ -126,7 +126,7 @@ class CreationHandler:
         ctx = self.ctx
         part_ids: list[str] = []
         for url in concat.parts:
-            part_id = upload_id_from_url(url, ctx.settings.base_path)
+            part_id = upload_id_from_url(url, ctx.base_path(request))
             if part_id is None:
                 raise BadRequest(f"{url[:100]!r} is not an upload URL of this server")
             part_ids.append(part_id)

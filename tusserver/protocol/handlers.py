@@ -91,7 +91,7 @@ class TusHandler:
         if info.is_partial:
             headers["Upload-Concat"] = "partial"
         elif info.is_final:
-            urls = " ".join(f"{self.ctx.settings.base_path}{part}" for part in info.parts)
+            urls = " ".join(f"{self.ctx.base_path(request)}{part}" for part in info.parts)
             headers["Upload-Concat"] = f"final;{urls}"
         return headers
 
