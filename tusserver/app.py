@@ -20,6 +20,7 @@ from .config import Settings
 from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
+from .extras import require_extra
 from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
@@ -137,6 +138,7 @@ def create_app(
     # backends are prepared on the first request when no lifespan did it.
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     if settings.metrics:
+        require_extra("prometheus_client", "metrics", "--metrics")
         from .metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()

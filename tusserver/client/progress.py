@@ -43,9 +43,8 @@ class Progress:
         self._bar: Any = None
         self._started = time.monotonic()
         self._last_log = self._started
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
+        tqdm = _tqdm() if not quiet and sys.stderr.isatty() else None
+        if tqdm is not None:
             self._bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"{label} {name}")
 
     def say(self, message: str) -> None:
@@ -113,3 +112,12 @@ class Progress:
             parts.append(f"{human_size(sent)} sent by this run ({human_size(self.baseline)} were already there)")
         parts.append(human_rate(sent / self.elapsed()))
         print(f"{self.name}: " + ", ".join(parts) + (f" -> {url}" if url else ""), file=sys.stderr, flush=True)
+
+
+def _tqdm() -> Any:
+    """tqdm's bar class, or None without the [client] extra (then a terminal gets the plain lines too)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from ..config import Settings
 from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
+from ..extras import require_extra
 from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import CommitCheck
@@ -63,8 +64,7 @@ class S3Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
-        import boto3
-
+        boto3 = require_extra("boto3", "s3", "--store s3")
         client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url or None,
