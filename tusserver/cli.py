@@ -32,6 +32,8 @@ _HELP = {
     "max_metadata_bytes": "longest Upload-Metadata header accepted",
     "max_header_bytes": "largest total size of request headers",
     "max_concat_parts": "most partial uploads one final concatenation may name",
+    "max_unfinished": "most unfinished uploads one owner (everyone, with auth off) may have; 429 beyond (0: no cap)",
+    "instant_upload": "Repr-Digest instant upload: auto (on only with auth), on, off",
     "lock_timeout_s": "how long a request waits for an upload's lock before 423",
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",

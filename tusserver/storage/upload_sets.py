@@ -1,0 +1,146 @@
+"""Small named sets of upload ids kept beside the data, so limits never need a scan of every upload.
+
+Two sets live here: the unfinished uploads of each owner (for `--max-unfinished`) and the finals
+that wait on each unfinished partial (for final size limits and for waking assembly in whichever
+worker stores the partial's last byte). Like the digest index, entries are hints: the reader
+re-checks the upload record before it acts on one, so a stale entry (a crash between the record
+and the entry) costs a lookup, never a wrong answer.
+
+Each member is its own object (an empty file, an empty S3 object, a set element): adding and
+removing are single atomic operations, so workers sharing a store never lose each other's updates,
+and counting a group reads only that group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import StorageError
+from .base import Store
+
+UNFINISHED = "unfinished"
+WAITING_FINALS = "finals"
+
+
+def owner_group(owner: str | None) -> str:
+    """A file-name-safe group for an owner; every anonymous upload shares one."""
+    return hashlib.sha256(f"owner\x00{owner or ''}".encode()).hexdigest()[:32]
+
+
+@runtime_checkable
+class UploadSets(Protocol):
+    async def add(self, group: str, member: str) -> None: ...
+
+    async def remove(self, group: str, member: str) -> None: ...
+
+    async def members(self, group: str, limit: int) -> list[str]:
+        """Up to `limit` members of `group`, in no particular order."""
+
+
+class MemoryUploadSets:
+    def __init__(self) -> None:
+        self._groups: dict[str, set[str]] = {}
+
+    async def add(self, group: str, member: str) -> None:
+        self._groups.setdefault(group, set()).add(member)
+
+    async def remove(self, group: str, member: str) -> None:
+        members = self._groups.get(group)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._groups[group]
+
+    async def members(self, group: str, limit: int) -> list[str]:
+        return list(self._groups.get(group, ()))[:limit]
+
+
+class FileUploadSets:
+    """`<directory>/<group>/<member>`: empty files, shared by every worker on the host."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    async def add(self, group: str, member: str) -> None:
+        folder = self.directory / group
+        for _ in range(3):  # a concurrent remove may delete the emptied folder between mkdir and open
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(folder / member, os.O_WRONLY | os.O_CREAT, 0o644))
+                return
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot record upload {member}: {exc.strerror}") from exc
+        raise StorageError(f"cannot record upload {member}")
+
+    async def remove(self, group: str, member: str) -> None:
+        folder = self.directory / group
+        try:
+            (folder / member).unlink(missing_ok=True)
+            folder.rmdir()  # only succeeds when empty: groups do not pile up
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass  # not empty (ENOTEMPTY) or a disk error: the entry is a hint either way
+
+    async def members(self, group: str, limit: int) -> list[str]:
+        found: list[str] = []
+        try:
+            with os.scandir(self.directory / group) as entries:
+                for entry in entries:
+                    found.append(entry.name)
+                    if len(found) >= limit:
+                        break
+        except FileNotFoundError:
+            pass
+        return found
+
+
+class S3UploadSets:
+    """`<prefix>.sets/<name>/<group>/<member>`: empty objects; a count is one ListObjectsV2 call."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    async def _run(self, fn: Any, /, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, **kwargs))
+
+    async def add(self, group: str, member: str) -> None:
+        from .s3 import map_s3_errors
+
+        with map_s3_errors(member):
+            await self._run(self.client.put_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}", Body=b"")
+
+    async def remove(self, group: str, member: str) -> None:
+        from .s3 import map_s3_errors
+
+        with map_s3_errors(member):
+            await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
+
+    async def members(self, group: str, limit: int) -> list[str]:
+        from .s3 import map_s3_errors
+
+        start = f"{self.prefix}{group}/"
+        with map_s3_errors(group):
+            page = await self._run(self.client.list_objects_v2, Bucket=self.bucket, Prefix=start, MaxKeys=limit)
+        return [obj["Key"][len(start) :] for obj in page.get("Contents", [])][:limit]
+
+
+def build_upload_sets(store: Store, name: str) -> UploadSets:
+    """Sets stored where the store keeps its data, so every worker sharing the store shares them."""
+    from .local import LocalStore
+    from .s3 import S3Store  # imports boto3 only when used: safe without the [s3] extra
+
+    if isinstance(store, LocalStore):
+        return FileUploadSets(store.directory / ".sets" / name)
+    if isinstance(store, S3Store):
+        return S3UploadSets(store.client, store.bucket, f"{store.prefix}.sets/{name}/")
+    return MemoryUploadSets()
