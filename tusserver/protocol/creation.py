@@ -116,6 +116,9 @@ class CreationHandler:
 
     async def _create(self, info: UploadInfo) -> None:
         """Store a new upload that counts against its owner's `--max-unfinished` (429 past it)."""
+        if info.is_complete:  # empty: finished at birth
+            await self.ctx.store.create(info)
+            return
         await reserve_unfinished(self.ctx, info)
         try:
             await self.ctx.store.create(info)
@@ -153,9 +156,9 @@ class CreationHandler:
                 raise BadRequest(f"{url[:100]!r} is not an upload URL of this server")
             part_ids.append(part_id)
         loaded: dict[str, UploadInfo] = {}
-        for part_id in part_ids:  # a part may be named many times; its record is read once
+        for position, part_id in enumerate(part_ids, 1):  # a part named many times is read once
             if part_id not in loaded:
-                loaded[part_id] = await self._load_part(request, part_id)
+                loaded[part_id] = await self._load_part(request, part_id, position)
         parts = [loaded[part_id] for part_id in part_ids]
         check_parts_access(request.scope, [(p.id, p.owner) for p in parts])
         lengths = [p.length for p in parts]
@@ -181,14 +184,14 @@ class CreationHandler:
         schedule_assembly(ctx, info.id)
         return tus_response(201, {"Location": ctx.upload_url(request, info.id)})
 
-    async def _load_part(self, request: Request, part_id: str) -> UploadInfo:
+    async def _load_part(self, request: Request, part_id: str, position: int) -> UploadInfo:
         """A part the requester may name. Missing, terminated and another owner's parts get one answer,
-        so a final POST cannot tell which ids exist."""
+        naming the part by its position, not its id, so a final POST cannot tell which ids exist."""
         identity = identity_of(request.scope)
         unknown: TusError = (
             BadRequest(f"partial upload {part_id} does not exist")
             if identity is None
-            else Forbidden(f"partial upload {part_id} does not exist or belongs to another user")
+            else Forbidden(f"partial upload number {position} does not exist or belongs to another user")
         )
         try:
             part = await self.ctx.store.get_info(part_id)

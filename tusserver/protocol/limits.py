@@ -6,9 +6,10 @@ creation POST adds its entry first and counts after, so concurrent POSTs (in any
 store) see each other and cannot all slip under the cap; a lost race can only make a POST refused
 that might have fit. Entries whose upload is gone (a crash, an expiry not yet swept) are pruned
 when an owner reaches the cap, at most once per `PRUNE_INTERVAL_S`, so a client hammering at the cap
-does not make every refused POST re-read a thousand records. A prune that runs while another POST
-sits between adding its entry and writing its record drops that entry: the owner may then exceed
-the cap by the number of such POSTs, the small over-shoot the contract accepts.
+does not make every refused POST re-read a thousand records. An entry without a record is pruned
+only after `RESERVATION_GRACE_S`, so a POST between adding its entry and writing its record keeps
+it. Over-shoot is possible only when an entry is pruned wrongly (a record write slower than the
+grace) or, on S3, when a listing lags a write: small, as the contract accepts.
 
 Final sizes: a final's limit (the lower of `--max-size` and the creating token's `max_size`) is kept
 in its record, so it holds after a restart and in every worker. Lengths known at the POST are
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 import time
 
-from ..errors import TooLarge, TooManyUploads, TusError
+from ..errors import TooLarge, TooManyUploads, TusError, UploadNotFound
 from ..models import UploadInfo
 from ..storage.upload_sets import owner_group
 from .context import TusContext
 
 PRUNE_INTERVAL_S = 30.0
+RESERVATION_GRACE_S = 60.0  # an entry whose record does not exist yet is a POST still running, until this old
 MAX_FINALS_CHECKED = 1000  # finals checked when a partial declares its length; assembly checks the rest
 
 
@@ -50,7 +52,7 @@ async def release_unfinished(ctx: TusContext, info: UploadInfo) -> None:
     await ctx.unfinished.remove(owner_group(info.owner), info.id)
 
 
-async def _prune(ctx: TusContext, group: str, members: list[str], keep: str) -> int:
+async def _prune(ctx: TusContext, group: str, members: dict[str, float], keep: str) -> int:
     """Drop entries whose upload is finished or gone; the number left (all of them if pruned lately)."""
     now = time.monotonic()
     if now - ctx.pruned_owners.get(group, -PRUNE_INTERVAL_S) < PRUNE_INTERVAL_S:
@@ -59,15 +61,17 @@ async def _prune(ctx: TusContext, group: str, members: list[str], keep: str) -> 
         ctx.pruned_owners.clear()
     ctx.pruned_owners[group] = now
     left = len(members)
-    for upload_id in members:
+    for upload_id, added in members.items():
         if upload_id == keep:
             continue
         try:
             info = await ctx.store.get_info(upload_id)
             ctx.check_not_expired(info)
             stale = info.is_complete
+        except UploadNotFound:
+            stale = added < time.time() - RESERVATION_GRACE_S
         except TusError as exc:
-            stale = exc.status_code in (404, 410)
+            stale = exc.status_code == 410  # terminated or expired
         if stale:
             await ctx.unfinished.remove(group, upload_id)
             left -= 1

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -38,26 +40,26 @@ class UploadSets(Protocol):
 
     async def remove(self, group: str, member: str) -> None: ...
 
-    async def members(self, group: str, limit: int) -> list[str]:
-        """Up to `limit` members of `group`, in no particular order."""
+    async def members(self, group: str, limit: int) -> dict[str, float]:
+        """Up to `limit` members of `group`, in no particular order, each with when it was added (epoch s)."""
 
 
 class MemoryUploadSets:
     def __init__(self) -> None:
-        self._groups: dict[str, set[str]] = {}
+        self._groups: dict[str, dict[str, float]] = {}
 
     async def add(self, group: str, member: str) -> None:
-        self._groups.setdefault(group, set()).add(member)
+        self._groups.setdefault(group, {})[member] = time.time()
 
     async def remove(self, group: str, member: str) -> None:
         members = self._groups.get(group)
         if members is not None:
-            members.discard(member)
+            members.pop(member, None)
             if not members:
                 del self._groups[group]
 
-    async def members(self, group: str, limit: int) -> list[str]:
-        return list(self._groups.get(group, ()))[:limit]
+    async def members(self, group: str, limit: int) -> dict[str, float]:
+        return dict(itertools.islice(self._groups.get(group, {}).items(), limit))
 
 
 class FileUploadSets:
@@ -89,14 +91,17 @@ class FileUploadSets:
         except OSError:
             pass  # not empty (ENOTEMPTY) or a disk error: the entry is a hint either way
 
-    async def members(self, group: str, limit: int) -> list[str]:
-        found: list[str] = []
+    async def members(self, group: str, limit: int) -> dict[str, float]:
+        found: dict[str, float] = {}
         try:
             with os.scandir(self.directory / group) as entries:
                 for entry in entries:
-                    found.append(entry.name)
                     if len(found) >= limit:
                         break
+                    try:
+                        found[entry.name] = entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue  # removed while listing
         except FileNotFoundError:
             pass
         return found
@@ -125,13 +130,14 @@ class S3UploadSets:
         with map_s3_errors(member):
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
 
-    async def members(self, group: str, limit: int) -> list[str]:
+    async def members(self, group: str, limit: int) -> dict[str, float]:
         from .s3 import map_s3_errors
 
         start = f"{self.prefix}{group}/"
         with map_s3_errors(group):
             page = await self._run(self.client.list_objects_v2, Bucket=self.bucket, Prefix=start, MaxKeys=limit)
-        return [obj["Key"][len(start) :] for obj in page.get("Contents", [])][:limit]
+        found = page.get("Contents", [])[:limit]
+        return {obj["Key"][len(start) :]: obj["LastModified"].timestamp() for obj in found}
 
 
 def build_upload_sets(store: Store, name: str) -> UploadSets:
