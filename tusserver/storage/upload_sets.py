@@ -40,6 +40,9 @@ class UploadSets(Protocol):
 
     async def remove(self, group: str, member: str) -> None: ...
 
+    async def count(self, group: str, limit: int) -> int:
+        """How many members `group` has, counting no further than `limit`."""
+
     async def members(self, group: str, limit: int) -> dict[str, float]:
         """Up to `limit` members of `group`, in no particular order, each with when it was added (epoch s)."""
 
@@ -57,6 +60,9 @@ class MemoryUploadSets:
             members.pop(member, None)
             if not members:
                 del self._groups[group]
+
+    async def count(self, group: str, limit: int) -> int:
+        return min(limit, len(self._groups.get(group, ())))
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
         return dict(itertools.islice(self._groups.get(group, {}).items(), limit))
@@ -90,6 +96,19 @@ class FileUploadSets:
             pass
         except OSError:
             pass  # not empty (ENOTEMPTY) or a disk error: the entry is a hint either way
+
+    async def count(self, group: str, limit: int) -> int:
+        """Names only (getdents), no stat: this runs on every creation POST."""
+        counted = 0
+        try:
+            with os.scandir(self.directory / group) as entries:
+                for _ in entries:
+                    counted += 1
+                    if counted >= limit:
+                        break
+        except FileNotFoundError:
+            pass
+        return counted
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
         found: dict[str, float] = {}
@@ -130,14 +149,27 @@ class S3UploadSets:
         with map_s3_errors(member):
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
 
+    async def count(self, group: str, limit: int) -> int:
+        return len(await self._list(group, limit))
+
     async def members(self, group: str, limit: int) -> dict[str, float]:
+        start = f"{self.prefix}{group}/"
+        return {obj["Key"][len(start) :]: obj["LastModified"].timestamp() for obj in await self._list(group, limit)}
+
+    async def _list(self, group: str, limit: int) -> list[dict[str, Any]]:
+        """ListObjectsV2 pages (at most 1000 keys each) until `limit` keys."""
         from .s3 import map_s3_errors
 
-        start = f"{self.prefix}{group}/"
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{self.prefix}{group}/"}
         with map_s3_errors(group):
-            page = await self._run(self.client.list_objects_v2, Bucket=self.bucket, Prefix=start, MaxKeys=limit)
-        found = page.get("Contents", [])[:limit]
-        return {obj["Key"][len(start) :]: obj["LastModified"].timestamp() for obj in found}
+            while len(found) < limit:
+                page = await self._run(self.client.list_objects_v2, **kwargs, MaxKeys=min(1000, limit - len(found)))
+                found += page.get("Contents", [])
+                if not page.get("IsTruncated"):
+                    break
+                kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return found[:limit]
 
 
 def build_upload_sets(store: Store, name: str) -> UploadSets:
