@@ -36,10 +36,10 @@ MAX_FINALS_CHECKED = 1000  # finals checked when a partial declares its length; 
 async def reserve_unfinished(ctx: TusContext, info: UploadInfo) -> None:
     """Enter a new upload in its owner's unfinished set; 429 (and no entry) if that makes one too many."""
     cap = ctx.settings.max_unfinished
+    if cap <= 0:
+        return  # no cap: nothing to count (a cap set later starts counting from then on)
     group = owner_group(info.owner)
     await ctx.unfinished.add(group, info.id)
-    if cap <= 0:
-        return
     if await ctx.unfinished.count(group, cap + 1) <= cap:
         return
     if await _prune(ctx, group, await ctx.unfinished.members(group, cap + 1), keep=info.id) <= cap:
