@@ -51,6 +51,9 @@ async def reserve_unfinished(ctx: TusContext, info: UploadInfo) -> None:
 async def release_unfinished(ctx: TusContext, info: UploadInfo) -> None:
     """The upload finished, was deleted, discarded or expired: it no longer counts against the cap."""
     await ctx.unfinished.remove(owner_group(info.owner), info.id)
+    if info.is_partial and not info.is_complete:  # deleted or expired: no final can wait on it any more
+        for final_id in await ctx.finals_of_part.members(info.id, MAX_FINALS_CHECKED):
+            await ctx.finals_of_part.remove(info.id, final_id)
 
 
 async def _prune(ctx: TusContext, group: str, members: dict[str, float], keep: str) -> int:
