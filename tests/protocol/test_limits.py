@@ -86,10 +86,10 @@ def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pyt
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
+@pytest.mark.parametrize("kind", ["memory", "file", "file-counted"])
 def test_upload_sets(kind: str, tmp_path: Path) -> None:
     async def scenario() -> None:
-        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path)
+        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path, counted=kind == "file-counted")
         for member in ("a", "b", "c"):
             await sets.add("g", member)
         await sets.add("g", "a")  # a set: no duplicates
@@ -98,5 +98,20 @@ def test_upload_sets(kind: str, tmp_path: Path) -> None:
         for member in ("a", "b", "c", "c"):
             await sets.remove("g", member)
         assert await sets.count("g", 10) == 0 and await sets.members("other", 10) == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
+    """A crash between a member file and its count update leaves the count off; repair recounts."""
+
+    async def scenario() -> None:
+        sets = FileUploadSets(tmp_path, counted=True)
+        for member in ("a", "b"):
+            await sets.add("g", member)
+        (tmp_path / "g.count").write_text("7".ljust(20))
+        assert await sets.count("g", 100) == 7
+        await sets.repair("g")
+        assert await sets.count("g", 100) == 2
 
     asyncio.run(scenario())

@@ -96,3 +96,16 @@ def s3_env() -> dict[str, str]:
     from tests.s3_support import CREDENTIALS
 
     return dict(CREDENTIALS)
+
+
+def test_a_count_skewed_by_a_crash_never_refuses_wrongly(server_factory: ServerFactory) -> None:
+    """The fast count lives in a file; if a crash left it too high, the entries themselves decide."""
+    from tusserver.storage.upload_sets import owner_group
+
+    server = server_factory("--max-unfinished", str(CAP))
+    assert post(server, TUS).status_code == 201
+    counter = server.data_dir / ".sets" / "unfinished" / f"{owner_group(None)}.count"
+    assert counter.read_text().strip() == "1"
+    counter.write_text(str(10 * CAP).ljust(20))
+    assert post(server, TUS).status_code == 201
+    assert counter.read_text().strip() == "2"  # repaired from the entries

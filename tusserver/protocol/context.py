@@ -59,7 +59,7 @@ class TusContext:
         if not self.extensions:
             self.extensions = compute_extensions(self.store)
         self.digests = DigestTracker(self.store, self.settings.max_digest_states)
-        self.unfinished = build_upload_sets(self.store, UNFINISHED)
+        self.unfinished = build_upload_sets(self.store, UNFINISHED, counted=True)
         self.finals_of_part = build_upload_sets(self.store, WAITING_FINALS)
 
     @property

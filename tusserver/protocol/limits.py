@@ -42,7 +42,9 @@ async def reserve_unfinished(ctx: TusContext, info: UploadInfo) -> None:
     await ctx.unfinished.add(group, info.id)
     if await ctx.unfinished.count(group, cap + 1) <= cap:
         return
-    if await _prune(ctx, group, await ctx.unfinished.members(group, cap + 1), keep=info.id) <= cap:
+    members = await ctx.unfinished.members(group, cap + 1)  # the entries themselves are the truth
+    if len(members) <= cap or await _prune(ctx, group, members, keep=info.id) <= cap:
+        await ctx.unfinished.repair(group)  # the count was skewed (a crash) or entries were pruned
         return
     await ctx.unfinished.remove(group, info.id)
     raise TooManyUploads(f"too many unfinished uploads (at most {cap}); finish or delete some first")
