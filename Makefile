@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/node
 
-.PHONY: serve test lint typecheck pytest node-deps bench bench-instructions clean
+.PHONY: serve test lint typecheck pytest node-deps browser-deps bench bench-instructions clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ node-deps:
 		cd $(NODE_DIR) && { [ -d node_modules ] && [ node_modules -nt package.json ] || npm install --no-audit --no-fund --silent; }; \
 	fi
 
+# tests/browser drives Debian's chromium (playwright-core from npm, no downloaded browser). Installed
+# when missing and we are root with apt-get; otherwise the browser tests skip, or fail under CI=true.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		elif [ "$$CI" = true ]; then \
+			echo "chromium is missing and cannot be installed here (needs root and apt-get)" >&2; exit 1; \
+		else \
+			echo "chromium is missing: tests/browser will be skipped (apt-get install chromium)" >&2; \
+		fi; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check tusserver
@@ -30,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) node-deps
+pytest: $(STAMP) node-deps browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

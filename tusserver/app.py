@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -27,7 +28,20 @@ from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index
 
-EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "WWW-Authenticate", "Content-Range", "Content-Disposition"]
+# Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
+# helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
+EXPOSED_HEADERS = [
+    *TUS_HEADERS,
+    "Location",
+    "X-New-Token",
+    "WWW-Authenticate",
+    "Retry-After",
+    "Content-Range",
+    "Content-Disposition",
+    "Accept-Ranges",
+]
+log = logging.getLogger("tusserver")
+
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
     "Authorization",
@@ -108,12 +122,21 @@ def create_app(
             )
         )
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
+    tokens = None
     if settings.auth_enabled:
-        from .auth.middleware import JWTAuthMiddleware
         from .auth.tokens import TokenService
 
         # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
         tokens = TokenService.from_settings(settings)
+    if settings.demo:  # in front of auth: the page is public, the uploads it makes are not
+        from .demo import DemoMiddleware
+
+        if tokens is not None:
+            log.warning("--demo: POST /demo/token hands a token (sub 'demo') to anyone who asks; not for production")
+        middleware.append(Middleware(DemoMiddleware, settings=settings, tokens=tokens))
+    if tokens is not None:
+        from .auth.middleware import JWTAuthMiddleware
+
         middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
 
     app = Starlette(

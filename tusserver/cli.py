@@ -43,6 +43,8 @@ _HELP = {
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 2x upload speed)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (1.2x with many uploads)",
+    "concat_wait_s": "a final concatenation POST waits this long for the assembly (then 201 with Upload-Offset)",
+    "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
     "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",
@@ -52,6 +54,7 @@ _HELP = {
     "jwt_issuer": "required iss claim",
     "jwt_audience": "required aud claim",
     "token_ttl_s": "lifetime of the rotated X-New-Token",
+    "token_max_age_s": "absolute lifetime of a token chain from the platform token's iat; rotation stops there",
     "access_log": "log one line per request (off by default: it slows small uploads)",
 }
 
@@ -145,6 +148,14 @@ def _token(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if not settings.jwt_secret:
         print("tusserver token: --jwt-secret (or TUSSERVER_JWT_SECRET) is required", file=sys.stderr)
+        return 2
+    if settings.jwt_public_key is not None or settings.jwks is not None:
+        # Such a server takes HS256 only as its own rotated tokens: a token minted here would be refused.
+        print(
+            "tusserver token: a server with --jwt-public-key or --jwks refuses HS256 platform tokens; "
+            "mint tokens with your private key",
+            file=sys.stderr,
+        )
         return 2
     service = TokenService.from_settings(settings)
     max_size = int(args.max_size) if args.max_size is not None else None

@@ -35,6 +35,7 @@ class Settings:
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
+    demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
     # Limits
     max_size_bytes: int = 100 * 1024**3
@@ -58,6 +59,9 @@ class Settings:
     expire_after_s: float = 24 * 3600.0
     sweep_interval_s: float = 60.0
     keep_partials: bool = True
+    # A final concatenation POST waits this long for the assembly, so a 201 with Upload-Offset means the
+    # file is there (as tusd does); a longer one answers 201 without it and finishes in the background.
+    concat_wait_s: float = 10.0
 
     # Streaming
     # Bytes gathered before one pwritev. 1 MiB: about 1.17x the speed and 0.89x the CPU of 256 KiB on one
@@ -78,6 +82,7 @@ class Settings:
     jwt_issuer: str = ""
     jwt_audience: str = ""
     token_ttl_s: int = 30
+    token_max_age_s: int = 86400  # absolute lifetime of a rotation chain, counted from the platform token's iat
 
     # Redis (locker "redis")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -127,11 +132,12 @@ class Settings:
             "write_buffer_bytes": self.write_buffer_bytes,
             "write_buffer_total_bytes": self.write_buffer_total_bytes,
             "token_ttl_s": self.token_ttl_s,
+            "token_max_age_s": self.token_max_age_s,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
-        for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s"):
+        for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
         if self.instant_upload not in ("auto", "on", "off"):

@@ -1,9 +1,11 @@
 """What happens when an upload's last byte is stored, and how final concatenations get assembled.
 
-Assembly runs in the background so the final POST answers at once even for huge files (tusd's
-synchronous concatenation times browsers out, tusd#429); until it is done, HEAD on the final upload
-leaves out `Upload-Offset`, as the spec says. Assembly takes the final upload's lock (nobody PATCHes
-a final upload) so only one worker assembles it; a HEAD re-triggers it, which also recovers from a
+Assembly runs in a task. The final POST waits up to `--concat-wait` for it, so that a 201 with
+`Upload-Offset` means the file is there (tus-js-client's `onSuccess` fires on that answer, and a page
+downloads right after); a longer assembly (a huge file: tusd's synchronous concatenation times browsers
+out, tusd#429) goes on in the background, and until it is done HEAD on the final upload leaves out
+`Upload-Offset`, as the spec says, and adds `Retry-After`. Assembly takes the final upload's lock
+(nobody PATCHes a final upload) so only one worker assembles it; a HEAD re-triggers it, which also recovers from a
 crash mid-assembly.
 
 A final that waits on unfinished parts is woken by the part's last byte, in whichever worker
@@ -16,6 +18,7 @@ restart the first HEAD still re-triggers assembly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -66,17 +69,38 @@ async def discard(ctx: TusContext, info: UploadInfo) -> None:
         await ctx.store.terminate(info.id)
 
 
-def schedule_assembly(ctx: TusContext, final_id: str) -> None:
-    """Assemble in the background, unless this final is parked (known to wait) or already being tried."""
+def schedule_assembly(ctx: TusContext, final_id: str) -> asyncio.Task[None] | None:
+    """Assemble in a task (returned), unless this final is parked (known to wait) or already being tried."""
     now = time.monotonic()
     if ctx.parked_finals.get(final_id, 0.0) > now:
-        return
+        return None
     if len(ctx.parked_finals) > _MAX_PARKED:
         ctx.parked_finals.clear()
     ctx.parked_finals[final_id] = now + ASSEMBLY_RECHECK_S  # HEADs during the attempt start no other
     task = asyncio.create_task(assemble(ctx, final_id))
     ctx.background.add(task)
     task.add_done_callback(ctx.background.discard)
+    return task
+
+
+async def wait_for_assembly(ctx: TusContext, final_id: str, task: asyncio.Task[None] | None) -> UploadInfo | None:
+    """The final upload once assembled within `--concat-wait`; None if it is still (or no longer) being made.
+
+    Shielded: a client that hangs up, or a wait that runs out, leaves the assembly running. No task:
+    the final is parked (its parts are unfinished), so there is nothing to wait for.
+    """
+    if task is None:
+        return None
+    if ctx.settings.concat_wait_s > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), ctx.settings.concat_wait_s)
+    if not task.done():
+        return None
+    try:
+        final = await ctx.store.get_info(final_id)
+    except TusError:  # discarded (Repr-Digest mismatch): HEAD tells the client
+        return None
+    return final if final.is_complete else None
 
 
 async def assemble(ctx: TusContext, final_id: str) -> None:

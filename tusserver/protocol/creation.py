@@ -7,20 +7,13 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import (
-    check_parts_access,
-    check_size_allowed,
-    identity_of,
-    owner_for_new_upload,
-    record_upload,
-    size_limit,
-)
+from ..auth.access import check_part_access, check_size_allowed, identity_of, owner_for_new_upload, size_limit
 from ..constants import OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, Forbidden, TooLarge, TusError, UnsupportedMediaType, UploadGone, UploadNotFound
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
 from .body import BodyReader
-from .completion import finish_upload, schedule_assembly
+from .completion import finish_upload, schedule_assembly, wait_for_assembly
 from .context import TusContext, check_tus_resumable
 from .dedup import discard_body, find_and_link
 from .digest import format_repr_digest
@@ -45,6 +38,7 @@ class CreationHandler:
 
     async def post(self, request: Request) -> Response:
         check_tus_resumable(request)
+        owner = owner_for_new_upload(request.scope)  # first: a token restricted to one upload creates nothing
         ctx, settings, headers = self.ctx, self.ctx.settings, request.headers
         concat = parse_concat(headers.get("upload-concat"), settings.max_concat_parts)
         if concat is not None and not ctx.can_concatenate:
@@ -53,7 +47,6 @@ class CreationHandler:
         defer = headers.get("upload-defer-length")
         metadata = parse_metadata(headers.get("upload-metadata"), settings.max_metadata_bytes)
         declared = parse_repr_digest(headers.get("repr-digest"))
-        owner = owner_for_new_upload(request.scope)
 
         if concat is not None and concat.kind == "final":
             if length is not None or defer is not None:
@@ -90,7 +83,6 @@ class CreationHandler:
                 return duplicate
 
         await self._create(info)
-        record_upload(request.scope, info.id)
         location = ctx.upload_url(request, info.id)
         await ctx.hooks.emit("post-create", info)
         if has_body:
@@ -131,7 +123,6 @@ class CreationHandler:
         ctx = self.ctx
         if not await find_and_link(ctx, info):
             return None
-        record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
         await ctx.hooks.emit("post-finish", info)
         headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
@@ -160,7 +151,6 @@ class CreationHandler:
             if part_id not in loaded:
                 loaded[part_id] = await self._load_part(request, part_id, position)
         parts = [loaded[part_id] for part_id in part_ids]
-        check_parts_access(request.scope, [(p.id, p.owner) for p in parts])
         lengths = [p.length for p in parts]
         length = sum(x for x in lengths if x is not None) if None not in lengths else None
         check_size_allowed(request.scope, length, ctx.settings.max_size_bytes)
@@ -179,10 +169,12 @@ class CreationHandler:
         )
         await self._create(info)
         await note_waiting_parts(ctx, info, parts)
-        record_upload(request.scope, info.id)
         await ctx.hooks.emit("post-create", info)
-        schedule_assembly(ctx, info.id)
-        return tus_response(201, {"Location": ctx.upload_url(request, info.id)})
+        headers = {"Location": ctx.upload_url(request, info.id)}
+        assembled = await wait_for_assembly(ctx, info.id, schedule_assembly(ctx, info.id))
+        if assembled is not None:
+            headers["Upload-Offset"] = str(assembled.offset)
+        return tus_response(201, headers)
 
     async def _load_part(self, request: Request, part_id: str, position: int) -> UploadInfo:
         """A part the requester may name. Missing, terminated and another owner's parts get one answer,
@@ -199,6 +191,7 @@ class CreationHandler:
             raise unknown from None
         if identity is not None and part.owner != identity.sub:
             raise unknown
+        check_part_access(request.scope, part.id, part.owner)  # whatever else a token must allow
         try:
             self.ctx.check_not_expired(part)  # expired but not yet swept: it can never finish
         except UploadGone:
