@@ -41,6 +41,8 @@ _HELP = {
     "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
     "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
     "lock_poll_s": "how often a waiting request checks a file or redis lock again",
+    "max_unfinished": "most unfinished uploads one owner (everyone, with auth off) may have; 429 beyond (0: no cap)",
+    "instant_upload": "Repr-Digest instant upload: auto (on only with auth), on, off",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
     "concat_wait_s": "a final concatenation POST waits this long for the assembly (then 201 with Upload-Offset)",
@@ -86,7 +88,7 @@ _METAVARS = {
     "s3_endpoint_url": "URL",
     "s3_region": "REGION",
     "s3_prefix": "PREFIX",
-    "instant_upload": "MODE",  # auto, on, off (a field another branch adds)
+    "instant_upload": "MODE",  # auto, on, off
 }
 
 SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."

@@ -44,6 +44,13 @@ class Settings:
     max_header_bytes: int = 16384
     max_concat_parts: int = 1024
     max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
+    # Unfinished uploads one owner may have at once (0: no cap). 1000 is far above what real clients keep
+    # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
+    # the server hold: records, reserved lengths, expiry-sweep work.
+    max_unfinished: int = 1000
+    # Repr-Digest instant upload: "auto" is on only with auth, since without owners a digest is a key
+    # to anyone's file; "on" with auth off makes every upload share one scope.
+    instant_upload: str = "auto"
 
     # Locking
     lock_timeout_s: float = 10.0
@@ -100,6 +107,10 @@ class Settings:
         return "file" if self.store == "file" else "memory"
 
     @property
+    def instant_upload_enabled(self) -> bool:
+        return self.instant_upload == "on" or (self.instant_upload == "auto" and self.auth_enabled)
+
+    @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
@@ -127,9 +138,11 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
-        for name in ("max_size_bytes", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
+        for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        if self.instant_upload not in ("auto", "on", "off"):
+            raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
         if self.store not in ("file", "memory", "s3"):
             raise SettingsError(f"--store must be one of file, memory, s3; got {self.store!r}")
         if self.effective_locker not in ("file", "memory", "redis"):

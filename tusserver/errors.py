@@ -13,6 +13,7 @@
     ├── PreconditionFailed (412)      unsupported Tus-Resumable
     ├── TooLarge (413)
     ├── UnsupportedMediaType (415)
+    ├── TooManyUploads (429)          --max-unfinished reached
     ├── HeaderTooLarge (431)
     ├── Locked (423)                  lock held and not released in time
     ├── ChecksumMismatch (460)
@@ -115,6 +116,11 @@ class UnsupportedMediaType(TusError):
 class Locked(TusError):
     status_code = 423
     code = "locked"
+
+
+class TooManyUploads(TusError):
+    status_code = 429
+    code = "too_many_uploads"
 
 
 class HeaderTooLarge(TusError):

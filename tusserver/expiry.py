@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .errors import TusError
 from .locking.base import LockTimeout
 from .protocol.context import TusContext
+from .protocol.limits import release_unfinished
 from .storage.base import Listable, Terminatable
 
 log = logging.getLogger("tusserver")
@@ -74,6 +75,7 @@ async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
         assert isinstance(store, Terminatable)
         await store.terminate(upload_id)
         ctx.digests.forget(upload_id)
+        await release_unfinished(ctx, info)
         log.info("expired upload %s removed", upload_id)
     return expired
 

@@ -19,6 +19,7 @@ from ..locking.base import Locker, ReleaseCallback
 from ..models import UploadInfo
 from ..storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
 from ..storage.digest_index import DigestIndex, MemoryDigestIndex
+from ..storage.upload_sets import UNFINISHED, WAITING_FINALS, UploadSets, build_upload_sets
 from .checksum import SUPPORTED
 from .digest import DigestTracker
 
@@ -48,12 +49,18 @@ class TusContext:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     writers: set[asyncio.Task[object]] = field(default_factory=set)  # requests storing a body right now
     waiting_finals: dict[str, set[str]] = field(default_factory=dict)  # partial id -> final ids to assemble
+    parked_finals: dict[str, float] = field(default_factory=dict)  # final id -> monotonic time to re-check parts
+    pruned_owners: dict[str, float] = field(default_factory=dict)  # owner group -> last --max-unfinished prune
     digests: DigestTracker = field(init=False)
+    unfinished: UploadSets = field(init=False)  # owner group -> ids of its unfinished uploads
+    finals_of_part: UploadSets = field(init=False)  # unfinished partial id -> finals that name it
 
     def __post_init__(self) -> None:
         if not self.extensions:
             self.extensions = compute_extensions(self.store)
         self.digests = DigestTracker(self.store, self.settings.max_digest_states)
+        self.unfinished = build_upload_sets(self.store, UNFINISHED, counted=True)
+        self.finals_of_part = build_upload_sets(self.store, WAITING_FINALS)
 
     @property
     def can_terminate(self) -> bool:

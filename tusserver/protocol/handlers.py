@@ -23,6 +23,7 @@ from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
 from .download import DownloadHandler
 from .headers import parse_checksum, parse_int, serialise_metadata
+from .limits import check_declared_length, release_unfinished
 from .responses import tus_response
 from .writing import receive_body
 
@@ -128,7 +129,8 @@ class TusHandler:
                 limit = length - info.offset
             if content_length is not None and content_length > limit:
                 raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
-            if declares_length:  # saved only once the request is known to be acceptable
+            if declares_length and length is not None:  # saved only once the request is known to be acceptable
+                await check_declared_length(ctx, info, length)
                 info.length = length
                 await ctx.store.save_info(info)
             reader.limit = limit
@@ -160,5 +162,6 @@ class TusHandler:
             check_upload_access(request.scope, info.id, info.owner)
             await store.terminate(upload_id)
             self.ctx.digests.forget(upload_id)
+            await release_unfinished(self.ctx, info)
         await self.ctx.hooks.emit("post-terminate", info)
         return tus_response(204)
