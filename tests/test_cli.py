@@ -66,3 +66,70 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     for flag in ("--host", "--port", "--base-path", "--data-dir", "--store", "--behind-proxy", "--token-ttl"):
         assert flag in out
     assert "TUSSERVER_TOKEN_TTL" in out
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+def test_every_setting_has_help_text_with_a_unit_and_a_readable_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from tusserver.config import field_types
+
+    missing = [name for name in field_types() if name not in cli._HELP]
+    assert missing == [], f"add a line to cli._HELP for {missing}"
+    out = _help(capsys, "serve")
+    for bad in ("PosixPath", "None", "''", "True", "False", "max digest states", "lock poll s", "s3 bucket"):
+        assert bad not in out, bad
+    assert "--max-size SIZE" in out and "default 100G" in out
+    assert "--data-dir DIR" in out and "default ./data" in out
+    assert "--token-ttl SECONDS" in out and "--lock-poll SECONDS" in out
+    for name, kind in field_types().items():  # seconds and sizes say so in their metavar
+        if name.endswith("_s"):
+            assert cli.metavar(name, kind) == "SECONDS", name
+        elif name.endswith("_bytes"):
+            assert cli.metavar(name, kind) == "SIZE", name
+
+
+def test_cleanup_help_lists_only_what_cleanup_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _help(capsys, "cleanup")
+    flags = {word.split("=")[0] for word in out.split() if word.startswith("--") and not word.startswith("--no-")}
+    flags = {flag.strip("[],") for flag in flags}
+    assert flags == {"--help", "--data-dir", "--store", "--locker", "--redis-url", "--s3-bucket", "--s3-endpoint-url",
+                     "--s3-region", "--s3-prefix", "--expire-after", "--log-level"}  # fmt: skip
+
+
+def test_token_and_upload_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    token = _help(capsys, "token")
+    assert "--ttl SECONDS" in token and "[default 30]" in token and "TUSSERVER_JWT_SECRET" in token
+    assert "--port" not in token and "--token-ttl" not in token
+    upload = _help(capsys, "upload")
+    for text in ("--chunk-size SIZE", "[default 8M]", "[default 8]", "[default 1]", "resume.json", "shell command"):
+        assert text in upload, text
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("10G", 10 * 1024**3), ("512K", 512 * 1024), ("1.5M", 1572864),
+                                               ("4096", 4096), ("8MiB", 8 * 1024**2), ("2t", 2 * 1024**4)])  # fmt: skip
+def test_sizes_take_suffixes_in_flags_and_env(
+    runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, raw: str, expected: int
+) -> None:
+    from tusserver.config import Settings
+
+    assert cli.main(["serve", "--max-size", raw]) == 0
+    assert Settings.from_env().max_size_bytes == expected  # exported for the workers, read back
+    monkeypatch.setenv("TUSSERVER_WRITE_BUFFER", raw)
+    assert Settings.from_env().write_buffer_bytes == expected
+
+
+def test_a_bad_size_names_the_option(runs: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--max-size", "ten gigs"]) == 2
+    assert "--max-size" in capsys.readouterr().err
+
+
+def test_token_max_size_takes_a_suffix(capsys: pytest.CaptureFixture[str]) -> None:
+    import jwt
+
+    assert cli.main(["token", "--sub", "alice", "--max-size", "10G", "--jwt-secret", "x" * 32]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert claims["max_size"] == 10 * 1024**3

@@ -75,11 +75,15 @@ def test_concat() -> None:
 
 
 def test_upload_id_from_url() -> None:
-    assert upload_id_from_url("http://x/files/abc", "/files/") == "abc"
-    assert upload_id_from_url("/files/abc", "/files/") == "abc"
-    assert upload_id_from_url("/other/abc", "/files/") is None
-    assert upload_id_from_url("/files/a/b", "/files/") is None
-    assert upload_id_from_url("/files/..%2Fetc", "/files/") is None
+    assert upload_id_from_url("http://x/files/abc", "/files/", ["x"]) == "abc"
+    assert upload_id_from_url("HTTPS://X:443/files/abc", "/files/", ["x"]) == "abc"
+    assert upload_id_from_url("http://other/files/abc", "/files/", ["x"]) is None
+    assert upload_id_from_url("//other/files/abc", "/files/", ["x"]) is None
+    assert upload_id_from_url("ftp://x/files/abc", "/files/", ["x"]) is None
+    assert upload_id_from_url("/files/abc", "/files/", []) == "abc"
+    assert upload_id_from_url("/other/abc", "/files/", []) is None
+    assert upload_id_from_url("/files/a/b", "/files/", []) is None
+    assert upload_id_from_url("/files/..%2Fetc", "/files/", []) is None
 
 
 def test_repr_digest() -> None:

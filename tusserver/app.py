@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -13,11 +14,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
+from .extras import require_extra
 from .hooks import Hooks, HttpHook
 from .locking import build_locker
 from .locking.base import Locker
@@ -27,7 +30,20 @@ from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index
 
-EXPOSED_HEADERS = [*TUS_HEADERS, "Location", "X-New-Token", "WWW-Authenticate", "Content-Range", "Content-Disposition"]
+# Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
+# helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
+EXPOSED_HEADERS = [
+    *TUS_HEADERS,
+    "Location",
+    "X-New-Token",
+    "WWW-Authenticate",
+    "Retry-After",
+    "Content-Range",
+    "Content-Disposition",
+    "Accept-Ranges",
+]
+log = logging.getLogger("tusserver")
+
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
     "Authorization",
@@ -43,6 +59,37 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
     error = TusError(exc.detail, dict(exc.headers or {}))
     error.status_code = exc.status_code
     return error_response(error, request.method)
+
+
+class _Starter:
+    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily."""
+
+    def __init__(self, ctx: TusContext) -> None:
+        self.ctx = ctx
+        self.started = False
+        self.sweeper: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.started:
+                return
+            await self.ctx.store.prepare()
+            await self.ctx.locker.prepare()
+            if self.ctx.settings.expire_after_s > 0:
+                self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
+            self.started = True
+
+
+class _StartOnFirstRequest:
+    def __init__(self, app: ASGIApp, starter: _Starter) -> None:
+        self.app = app
+        self.starter = starter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.starter.started and scope["type"] == "http":
+            await self.starter.start()
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -66,11 +113,11 @@ def create_app(
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
     app_routes = routes(ctx)
 
+    starter = _Starter(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.prepare()
-        await locker.prepare()
-        sweeper = asyncio.create_task(run_sweeper(ctx)) if settings.expire_after_s > 0 else None
+        await starter.start()
         try:
             yield
         finally:
@@ -78,8 +125,8 @@ def create_app(
                 # uvicorn has just cancelled requests still running after its graceful timeout; a cut
                 # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
                 await asyncio.wait(set(ctx.writers), timeout=settings.shutdown_timeout_s)
-            if sweeper is not None:
-                sweeper.cancel()
+            if starter.sweeper is not None:
+                starter.sweeper.cancel()
             for task in list(ctx.background):
                 task.cancel()
             if http_hook is not None:
@@ -87,8 +134,11 @@ def create_app(
             await locker.aclose()
             await store.aclose()
 
-    middleware: list[Middleware] = []
+    # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
+    # backends are prepared on the first request when no lifespan did it.
+    middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     if settings.metrics:
+        require_extra("prometheus_client", "metrics", "--metrics")
         from .metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()
@@ -108,12 +158,21 @@ def create_app(
             )
         )
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
+    tokens = None
     if settings.auth_enabled:
-        from .auth.middleware import JWTAuthMiddleware
         from .auth.tokens import TokenService
 
         # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
         tokens = TokenService.from_settings(settings)
+    if settings.demo:  # in front of auth: the page is public, the uploads it makes are not
+        from .demo import DemoMiddleware
+
+        if tokens is not None:
+            log.warning("--demo: POST /demo/token hands a token (sub 'demo') to anyone who asks; not for production")
+        middleware.append(Middleware(DemoMiddleware, settings=settings, tokens=tokens))
+    if tokens is not None:
+        from .auth.middleware import JWTAuthMiddleware
+
         middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
 
     app = Starlette(

@@ -10,50 +10,130 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
 
 from starlette.types import ASGIApp
 
-from .config import Settings, SettingsError, env_name, field_types, option_name, parse_value
+from .config import Settings, SettingsError, env_name, field_types, format_size, option_name, parse_size, parse_value
 
+# One line per Settings field. The unit comes from the metavar (SECONDS, SIZE, N…), the default and the
+# environment variable are added by _add_settings_flags; a test checks that every field has a line here.
 _HELP = {
-    "host": "interface to listen on",
+    "host": "interface to listen on (0.0.0.0 for every interface)",
+    "port": "TCP port to listen on",
+    "base_path": "URL path under which uploads live",
+    "data_dir": "directory where the file store keeps uploads (created if missing)",
+    "store": "storage backend: file, memory or s3",
+    "locker": "upload locks: file, memory or redis (default: file with the file store, else memory)",
+    "workers": "worker processes (needs locker file or redis)",
+    "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded when building Location URLs",
+    "cors_origins": "comma-separated allowed browser origins; '*' for any; empty disables CORS",
+    "log_level": "log level: debug, info, warning or error",
+    "access_log": "log one line per request (off by default: it costs ~15%% CPU on small uploads)",
+    "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "hooks_url": "POST upload events (post-create, post-finish, post-terminate) as JSON to this URL",
     "metrics": "serve Prometheus metrics at /metrics",
-    "port": "port to listen on",
-    "base_path": "URL path under which uploads live",
-    "data_dir": "directory for uploads (store 'file')",
-    "store": "storage backend: file, memory or s3",
-    "locker": "locker: file, memory or redis (default: file for store file, else memory)",
-    "workers": "worker processes (needs locker file or redis)",
-    "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded for Location URLs",
-    "cors_origins": "comma-separated allowed CORS origins; '*' for any; '' to disable CORS",
-    "max_size_bytes": "largest Upload-Length accepted (0: no limit)",
-    "max_metadata_bytes": "longest Upload-Metadata header accepted",
-    "max_header_bytes": "largest request head (request line + headers); beyond it 431 and the connection is closed",
-    "read_timeout_s": "disconnect a client silent this long while sending a request head or body "
-    "(a head must also arrive whole within it); the bytes of a PATCH received before are kept",
+    "max_size_bytes": "largest Upload-Length accepted, advertised as Tus-Max-Size (0: no limit)",
+    "max_metadata_bytes": "longest Upload-Metadata header accepted (400 beyond)",
+    "max_header_bytes": "largest request head (request line + headers): beyond it 431, and the rest is not read",
+    "read_timeout_s": "disconnect a client silent this long while it sends a request head or body (a head must "
+    "also arrive whole within it); the bytes of a PATCH received before are kept",
     "max_concat_parts": "most partial uploads one final concatenation may name",
-    "lock_timeout_s": "how long a request waits for an upload's lock before 423",
-    "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
+    "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
+    "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
+    "lock_poll_s": "how often a waiting request checks a file or redis lock again",
+    "max_unfinished": "most unfinished uploads one owner (everyone, with auth off) may have; 429 beyond (0: no cap)",
+    "instant_upload": "Repr-Digest instant upload: auto (on only with auth), on, off",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
-    "write_buffer_bytes": "bytes gathered per upload before one disk write (1 MiB: fastest while still in CPU cache)",
-    "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64 KiB)",
-    "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
-    "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 2x upload speed)",
-    "lean_http": "hand request bodies to the app without uvicorn's two extra copies (1.2x with many uploads)",
+    "concat_wait_s": "a final concatenation POST waits this long for the assembly (then 201 with Upload-Offset)",
+    "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
-    "jwt_secret": "HS256 secret: enables auth and signs rotated tokens",
-    "jwt_public_key": "PEM public key file (RS256/ES256): enables auth",
-    "jwks": "JWKS file (key chosen by kid): enables auth",
-    "jwt_algorithms": "comma-separated accepted JWT algs (default: HS256 plus the public key's family; never none)",
-    "jwt_leeway_s": "clock-skew leeway for exp/nbf",
-    "jwt_issuer": "required iss claim",
-    "jwt_audience": "required aud claim",
-    "token_ttl_s": "lifetime of the rotated X-New-Token",
-    "access_log": "log one line per request (off by default: it slows small uploads)",
+    "write_buffer_bytes": "bytes gathered per upload before one disk write (1M: fastest while still in CPU cache)",
+    "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64K)",
+    "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
+    "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 1.7x upload speed)",
+    "lean_http": "hand request bodies to the app without uvicorn's two extra copies (1.2x with many uploads)",
+    "jwt_secret": "HS256 secret: turns auth on and signs rotated tokens (prefer the env variable: flags show in ps)",
+    "jwt_public_key": "PEM public key file (RS256/PS256, ES256, EdDSA): turns auth on",
+    "jwks": "JWKS file of public keys (the token's kid picks one): turns auth on",
+    "jwt_algorithms": "comma-separated accepted JWT algs (unset: HS256 plus the public key's family; never none)",
+    "jwt_leeway_s": "clock-skew allowance for exp and nbf",
+    "jwt_issuer": "when set, tokens must carry this iss claim",
+    "jwt_audience": "when set, tokens must carry this aud claim",
+    "token_ttl_s": "lifetime of each rotated token sent in X-New-Token",
+    "token_max_age_s": "absolute lifetime of a token chain from the platform token's iat; rotation stops there",
+    "redis_url": "Redis server for --locker redis",
+    "s3_bucket": "bucket for --store s3 (required with it)",
+    "s3_endpoint_url": "S3 endpoint of a service other than AWS, such as MinIO (none: AWS)",
+    "s3_region": "S3 region",
+    "s3_prefix": "key prefix for every object the S3 store writes",
 }
+
+_METAVARS = {
+    "host": "HOST",
+    "port": "PORT",
+    "base_path": "PATH",
+    "data_dir": "DIR",
+    "store": "NAME",
+    "locker": "NAME",
+    "cors_origins": "ORIGINS",
+    "log_level": "LEVEL",
+    "hooks_url": "URL",
+    "jwt_secret": "SECRET",
+    "jwt_algorithms": "ALGS",
+    "jwt_issuer": "ISS",
+    "jwt_audience": "AUD",
+    "redis_url": "URL",
+    "s3_bucket": "BUCKET",
+    "s3_endpoint_url": "URL",
+    "s3_region": "REGION",
+    "s3_prefix": "PREFIX",
+    "instant_upload": "MODE",  # auto, on, off
+}
+
+SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."
+
+# What `tusserver cleanup` reads: where the uploads are, how they are locked, and when they expire.
+CLEANUP_FIELDS = (
+    "data_dir", "store", "locker", "redis_url", "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix",
+    "expire_after_s", "log_level",
+)  # fmt: skip
+# What `tusserver token` reads: the secret it signs with, the claims the server checks, and the keys that
+# make the server refuse what it would mint.
+TOKEN_FIELDS = ("jwt_secret", "jwt_public_key", "jwks", "jwt_issuer", "jwt_audience")
+
+
+def metavar(name: str, kind: Any) -> str:
+    if name in _METAVARS:
+        return _METAVARS[name]
+    if name.endswith("_s"):
+        return "SECONDS"
+    if name.endswith("_bytes"):
+        return "SIZE"
+    if kind is int:
+        return "N"
+    if kind is float:
+        return "NUMBER"
+    if kind is not str:
+        return "FILE"
+    return "VALUE"
+
+
+def describe_default(name: str, value: Any) -> str:
+    """A default as a user would type it: `100G`, `./data`, `on`; never a Python repr."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None or value == "":
+        return "none"
+    if name.endswith("_bytes") and isinstance(value, int):
+        return format_size(value)
+    if isinstance(value, PurePath) and not value.is_absolute() and not str(value).startswith("."):
+        return f"./{value}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
@@ -62,12 +142,14 @@ def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | N
         if only is not None and name not in only:
             continue
         flag = "--" + option_name(name).replace("_", "-")
-        env = env_name(name)
-        help_text = f"{_HELP.get(name, name.replace('_', ' '))} [env {env}; default {getattr(defaults, name)!r}]"
+        text = _HELP.get(name, name.replace("_", " "))
+        shown = name not in ("locker", "jwt_algorithms")  # their help says what "unset" means
+        default = f"default {describe_default(name, getattr(defaults, name))}; " if shown else ""
+        help_text = f"{text} [{default}env {env_name(name)}]"
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=name, default=None, metavar=name.split("_")[-1].upper(), help=help_text)
+            parser.add_argument(flag, dest=name, default=None, metavar=metavar(name, kind), help=help_text)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -164,9 +246,16 @@ def _token(args: argparse.Namespace) -> int:
     if not settings.jwt_secret:
         print("tusserver token: --jwt-secret (or TUSSERVER_JWT_SECRET) is required", file=sys.stderr)
         return 2
+    if settings.jwt_public_key is not None or settings.jwks is not None:
+        # Such a server takes HS256 only as its own rotated tokens: a token minted here would be refused.
+        print(
+            "tusserver token: a server with --jwt-public-key or --jwks refuses HS256 platform tokens; "
+            "mint tokens with your private key",
+            file=sys.stderr,
+        )
+        return 2
     service = TokenService.from_settings(settings)
-    max_size = int(args.max_size) if args.max_size is not None else None
-    print(service.issue(args.sub, ttl_s=int(args.ttl), max_size=max_size))
+    print(service.issue(args.sub, ttl_s=args.ttl, max_size=args.max_size))
     return 0
 
 
@@ -188,22 +277,57 @@ def _cleanup(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _size_arg(value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds_arg(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {seconds}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tusserver", description="Resumable uploads with the tus protocol.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the server")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,cleanup,upload}")
+    serve = sub.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the tus server. Every flag is also an environment variable; the flag wins.",
+        epilog=SIZES_NOTE,
+    )
     _add_settings_flags(serve)
     serve.set_defaults(func=_serve)
 
-    token = sub.add_parser("token", help="print a JWT signed with the configured secret")
-    token.add_argument("--sub", required=True, help="the user the token is for")
-    token.add_argument("--ttl", default="30", help="lifetime in seconds")
-    token.add_argument("--max-size", dest="max_size", default=None, help="max_size claim: cap on Upload-Length")
-    _add_settings_flags(token, only=[n for n in field_types() if n.startswith("jwt_")])
+    token = sub.add_parser(
+        "token",
+        help="print a JWT signed with the configured secret",
+        description="Print a token the server accepts (for curl, Postman and tests). Give the secret through "
+        "TUSSERVER_JWT_SECRET rather than --jwt-secret: flags show in ps.",
+        epilog="SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G.",
+    )
+    token.add_argument("--sub", required=True, metavar="NAME", help="the user the token is for (owner of its uploads)")
+    token.add_argument("--ttl", type=_seconds_arg, default=30, metavar="SECONDS", help="lifetime [default 30]")
+    token.add_argument(
+        "--max-size", dest="max_size", type=_size_arg, default=None, metavar="SIZE",
+        help="max_size claim: the largest Upload-Length this token may create [default none]",
+    )  # fmt: skip
+    _add_settings_flags(token, only=TOKEN_FIELDS)
     token.set_defaults(func=_token)
 
-    cleanup = sub.add_parser("cleanup", help="remove expired uploads once (for cron)")
-    _add_settings_flags(cleanup)
+    cleanup = sub.add_parser(
+        "cleanup",
+        help="remove expired uploads once (for cron)",
+        description="Remove expired unfinished uploads once and exit, as the server's sweeper does.",
+    )
+    _add_settings_flags(cleanup, only=CLEANUP_FIELDS)
     cleanup.set_defaults(func=_cleanup)
 
     try:

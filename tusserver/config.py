@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -35,6 +36,7 @@ class Settings:
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
+    demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
     # Limits
     max_size_bytes: int = 100 * 1024**3
@@ -44,6 +46,13 @@ class Settings:
     # A client silent this long while sending a request head or body is disconnected (http_protocol.py)
     read_timeout_s: float = 60.0
     max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
+    # Unfinished uploads one owner may have at once (0: no cap). 1000 is far above what real clients keep
+    # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
+    # the server hold: records, reserved lengths, expiry-sweep work.
+    max_unfinished: int = 1000
+    # Repr-Digest instant upload: "auto" is on only with auth, since without owners a digest is a key
+    # to anyone's file; "on" with auth off makes every upload share one scope.
+    instant_upload: str = "auto"
 
     # Locking
     lock_timeout_s: float = 10.0
@@ -53,6 +62,9 @@ class Settings:
     expire_after_s: float = 24 * 3600.0
     sweep_interval_s: float = 60.0
     keep_partials: bool = True
+    # A final concatenation POST waits this long for the assembly, so a 201 with Upload-Offset means the
+    # file is there (as tusd does); a longer one answers 201 without it and finishes in the background.
+    concat_wait_s: float = 10.0
 
     # Streaming
     # Bytes gathered before one pwritev. 1 MiB: about 1.17x the speed and 0.89x the CPU of 256 KiB on one
@@ -73,6 +85,7 @@ class Settings:
     jwt_issuer: str = ""
     jwt_audience: str = ""
     token_ttl_s: int = 30
+    token_max_age_s: int = 86400  # absolute lifetime of a rotation chain, counted from the platform token's iat
 
     # Redis (locker "redis")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -94,6 +107,10 @@ class Settings:
         if self.locker:
             return self.locker
         return "file" if self.store == "file" else "memory"
+
+    @property
+    def instant_upload_enabled(self) -> bool:
+        return self.instant_upload == "on" or (self.instant_upload == "auto" and self.auth_enabled)
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -119,13 +136,16 @@ class Settings:
             "write_buffer_bytes": self.write_buffer_bytes,
             "write_buffer_total_bytes": self.write_buffer_total_bytes,
             "token_ttl_s": self.token_ttl_s,
+            "token_max_age_s": self.token_max_age_s,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
-        for name in ("max_size_bytes", "expire_after_s", "jwt_leeway_s"):
+        for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        if self.instant_upload not in ("auto", "on", "off"):
+            raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
         if self.store not in ("file", "memory", "s3"):
             raise SettingsError(f"--store must be one of file, memory, s3; got {self.store!r}")
         if self.effective_locker not in ("file", "memory", "redis"):
@@ -178,6 +198,29 @@ def field_types() -> dict[str, Any]:
     return {f.name: hints[f.name] for f in fields(Settings) if f.name != "extra"}
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: str) -> int:
+    """Bytes from `512K`, `8M`, `10G`, `1.5T` (powers of 1024, like curl's --limit-rate) or a plain number.
+
+    The one size parser: serve flags, `TUSSERVER_*` variables, `tusserver token` and the upload client.
+    """
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"not a size: {value!r} (bytes, or with a suffix: 512K, 8M, 10G)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def format_size(value: int) -> str:
+    """The shortest exact form `parse_size` reads back: 1048576 → `1M`, 1000 → `1000`."""
+    for suffix, unit in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if value and value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)
+
+
 def parse_value(name: str, raw: str) -> Any:
     """Convert one environment/flag string to the type of the setting `name`."""
     kind = field_types()[name]
@@ -189,6 +232,8 @@ def parse_value(name: str, raw: str) -> Any:
             if lowered in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(raw)
+        if kind is int and name.endswith("_bytes"):
+            return parse_size(raw)
         if kind is int:
             return int(raw)
         if kind is float:

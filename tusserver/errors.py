@@ -13,16 +13,19 @@
     ├── PreconditionFailed (412)      unsupported Tus-Resumable
     ├── TooLarge (413)
     ├── UnsupportedMediaType (415)
+    ├── TooManyUploads (429)          --max-unfinished reached
     ├── HeaderTooLarge (431)
     ├── Locked (423)                  lock held and not released in time
     ├── ChecksumMismatch (460)
-    └── StorageError (500)            a backend failed; logged, never shows internals
+    ├── StorageError (500)            a backend failed; logged, never shows internals
+    └── InsufficientStorage (507)     no space left (ENOSPC/EDQUOT); the bytes that fit are kept
 
 `render_error` (installed by `app.create_app`) is the one place these become responses.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from starlette.requests import Request
@@ -115,6 +118,11 @@ class Locked(TusError):
     code = "locked"
 
 
+class TooManyUploads(TusError):
+    status_code = 429
+    code = "too_many_uploads"
+
+
 class HeaderTooLarge(TusError):
     status_code = 431
     code = "header_too_large"
@@ -130,6 +138,29 @@ class StorageError(TusError):
     code = "storage_error"
 
 
+class InsufficientStorage(TusError):
+    """Not a server fault the operator must read a traceback for: the disk is full, which a client can wait out."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(
+        self,
+        message: str = "no space left on the server; the bytes that fit were kept, resume later",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, headers)
+        self.stored: int | None = None  # bytes of the request body kept, when the store knows
+
+
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """A full filesystem or an exhausted quota: both are a 507 for the client, not a server fault."""
+    return isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
+
+
 def error_response(exc: TusError, method: str) -> Response:
     headers = {"Tus-Resumable": TUS_RESUMABLE, "Cache-Control": "no-store", **exc.headers}
     if exc.status_code == 412:
@@ -141,7 +172,9 @@ def error_response(exc: TusError, method: str) -> Response:
 async def render_error(request: Request, exc: Exception) -> Response:
     """The one exception handler: TusError → its response; anything else → a logged, bodiless-detail 500."""
     if isinstance(exc, TusError):
-        if exc.status_code >= 500:
+        if isinstance(exc, InsufficientStorage):
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+        elif exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message, exc_info=exc.__cause__ or exc)
         return error_response(exc, request.method)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -2,7 +2,8 @@
 
 An upload is swept only when its lock can be taken at once, without asking the holder to let go,
 so a PATCH that is running keeps its upload. Tombstones (for 410 answers) are kept one more
-expiry period, then dropped.
+expiry period, then dropped. Sweeping only ever removes files, so it works on a full disk; a sweep
+that keeps failing the same way is logged once, not every interval.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from .errors import TusError
 from .locking.base import LockTimeout
 from .protocol.context import TusContext
+from .protocol.limits import release_unfinished
 from .storage.base import Listable, Terminatable
 
 log = logging.getLogger("tusserver")
@@ -73,6 +75,7 @@ async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
         assert isinstance(store, Terminatable)
         await store.terminate(upload_id)
         ctx.digests.forget(upload_id)
+        await release_unfinished(ctx, info)
         log.info("expired upload %s removed", upload_id)
     return expired
 
@@ -86,11 +89,19 @@ async def _drop_old_tombstone(store: Terminatable, upload_id: str, keep_s: float
 
 
 async def run_sweeper(ctx: TusContext) -> None:
+    last_failure: str | None = None
     while True:
         await asyncio.sleep(ctx.settings.sweep_interval_s)
         try:
             result = await sweep_once(ctx)
-            if result.removed:
-                log.info("sweeper removed %d expired uploads", result.removed)
-        except Exception:
-            log.exception("expiry sweep failed")
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+            if failure != last_failure:
+                log.exception("expiry sweep failed (logged again only if the failure changes)")
+            last_failure = failure
+            continue
+        if last_failure is not None:
+            log.info("expiry sweep works again")
+            last_failure = None
+        if result.removed:
+            log.info("sweeper removed %d expired uploads", result.removed)

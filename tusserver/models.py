@@ -24,6 +24,7 @@ class UploadInfo:
     created: float = field(default_factory=time.time)
     repr_digest: str | None = None  # "sha-256=:...:" declared on creation, verified at the end
     dedup_of: str | None = None  # id of the upload whose bytes this one shares
+    max_length: int | None = None  # a final's size limit (--max-size, token max_size) fixed when it was created
     storage: dict[str, Any] = field(default_factory=dict)  # backend-specific fields
 
     @property

@@ -66,11 +66,10 @@ def test_cors_exposes_x_new_token(auth_server: LiveServer) -> None:
     assert decode(response.headers["X-New-Token"])["sub"] == "cors"
 
 
-def test_every_status_rotates_and_scopes_to_the_upload(auth_server: LiveServer) -> None:
+def test_every_status_rotates_and_stays_owner_scoped(auth_server: LiveServer) -> None:
     chain = TokenChain(mint("rot"))
     other = TokenChain(mint("someone-else"))
     url = chain.create(auth_server.endpoint, 4)
-    upload_id = url.rsplit("/", 1)[1]
     bad_sum = base64.b64encode(hashlib.sha1(b"nope").digest()).decode()
     cases: list[tuple[str, str, dict[str, str], bytes, int]] = [
         ("HEAD", url, {}, b"", 200),
@@ -80,33 +79,40 @@ def test_every_status_rotates_and_scopes_to_the_upload(auth_server: LiveServer) 
         ("PATCH", url, {**PATCH_HEADERS, "Upload-Offset": "2", "Upload-Checksum": f"sha1 {bad_sum}"}, b"cd", 460),
         ("HEAD", url, {"Tus-Resumable": "0.2.2"}, b"", 412),
         ("GET", url, {}, b"", 409),
+        ("HEAD", f"{auth_server.endpoint}doesnotexist00000000", {}, b"", 404),
     ]
     for method, target, headers, body, status in cases:
         before = time.time()
         response = chain.request(method, target, headers=headers, content=body)
         assert response.status_code == status, (method, headers, response.text)
         claims = decode(response.headers["X-New-Token"])
-        assert claims["sub"] == "rot" and claims["upload_id"] == upload_id, (status, claims)
+        # Same owner, never narrowed to the upload of the request (the contract changed: owner-scoped).
+        assert claims["sub"] == "rot" and "upload_id" not in claims, (status, claims)
         assert claims["exp"] >= before + 2
-    # A 404 concerns no upload: the token keeps its own scope (here: this upload).
-    missing = chain.request("HEAD", f"{auth_server.endpoint}doesnotexist00000000")
-    assert missing.status_code == 404 and decode(missing.headers["X-New-Token"])["upload_id"] == upload_id
     # Another user: 403, still rotated, and never scoped to the upload it may not touch.
     forbidden = other.request("HEAD", url)
     assert forbidden.status_code == 403 and "insufficient_scope" not in forbidden.headers.get("www-authenticate", "")
-    assert "upload_id" not in decode(forbidden.headers["X-New-Token"])
+    assert decode(forbidden.headers["X-New-Token"])["sub"] == "someone-else"
 
 
-def test_scoped_token_may_create_but_not_touch_other_uploads(auth_server: LiveServer) -> None:
+def test_one_token_serves_every_upload_of_its_owner(auth_server: LiveServer) -> None:
+    """The token a response to upload `first` returned works on `second` too (was 403 when tokens were
+    scoped per upload); only a platform token with `upload_id` is restricted, and it creates nothing."""
     chain = TokenChain(mint("scoped"))
     first = chain.create(auth_server.endpoint, 1)
-    second = chain.create(auth_server.endpoint, 1)  # the token held was scoped to `first`: creating is allowed
-    assert decode(chain.token)["upload_id"] == second.rsplit("/", 1)[1]
+    second = chain.create(auth_server.endpoint, 1)
+    assert "upload_id" not in decode(chain.token)
     response = chain.request("HEAD", first)
+    assert response.status_code == 200 and "upload_id" not in decode(response.headers["X-New-Token"])
+    restricted = TokenChain(mint("scoped", upload_id=second.rsplit("/", 1)[1]))
+    assert restricted.request("HEAD", second).status_code == 200
+    response = restricted.request("HEAD", first)
     assert response.status_code == 403
     assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
-    # The refused request rotates the token without widening or moving its scope.
+    # The refused request rotates the token without widening or moving its restriction.
     assert decode(response.headers["X-New-Token"])["upload_id"] == second.rsplit("/", 1)[1]
+    refused = restricted.request("POST", auth_server.endpoint, headers={"Upload-Length": "1"})
+    assert refused.status_code == 403 and refused.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
 
 
 def test_download_needs_the_bearer_token(auth_server: LiveServer) -> None:
@@ -137,36 +143,34 @@ def test_max_size_claim_caps_upload_length(auth_server: LiveServer) -> None:
     assert late.status_code == 413
 
 
-def test_final_concatenation_needs_ownership_of_every_part(auth_server: LiveServer) -> None:
+def test_final_concatenation_needs_access_to_every_part(auth_server: LiveServer) -> None:
     alice = TokenChain(mint("concat-alice"))
     parts = []
-    part_tokens = []
     for data in (b"hello ", b"world"):
         url = alice.create(auth_server.endpoint, len(data), **{"Upload-Concat": "partial"})
         response = alice.request("PATCH", url, headers={**PATCH_HEADERS, "Upload-Offset": "0"}, content=data)
         assert response.status_code == 204
         parts.append(url)
-        part_tokens.append(alice.token)
     final_header = {"Upload-Concat": "final;" + " ".join(parts)}
-    unrelated = TokenChain(mint("concat-alice"))
-    unrelated.create(auth_server.endpoint, 1)
-    refused = unrelated.request("POST", auth_server.endpoint, headers=final_header)
+    # A token restricted to the first part may not read the second through a final (it used to be enough).
+    scoped = TokenChain(mint("concat-alice", upload_id=parts[0].rsplit("/", 1)[1]))
+    refused = scoped.request("POST", auth_server.endpoint, headers=final_header)
     assert refused.status_code == 403 and refused.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
     bob = TokenChain(mint("concat-bob"))
     assert bob.request("POST", auth_server.endpoint, headers=final_header).status_code == 403
-    # A token scoped to the first part is enough.
-    scoped = TokenChain(part_tokens[0])
-    assert decode(scoped.token)["upload_id"] == parts[0].rsplit("/", 1)[1]
-    response = scoped.request("POST", auth_server.endpoint, headers=final_header)
+    # Any token of the owner will do: here one rotated by an unrelated upload's POST.
+    unrelated = TokenChain(mint("concat-alice"))
+    unrelated.create(auth_server.endpoint, 1)
+    response = unrelated.request("POST", auth_server.endpoint, headers=final_header)
     assert response.status_code == 201, response.text
     final = response.headers["Location"]
-    assert decode(scoped.token)["upload_id"] == final.rsplit("/", 1)[1]
+    assert "upload_id" not in decode(unrelated.token)
 
     def finished() -> bool:
-        return scoped.request("GET", final).status_code == 200
+        return unrelated.request("GET", final).status_code == 200
 
     wait_for(finished, timeout=15, what="final upload assembled")
-    assert scoped.request("GET", final).content == b"hello world"
+    assert unrelated.request("GET", final).content == b"hello world"
 
 
 def test_tokens_never_reach_the_logs(auth_server: LiveServer) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.auth.keys import rsa_pair
 from tusserver.auth.tokens import TokenService
 from tusserver.cli import main
 from tusserver.config import Settings
@@ -32,3 +35,14 @@ def test_token_command_needs_the_secret(capsys: pytest.CaptureFixture[str], monk
     assert main(["token", "--sub", "alice"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "--jwt-secret" in captured.err
+
+
+def test_token_command_refuses_public_key_mode(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Such a server refuses unmarked HS256 tokens: printing one would only hand out a token that fails."""
+    monkeypatch.delenv("TUSSERVER_JWT_SECRET", raising=False)
+    pem = rsa_pair().write_pem(tmp_path)
+    assert main(["token", "--sub", "alice", "--jwt-secret", "x" * 32, "--jwt-public-key", str(pem)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "private key" in captured.err

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from tests.auth.keys import claims, ec_pair, hs256, rsa_pair, tamper, unsigned, write_jwks
-from tusserver.auth.tokens import UPLOAD_CLAIM, TokenConfigError, TokenError, TokenService
+from tusserver.auth.tokens import ROTATED_TYPE, UPLOAD_CLAIM, TokenConfigError, TokenError, TokenService
 from tusserver.config import Settings
 
 
@@ -37,23 +37,63 @@ def test_issue_then_verify_roundtrip() -> None:
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
-def test_rotation_keeps_identity_claims_and_scope() -> None:
+def test_rotation_keeps_identity_claims_and_is_owner_scoped() -> None:
     tokens = service(issuer="https://issuer", audience="tus")
     original = tokens.verify(
         hs256(claims("bob", max_size=5000, iss="https://issuer", aud="tus", extra="dropped", nbf=0), "s")
     )
     before = time.time()
-    rotated = tokens.rotate(original, "upload-1")
+    rotated = tokens.rotate(original)
     data = payload(rotated)
     assert data["sub"] == "bob" and data["iss"] == "https://issuer" and data["aud"] == "tus"
-    assert data["max_size"] == 5000 and data[UPLOAD_CLAIM] == "upload-1"
-    assert "extra" not in data
+    assert data["max_size"] == 5000 and "extra" not in data
     assert data["exp"] in (math.ceil(before + 2), math.ceil(before + 2) + 1)
-    # Without an upload in the request, a scoped token stays scoped to its upload.
-    again = tokens.rotate(tokens.verify(rotated), None)
-    assert payload(again)[UPLOAD_CLAIM] == "upload-1"
-    # An unscoped token stays unscoped only when the request concerned no upload.
-    assert UPLOAD_CLAIM not in payload(tokens.rotate(tokens.verify(tokens.issue("bob")), None))
+    # Owner-scoped: rotation never narrows a token to one upload, however often it rotates.
+    again = tokens.rotate(tokens.verify(rotated))
+    assert UPLOAD_CLAIM not in data and UPLOAD_CLAIM not in payload(again)
+    # Only a restriction the platform set survives rotation, and it is never dropped.
+    restricted = tokens.verify(hs256(claims("bob", upload_id="upload-1", iss="https://issuer", aud="tus"), "s"))
+    chained = tokens.rotate(tokens.verify(tokens.rotate(restricted)))
+    assert payload(chained)[UPLOAD_CLAIM] == "upload-1"
+
+
+def test_rotated_tokens_are_marked_and_carry_the_chain_start() -> None:
+    tokens = service(ttl_s=30)
+    iat = int(time.time()) - 100
+    platform = tokens.verify(hs256(claims("erin", iat=iat), "s"))
+    assert not platform.rotated and platform.auth_time == iat
+    rotated = tokens.rotate(platform)
+    assert jwt.get_unverified_header(rotated)["typ"] == ROTATED_TYPE
+    assert payload(rotated)["auth_time"] == iat
+    verified = tokens.verify(rotated)
+    assert verified.rotated and verified.auth_time == iat
+    assert payload(tokens.rotate(verified))["auth_time"] == iat  # carried on, never reset by rotation
+    # A platform token without iat starts its chain when first seen.
+    before = int(time.time())
+    fresh = tokens.verify(hs256({"sub": "erin", "exp": int(time.time()) + 60}, "s"))
+    assert before <= fresh.auth_time <= time.time()
+    # `tusserver token` mints unmarked platform tokens with iat.
+    minted = tokens.issue("erin")
+    assert "typ" not in jwt.get_unverified_header(minted) or jwt.get_unverified_header(minted)["typ"] == "JWT"
+    assert isinstance(payload(minted)["iat"], int)
+    # A marked token without auth_time is not one of ours.
+    with pytest.raises(TokenError, match="no auth_time"):
+        tokens.verify(hs256(claims("erin"), "s", headers={"typ": ROTATED_TYPE}))
+
+
+def test_max_age_caps_rotated_exp_and_refuses_old_chains() -> None:
+    tokens = service(ttl_s=30, max_age_s=100)
+    now = int(time.time())
+    young = tokens.verify(hs256(claims("fay", iat=now - 90), "s"))
+    # 30 s of TTL would pass auth_time + 100: the rotated exp stops there.
+    assert payload(tokens.rotate(young))["exp"] == now - 90 + 100
+    for old in (
+        hs256(claims("fay", iat=now - 101), "s"),  # a platform token older than the max age
+        # a rotated token whose chain is too old (made here with the secret, as the server would have)
+        hs256({**claims("fay"), "auth_time": now - 101}, "s", headers={"typ": ROTATED_TYPE}),
+    ):
+        with pytest.raises(TokenError, match="maximum token age"):
+            tokens.verify(old)
 
 
 def test_exp_is_rounded_up() -> None:
@@ -123,16 +163,22 @@ def test_rs256_public_key_and_no_algorithm_confusion(tmp_path: Path) -> None:
     tokens = TokenService.from_settings(Settings(jwt_public_key=pair.write_pem(tmp_path), jwt_leeway_s=0))
     assert tokens.verify(pair.sign(claims("dave"), "RS256", kid=False)).sub == "dave"
     assert tokens.verify(pair.sign(claims("dave"), "PS256")).sub == "dave"
-    # HS256 "signed" with the public key as the HMAC secret: the classic confusion attack.
-    with pytest.raises(TokenError, match="signature verification failed"):
+    # HS256 "signed" with the public key as the HMAC secret: the classic confusion attack. Unmarked, it is
+    # refused before any signature check; marked as rotated, the signature (checked with the secret) fails.
+    with pytest.raises(TokenError, match="accepted only as this server's rotated tokens"):
         tokens.verify(hs256(claims("dave"), pair.public_pem))
+    with pytest.raises(TokenError, match="signature verification failed"):
+        tokens.verify(hs256(claims("dave", auth_time=0), pair.public_pem, headers={"typ": ROTATED_TYPE}))
     with pytest.raises(TokenError, match="algorithm 'ES256' is not accepted"):
         tokens.verify(ec_pair().sign(claims("dave"), "ES256"))
     with pytest.raises(TokenError, match="signature verification failed"):
         tokens.verify(rsa_pair("other").sign(claims("dave"), "RS256", kid=False))
     # Rotated tokens are HS256 with a random secret made at start, and this service accepts them.
-    rotated = tokens.rotate(tokens.verify(pair.sign(claims("dave", max_size=9), "RS256")), "u1")
+    rotated = tokens.rotate(tokens.verify(pair.sign(claims("dave", max_size=9), "RS256")))
     assert (tokens.verify(rotated).sub, tokens.verify(rotated).max_size) == ("dave", 9)
+    # ...but an HS256 token with the same secret and no rotation mark never starts a chain.
+    with pytest.raises(TokenError, match="accepted only as this server's rotated tokens"):
+        tokens.verify(tokens.issue("dave"))
     # ...but another instance, with its own random secret, does not.
     other = TokenService.from_settings(Settings(jwt_public_key=pair.write_pem(tmp_path)))
     with pytest.raises(TokenError, match="signature verification failed"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,11 +46,16 @@ def test_fifty_mib_with_rotating_tokens(rotating: LiveServer, tmp_path: Path) ->
     url = done.stdout.strip().splitlines()[-1]
     assert url.startswith(rotating.endpoint)
     assert download_sha256(url, mint()) == sha256_file(source)
+    # Not a terminal: a plain line every few seconds while it runs (~6 s here), then one summary line.
+    lines = done.stderr.strip().splitlines()
+    assert any(re.search(r"MiB of 50\.0 MiB \(\d+%\), [\d.]+ MiB/s, ETA \d+ s$", line) for line in lines), lines
+    assert re.fullmatch(r"fifty\.bin: 50\.0 MiB stored in [\d.]+ s, [\d.]+ MiB/s", lines[-1]), lines[-1]
 
 
 def test_parallel_with_checksums(rotating: LiveServer, tmp_path: Path) -> None:
     source = random_file(tmp_path / "twenty.bin", 20 * MiB + 3)
-    done = upload(str(source), "--endpoint", rotating.endpoint, "--token-command", token_command(),
+    # through the shell, as the help says: a pipe works
+    done = upload(str(source), "--endpoint", rotating.endpoint, "--token-command", token_command() + " | cat",
                   "--parallel", "4", "--checksum", "sha1", "--chunk-size", "1M", "--limit-rate", "6M",
                   "--metadata", "kind=test", "--resume-file", str(tmp_path / "resume.json"), "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -74,6 +81,14 @@ def test_sigkill_then_resume_sends_little_twice(rotating: LiveServer, tmp_path: 
     assert download_sha256(url, mint()) == sha256_file(source)
     total = body_bytes_received(rotating.url, mint())
     assert total < 1.2 * 32 * MiB, total / MiB
+    assert re.search(r"resuming at \d+ of 33554432 bytes \(\d+%\)", second.stderr), second.stderr
+    # The rate counts what this run sent, never the bytes the first run had stored.
+    summary = re.search(r"([\d.]+) MiB sent by this run \(([\d.]+) MiB were already there\), ([\d.]+) MiB/s",
+                        second.stderr)  # fmt: skip
+    assert summary, second.stderr
+    sent, already, rate = (float(g) for g in summary.groups())
+    assert already >= 11 and abs(sent + already - 32) < 0.2
+    assert rate < 12  # --limit-rate 10M: counting the stored bytes would show far more
 
 
 def kill_when_sent(args: list[str], server: LiveServer, sent: int) -> None:
@@ -93,9 +108,10 @@ def test_dedup_second_upload_sends_nothing(rotating: LiveServer, tmp_path: Path)
     first = upload(str(source), *common)
     assert first.returncode == 0, first.stderr
     before = body_bytes_received(rotating.url, mint())
-    second = upload(str(source), *common, "--parallel", "2")
+    second = upload(*[a for a in (str(source), *common, "--parallel", "2") if a != "--quiet"])
     assert second.returncode == 0, second.stderr
     assert body_bytes_received(rotating.url, mint()) == before
+    assert "already on the server: nothing to send" in second.stderr
     assert second.stdout.strip() != first.stdout.strip()
     assert download_sha256(second.stdout.strip(), mint()) == sha256_file(source)
 
@@ -120,6 +136,16 @@ def test_refused_token_without_a_command_exits_3(rotating: LiveServer, tmp_path:
     assert "refused" in done.stderr
 
 
+def test_no_token_says_how_to_give_one(rotating: LiveServer, tmp_path: Path) -> None:
+    a = random_file(tmp_path / "a.bin", 1000)
+    env = {k: v for k, v in os.environ.items() if k != "TUSSERVER_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "tusserver", "upload", str(a), "--endpoint", rotating.endpoint,
+                           "--no-resume"], capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert done.returncode == 3
+    assert "the server needs a token: pass --token or --token-command" in done.stderr
+    assert "Bearer" not in done.stderr
+
+
 def test_python_api_with_progress(server: LiveServer, tmp_path: Path) -> None:
     from tusserver.client import UploadOptions, upload_file
 
@@ -132,7 +158,7 @@ def test_python_api_with_progress(server: LiveServer, tmp_path: Path) -> None:
 
 
 def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp_path: Path) -> None:
-    """Rotated tokens are scoped to one upload: the resumed run must HEAD each part with a token it accepts.
+    """The resumed run HEADs every part with its one (owner-scoped) token and sends only what is missing.
 
     Counted by the server's own body-byte counter (`/metrics`): were a part's HEAD refused, the client
     would start that part again and the server would get well over 1.2x the file.
@@ -171,3 +197,31 @@ def test_server_killed_midway_client_retries_and_finishes(rotating: LiveServer, 
     assert client.returncode == 0, err
     url = out.strip().splitlines()[-1]
     assert download_sha256(url, mint()) == sha256_file(source)
+    assert re.search(r"(cannot connect to the server|PATCH failed: .*); retrying in [\d.]+ s", err), err
+
+
+def test_a_patch_cut_by_another_request_resumes_where_the_server_stopped(server: LiveServer, tmp_path: Path) -> None:
+    """Another request for the upload cuts the client's PATCH: the server keeps the bytes and answers 400
+    (as tusd does); the client reads the offset with HEAD and goes on instead of giving up."""
+    source = random_file(tmp_path / "eight.bin", 8 * MiB)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", server.endpoint,
+         "--chunk-size", "8M", "--limit-rate", "2M", "--resume-file", str(tmp_path / "resume.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        data = wait_for(
+            lambda: next((p for p in server.data_dir.glob("*.info") if p.with_suffix("").stat().st_size > 0), None),
+            timeout=60, what="the first bytes on disk",
+        )  # fmt: skip
+        url = f"{server.endpoint}{data.stem}"
+        head = httpx.head(url, headers=TUS)  # cuts the one 8 MiB PATCH
+        assert head.status_code == 200
+        assert int(head.headers["Upload-Offset"]) < 8 * MiB
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == url
+    assert download_sha256(url) == sha256_file(source)

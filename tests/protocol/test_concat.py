@@ -155,9 +155,10 @@ def test_partials_then_final(shared: LiveServer) -> None:
         assert head.headers["Upload-Concat"] == "partial"
     r = create_final(shared, partials)
     assert r.status_code == 201, r.text
-    assert "Upload-Offset" not in r.headers
+    assert r.headers["Upload-Offset"] == str(sum(map(len, chunks)))  # assembled within --concat-wait
     final = r.headers["Location"]
-    head = wait_for(lambda: assembled(final), what="assembly")
+    head = assembled(final)
+    assert head is not None
     assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(sum(map(len, chunks)))
     concat = head.headers["Upload-Concat"]
     assert concat.startswith("final;")
@@ -242,8 +243,10 @@ def test_terminated_partial_is_400(shared: LiveServer) -> None:
     assert create_final(shared, [p]).status_code == 400
 
 
-def test_large_final_returns_before_assembly(shared: LiveServer) -> None:
-    """4 x 16 MiB: the POST answers without Upload-Offset; HEAD reports it only once assembly is done."""
+def test_large_final_returns_before_assembly(server_factory: ServerFactory) -> None:
+    """4 x 16 MiB, --concat-wait 0: the POST answers without Upload-Offset; HEAD reports it only once
+    assembly is done, and says Retry-After until then."""
+    shared = server_factory("--concat-wait", "0")
     size = 16 * 1024 * 1024
     block = os.urandom(1024 * 1024)
     partials = []
@@ -259,8 +262,9 @@ def test_large_final_returns_before_assembly(shared: LiveServer) -> None:
     head = httpx.head(final, headers=TUS)
     assert head.status_code == 200
     assert head.headers["Upload-Length"] == str(4 * size)
-    # Either still assembling (no offset) or done (offset == length); never a partial offset.
+    # Either still assembling (no offset, Retry-After) or done (offset == length); never a partial offset.
     assert head.headers.get("Upload-Offset", str(4 * size)) == str(4 * size)
+    assert ("Retry-After" in head.headers) == ("Upload-Offset" not in head.headers)
     wait_for(lambda: assembled(final), timeout=60, what="assembly")
     with httpx.stream("GET", final) as got:
         position = 0

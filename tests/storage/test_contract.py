@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.s3_support import S3Server
-from tusserver.errors import ChecksumMismatch, UploadGone, UploadNotFound
+from tusserver.errors import ChecksumMismatch, InsufficientStorage, UploadGone, UploadNotFound
 from tusserver.models import UploadInfo
+from tusserver.storage import local as local_module
 from tusserver.storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.local import LocalStore
@@ -243,3 +247,176 @@ def test_local_store_uploads_writing_at_once_share_the_buffer_budget(tmp_path: P
     assert seen[0] == 1024 * 1024  # alone: the whole per-upload buffer
     assert seen[1] == 256 * 1024  # eight at once: the 2 MiB budget split eight ways
     assert store._writing == 0
+
+
+def test_terminate_twice_and_forget_the_tombstone(store: Store) -> None:
+    async def go() -> None:
+        info = await new_upload(store, 3)
+        await store.write_chunk(info, chunks(b"abc"))
+        assert isinstance(store, Terminatable)
+        await store.terminate(info.id)
+        await store.terminate(info.id)  # a sweep and a DELETE racing: the second is a no-op, not an error
+        with pytest.raises(UploadGone):
+            await store.get_info(info.id)
+        assert store.tombstone_time(info.id) is not None
+        await store.forget_tombstone(info.id)
+        with pytest.raises(UploadNotFound):
+            await store.get_info(info.id)
+
+    run(go)
+
+
+# -- the local store on a full disk (ENOSPC simulated; tests/security/test_disk_full.py uses a real tmpfs) --
+
+
+def _no_space() -> OSError:
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("in_thread", [False, True], ids=["inline", "thread"])
+def test_local_store_full_disk_keeps_and_counts_the_bytes_that_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_thread: bool
+) -> None:
+    store = LocalStore(tmp_path, write_buffer_bytes=64 * 1024, write_in_thread=in_thread)
+    room = 100_000
+    real = local_module._pwrite_all
+
+    def disk_of(fd: int, buffers: list[bytes], position: int, total: int) -> int:
+        if position + total <= room:
+            return real(fd, buffers, position, total)
+        fits = max(0, room - position)
+        if fits:
+            os.pwrite(fd, b"".join(buffers)[:fits], position)
+        raise _no_space()
+
+    monkeypatch.setattr(local_module, "_pwrite_all", disk_of)
+    data = os.urandom(300_000)
+
+    async def go() -> None:
+        info = await new_upload(store, len(data))
+        with pytest.raises(InsufficientStorage) as caught:
+            await store.write_chunk(info, chunks(data))
+        assert caught.value.stored == room
+        info = await store.get_info(info.id)
+        assert info.offset == room and (tmp_path / info.id).read_bytes() == data[:room]
+        monkeypatch.setattr(local_module, "_pwrite_all", real)  # space freed: the client resumes
+        await store.write_chunk(info, chunks(data[room:]))
+        assert await read_all(store, await store.get_info(info.id)) == data
+
+    run(go)
+
+
+def test_local_store_failed_record_writes_leave_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStore(tmp_path)
+
+    def write_nothing(path: str, data: bytes, flags: int = 0) -> None:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the file appears, its bytes do not fit
+        raise _no_space()
+
+    async def go() -> None:
+        await store.prepare()
+        existing = await new_upload(store, None, metadata={"name": "YQ=="})
+        before = sorted(os.listdir(tmp_path))
+        monkeypatch.setattr(local_module, "write_file", write_nothing)
+        with pytest.raises(InsufficientStorage):
+            await store.create(UploadInfo(id=new_upload_id(), length=10))
+        existing.length = 10
+        with pytest.raises(InsufficientStorage):
+            await store.save_info(existing)
+        with pytest.raises(InsufficientStorage):  # the marker of a checksummed chunk
+            await store.write_chunk(existing, chunks(b"abc"), lambda: None)
+        assert sorted(os.listdir(tmp_path)) == before
+        assert (await store.get_info(existing.id)).length is None  # the old record is intact
+
+    run(go)
+
+
+def test_local_store_terminate_needs_no_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStore(tmp_path)
+
+    def no_write(path: str, data: bytes, flags: int = 0) -> None:
+        raise _no_space()
+
+    real_replace = os.replace
+
+    def no_rename_to_gone(src: str, dst: str) -> None:
+        if str(dst).endswith(".gone"):
+            raise _no_space()  # a directory that would have to grow
+        real_replace(src, dst)
+
+    async def go() -> None:
+        kept = await new_upload(store, 3)
+        await store.write_chunk(kept, chunks(b"abc"))
+        dropped = await new_upload(store, 3)
+        await store.write_chunk(dropped, chunks(b"abc"))
+        monkeypatch.setattr(local_module, "write_file", no_write)
+        await store.terminate(kept.id)
+        with pytest.raises(UploadGone):
+            await store.get_info(kept.id)
+        assert os.path.getsize(tmp_path / f"{kept.id}.gone") == 0  # the record's space is freed too
+        monkeypatch.setattr(os, "replace", no_rename_to_gone)
+        await store.terminate(dropped.id)  # no tombstone possible: removed anyway (404 rather than 410)
+        with pytest.raises(UploadNotFound):
+            await store.get_info(dropped.id)
+        assert sorted(os.listdir(tmp_path)) == [f"{kept.id}.gone"]
+
+    run(go)
+
+
+def test_local_store_failed_assembly_leaves_no_partial_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStore(tmp_path)
+
+    def half_copy(sources: list[str], target: str) -> None:
+        with open(target, "wb") as out:
+            out.write(b"half")
+        raise _no_space()
+
+    monkeypatch.setattr(local_module, "_concatenate_files", half_copy)
+
+    async def go() -> None:
+        part = await new_upload(store, 3, concat="partial")
+        await store.write_chunk(part, chunks(b"abc"))
+        final = await new_upload(store, 3, concat="final", parts=[part.id])
+        with pytest.raises(InsufficientStorage):
+            await store.concatenate(final, [await store.get_info(part.id)])
+        assert not any(name.endswith(".assembling") for name in os.listdir(tmp_path))
+        assert not (await store.get_info(final.id)).is_complete
+
+    run(go)
+
+
+def test_s3_store_full_spool_disk_is_507_and_sends_nothing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATCH bodies are spooled to local temp storage before S3: a full temp disk is a 507, not a 500."""
+    server: S3Server = request.getfixturevalue("s3_server")
+    store = S3Store(server.client(), server.bucket, prefix="spool/")
+    real = tempfile.TemporaryFile
+
+    class FullSpool:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> int:
+            raise _no_space()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    def full_spool(*args: Any, **kwargs: Any) -> Any:
+        return FullSpool(real(*args, **kwargs))
+
+    async def go() -> None:
+        info = await new_upload(store, 6)
+        await store.write_chunk(info, chunks(b"abc"))
+        info = await store.get_info(info.id)
+        monkeypatch.setattr(tempfile, "TemporaryFile", full_spool)
+        with pytest.raises(InsufficientStorage):
+            await store.write_chunk(info, chunks(b"def"))
+        monkeypatch.setattr(tempfile, "TemporaryFile", real)
+        info = await store.get_info(info.id)
+        assert info.offset == 3
+        await store.write_chunk(info, chunks(b"def"))
+        assert await read_all(store, await store.get_info(info.id)) == b"abcdef"
+
+    run(go)

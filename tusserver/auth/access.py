@@ -1,8 +1,11 @@
 """Who may touch which upload: pure rules over the verified token, no HTTP.
 
 The auth middleware puts an `Identity` in `scope["auth"]` (absent when auth is off). Handlers call
-these checks after loading an upload and record the upload id in `scope[UPLOAD_SCOPE_KEY]`, so the
-rotated token in the response is scoped to that upload.
+these checks after loading an upload's record and BEFORE taking its lock, so a refused request never
+waits for the lock (which would ask a running PATCH to stop) and never cuts anyone's upload.
+
+Tokens are owner-scoped: any token of a `sub` reaches all of that `sub`'s uploads. Only a token the
+platform minted with an `upload_id` claim is restricted, to that one upload; it cannot create uploads.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from typing import Any
 from ..errors import Forbidden, TooLarge
 
 AUTH_SCOPE_KEY = "auth"
-UPLOAD_SCOPE_KEY = "tusserver.upload_id"
+
+
+def _insufficient_scope(message: str) -> Forbidden:
+    return Forbidden(message, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
 
 
 @dataclass(frozen=True)
 class Identity:
     sub: str
-    upload_id: str | None = None  # set when the token is scoped to one upload
+    upload_id: str | None = None  # set when the platform restricted the token to one upload
     max_size: int | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -31,38 +37,34 @@ def identity_of(scope: MutableMapping[str, Any]) -> Identity | None:
 
 
 def owner_for_new_upload(scope: MutableMapping[str, Any]) -> str | None:
+    """The owner of an upload this request creates; 403 for a token restricted to one upload."""
     identity = identity_of(scope)
-    return identity.sub if identity else None
+    if identity is None:
+        return None
+    if identity.upload_id is not None:
+        raise _insufficient_scope("token is restricted to one upload and cannot create uploads")
+    return identity.sub
 
 
 def check_upload_access(scope: MutableMapping[str, Any], upload_id: str, owner: str | None) -> None:
-    """403 unless the token's `sub` owns the upload and the token is not scoped to another upload."""
+    """403 unless the token's `sub` owns the upload and the token is not restricted to another upload."""
     identity = identity_of(scope)
     if identity is None:
         return
     if owner != identity.sub:
         raise Forbidden("this upload belongs to another user")
     if identity.upload_id is not None and identity.upload_id != upload_id:
-        raise Forbidden(
-            "token is scoped to another upload",
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
-        )
-    scope[UPLOAD_SCOPE_KEY] = upload_id
+        raise _insufficient_scope("token is restricted to another upload")
 
 
-def check_parts_access(scope: MutableMapping[str, Any], parts: list[tuple[str, str | None]]) -> None:
-    """A final concatenation: the `sub` must own every part; an upload-scoped token of one part is enough."""
-    identity = identity_of(scope)
-    if identity is None:
-        return
-    for _, owner in parts:
-        if owner != identity.sub:
-            raise Forbidden("a partial upload belongs to another user")
-    if identity.upload_id is not None and identity.upload_id not in {pid for pid, _ in parts}:
-        raise Forbidden(
-            "token is scoped to an upload that is not part of this concatenation",
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
-        )
+def check_part_access(scope: MutableMapping[str, Any], part_id: str, owner: str | None) -> None:
+    """A final concatenation reads every part it names: the token must be allowed to access each one.
+
+    (A token restricted to one upload never gets here: it cannot create uploads.)"""
+    try:
+        check_upload_access(scope, part_id, owner)
+    except Forbidden as exc:
+        raise Forbidden(f"partial upload {part_id}: {exc.message}", headers=exc.headers) from None
 
 
 def check_size_allowed(scope: MutableMapping[str, Any], length: int | None, server_max: int) -> None:
@@ -83,7 +85,3 @@ def size_limit(scope: MutableMapping[str, Any], server_max: int) -> int | None:
     if identity is not None and identity.max_size is not None:
         limits.append(identity.max_size)
     return min(limits) if limits else None
-
-
-def record_upload(scope: MutableMapping[str, Any], upload_id: str) -> None:
-    scope[UPLOAD_SCOPE_KEY] = upload_id

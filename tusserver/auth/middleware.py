@@ -4,9 +4,9 @@
 - No `Authorization` header: 401 `WWW-Authenticate: Bearer`. A bad one: 401 with
   `Bearer error="invalid_token", error_description="…"` (RFC 6750 §3).
 - A valid token puts an `Identity` in `scope["auth"]`; every response start, whatever its
-  status, gets `X-New-Token`, scoped to the upload the handler recorded in
-  `scope["tusserver.upload_id"]` (else the token's own scope). The token is checked once, at the
-  start: a PATCH body that streams for an hour completes and still gets a fresh token.
+  status, gets `X-New-Token`: the same owner and restriction, never narrowed to the request's upload
+  (one token serves all of an owner's uploads). The token is checked once, at the start: a PATCH
+  body that streams for an hour completes and still gets a fresh token.
 
 Tokens are never logged: neither here nor in the error descriptions.
 """
@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TusError, Unauthorized, error_response
-from .access import AUTH_SCOPE_KEY, UPLOAD_SCOPE_KEY, Identity
+from .access import AUTH_SCOPE_KEY, Identity
 from .tokens import TokenError, TokenService, VerifiedToken
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class JWTAuthMiddleware:
             started = started or message["type"] == "http.response.start"
             await rotating_send(message)
 
-        rotating_send = self._rotating_send(scope, send, verified)
+        rotating_send = self._rotating_send(send, verified)
         try:
             await self.app(scope, receive, send_with_token)
         except Exception:
@@ -71,14 +71,11 @@ class JWTAuthMiddleware:
                 await error_response(TusError("internal server error"), scope["method"])(scope, receive, rotating_send)
             raise
 
-    def _rotating_send(self, scope: Scope, send: Send, verified: VerifiedToken) -> Send:
+    def _rotating_send(self, send: Send, verified: VerifiedToken) -> Send:
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
-                upload_id = scope.get(UPLOAD_SCOPE_KEY)
                 headers = MutableHeaders(scope=message)
-                headers[NEW_TOKEN_HEADER] = self.tokens.rotate(
-                    verified, upload_id if isinstance(upload_id, str) else None
-                )
+                headers[NEW_TOKEN_HEADER] = self.tokens.rotate(verified)
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
             await send(message)

@@ -7,7 +7,14 @@ So a token "signed" HS256 with the public key as secret (the classic confusion) 
 and `none` is never accepted.
 
 Claims: `sub` and `exp` are required; `nbf`, `iss`, `aud` are honoured; `max_size` (bytes) caps
-`Upload-Length`; `upload_id` (`UPLOAD_CLAIM`) scopes a token to one upload.
+`Upload-Length`; `upload_id` (`UPLOAD_CLAIM`), set only by the platform, restricts a token to one upload.
+
+Two kinds of token reach the server. *Platform tokens* start a chain: the platform minted them (with its
+HMAC secret, or its private key). *Rotated tokens* continue one: the server issued them in `X-New-Token`.
+Rotated tokens carry the JWT header `typ: tusserver-rotated+jwt` (`ROTATED_TYPE`) and the claim
+`auth_time` (when the chain started). With a public key or JWKS configured, an HS256 token without that
+mark is refused: the rotation secret may continue chains, never start one. The absolute lifetime
+(`max_age_s`, `--token-max-age`) counts from `auth_time`; a rotated token's `exp` never passes it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tusserver.auth")
 
 UPLOAD_CLAIM = "upload_id"
+AUTH_TIME_CLAIM = "auth_time"
+ROTATED_TYPE = "tusserver-rotated+jwt"
 ROTATION_ALGORITHM = "HS256"
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
@@ -62,8 +71,10 @@ class TokenConfigError(SettingsError):
 @dataclass(frozen=True)
 class VerifiedToken:
     sub: str
-    upload_id: str | None = None
+    upload_id: str | None = None  # set only when the platform restricted the chain to one upload
     max_size: int | None = None
+    auth_time: int = 0  # when the chain started: `auth_time`, else the platform token's `iat`, else when first seen
+    rotated: bool = False
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -121,6 +132,7 @@ class TokenService:
         issuer: str = "",
         audience: str = "",
         ttl_s: int = 30,
+        max_age_s: int = 86400,
     ) -> None:
         if not secret:
             raise TokenConfigError("a signing secret is required")
@@ -144,6 +156,7 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self.ttl_s = ttl_s
+        self.max_age_s = max_age_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenService:
@@ -177,6 +190,7 @@ class TokenService:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl_s=settings.token_ttl_s,
+            max_age_s=settings.token_max_age_s,
         )
 
     def _key_for(self, header: dict[str, Any]) -> Any:
@@ -184,6 +198,9 @@ class TokenService:
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise TokenError(f"algorithm {str(alg)[:20]!r} is not accepted")
         if alg in HMAC_ALGORITHMS:
+            if self.public_keys and not _is_rotated(header):
+                # The platform signs with its private key; our secret only ever signed our own rotations.
+                raise TokenError("HS256 tokens are accepted only as this server's rotated tokens")
             return self.secret
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -234,7 +251,12 @@ class TokenService:
             raise TokenError("wrong audience (aud)") from None
         except (jwt.PyJWTError, ValueError, TypeError, ArithmeticError) as exc:
             raise TokenError(f"invalid token: {type(exc).__name__}") from None
-        return _claims_to_token(claims)
+        rotated = _is_rotated(header) and header["alg"] in HMAC_ALGORITHMS
+        now = time.time()
+        verified = _claims_to_token(claims, rotated, now)
+        if now > verified.auth_time + self.max_age_s + self.leeway_s:
+            raise TokenError("token chain is older than the server's maximum token age; get a new token")
+        return verified
 
     def issue(
         self,
@@ -245,7 +267,19 @@ class TokenService:
         upload_id: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        """A token signed HS256 with the server secret: `exp = ceil(now + ttl)`; `iss`/`aud` when configured."""
+        """A platform token signed HS256 with the secret (`tusserver token`): `iat` set, so its chain's
+        maximum age counts from now; `exp = ceil(now + ttl)`; `iss`/`aud` when configured. Not marked as
+        rotated: a server with a public key or JWKS refuses it."""
+        return self._sign(self._claims(sub, ttl_s, max_size, upload_id, extra), rotated=False)
+
+    def _claims(
+        self,
+        sub: str,
+        ttl_s: float | None,
+        max_size: int | None,
+        upload_id: str | None,
+        extra: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         now = time.time()
         claims: dict[str, Any] = {}
         if self.issuer:
@@ -260,26 +294,34 @@ class TokenService:
             claims["max_size"] = max_size
         if upload_id is not None:
             claims[UPLOAD_CLAIM] = upload_id
+        return claims
+
+    def _sign(self, claims: dict[str, Any], *, rotated: bool) -> str:
+        headers = {"typ": ROTATED_TYPE} if rotated else None
         with _quiet_key_length():
-            return jwt.encode(claims, self.secret, algorithm=ROTATION_ALGORITHM)
+            return jwt.encode(claims, self.secret, algorithm=ROTATION_ALGORITHM, headers=headers)
 
-    def rotate(self, token: VerifiedToken, upload_id: str | None = None) -> str:
-        """The replacement for a verified token: same `sub`, `iss`, `aud`, `max_size`; scope never wider.
+    def rotate(self, token: VerifiedToken) -> str:
+        """The replacement for a verified token: same `sub`, `iss`, `aud`, `max_size` and `upload_id`
+        restriction (if the platform set one), marked as rotated, `auth_time` carried on.
 
-        `upload_id` is the upload the request concerned (checked by the handler); without one the token
-        keeps its own scope. An unscoped token becomes scoped; a scoped one only moves to an upload its
-        holder was allowed to create (a new upload or a final concatenation of its parts).
+        Owner-scoped on purpose: the rotated token is not narrowed to the request's upload, so one token
+        variable serves all of its owner's uploads. `exp = ceil(now + ttl)`, but never past
+        `auth_time + max_age`: rotation cannot keep a chain alive for ever.
         """
         kept: dict[str, Any] = {name: token.claims[name] for name in ("iss", "aud") if name in token.claims}
-        return self.issue(
-            token.sub,
-            max_size=token.max_size,
-            upload_id=upload_id if upload_id is not None else token.upload_id,
-            extra=kept,
-        )
+        claims = self._claims(token.sub, None, token.max_size, token.upload_id, kept)
+        claims[AUTH_TIME_CLAIM] = token.auth_time
+        claims["exp"] = min(claims["exp"], token.auth_time + self.max_age_s)
+        return self._sign(claims, rotated=True)
 
 
-def _claims_to_token(claims: dict[str, Any]) -> VerifiedToken:
+def _is_rotated(header: dict[str, Any]) -> bool:
+    typ = header.get("typ")
+    return isinstance(typ, str) and typ.lower() == ROTATED_TYPE
+
+
+def _claims_to_token(claims: dict[str, Any], rotated: bool, now: float) -> VerifiedToken:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise TokenError("sub must be a non-empty string")
@@ -289,4 +331,20 @@ def _claims_to_token(claims: dict[str, Any]) -> VerifiedToken:
     upload_id = claims.get(UPLOAD_CLAIM)
     if upload_id is not None and (not isinstance(upload_id, str) or not upload_id):
         raise TokenError(f"{UPLOAD_CLAIM} must be a non-empty string")
-    return VerifiedToken(sub=sub, upload_id=upload_id, max_size=max_size, claims=claims)
+    # A rotated token's chain started at its `auth_time`; a platform token's at its `iat` (or now, without one).
+    name = AUTH_TIME_CLAIM if rotated else "iat"
+    started = claims.get(name)
+    if started is None and rotated:
+        raise TokenError(f"rotated token has no {AUTH_TIME_CLAIM} claim")
+    if started is not None and not _finite_number(started):
+        raise TokenError(f"{name} must be a number")
+    auth_time = math.floor(now if started is None else started)
+    return VerifiedToken(
+        sub=sub, upload_id=upload_id, max_size=max_size, auth_time=auth_time, rotated=rotated, claims=claims
+    )
+
+
+def _finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)

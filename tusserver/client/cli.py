@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import UploadError
-from .options import UploadOptions, parse_size
+from .options import UploadOptions, default_resume_file, parse_size
 from .session import TokenHolder
 from .uploader import Uploader
 
@@ -34,28 +34,52 @@ def _metadata(value: str) -> tuple[str, str]:
     return key, text
 
 
+def _resume_default() -> str:
+    path = str(default_resume_file())
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path.startswith(home + "/") else path
+
+
 def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "upload",
         help="upload files resumably",
         description=__doc__,
+        epilog="SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--endpoint", required=True, help="creation URL, e.g. http://127.0.0.1:1080/files/")
-    parser.add_argument("--token", default=os.environ.get("TUSSERVER_TOKEN"), help="bearer token [env TUSSERVER_TOKEN]")
-    parser.add_argument("--token-command", help="command printing a fresh token; run whenever a token is refused")
-    parser.add_argument("--chunk-size", type=_size, default=8 * 1024 * 1024, help="bytes per PATCH (e.g. 8M)")
-    parser.add_argument("--parallel", type=int, default=1, help="N partial uploads merged by concatenation")
-    parser.add_argument("--checksum", choices=CHECKSUMS, help="send Upload-Checksum with every PATCH")
-    parser.add_argument("--metadata", type=_metadata, action="append", default=[], help="key=value (repeatable)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="files to upload; each URL is printed when stored")
+    parser.add_argument(
+        "--endpoint", required=True, metavar="URL", help="creation URL, e.g. http://127.0.0.1:1080/files/"
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("TUSSERVER_TOKEN"), metavar="JWT",
+        help="bearer token for the first request [default none; env TUSSERVER_TOKEN]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--token-command", metavar="CMD",
+        help="shell command printing a fresh token (pipes allowed), run at start without --token and whenever "
+        "a token is refused [default none]",
+    )  # fmt: skip
+    parser.add_argument("--chunk-size", type=_size, default=8 * 1024 * 1024, metavar="SIZE",
+                        help="bytes per PATCH [default 8M]")  # fmt: skip
+    parser.add_argument("--parallel", type=int, default=1, metavar="N",
+                        help="N partial uploads at once, merged by concatenation [default 1]")  # fmt: skip
+    parser.add_argument("--checksum", choices=CHECKSUMS, help="send Upload-Checksum with every PATCH [default none]")
+    parser.add_argument("--metadata", type=_metadata, action="append", default=[], metavar="KEY=VALUE",
+                        help="Upload-Metadata entry, repeatable (filename is always sent)")  # fmt: skip
     parser.add_argument("--dedup", action="store_true", help="send Repr-Digest: skip files the server already has")
-    parser.add_argument("--limit-rate", type=_size, help="cap on bytes per second, like curl (512K, 4M)")
-    parser.add_argument("--retries", type=int, default=8, help="retries per request before giving up")
-    parser.add_argument("--resume-file", type=Path, help="where interrupted uploads are remembered")
+    parser.add_argument("--limit-rate", type=_size, metavar="SIZE",
+                        help="cap on bytes per second for the whole upload, all parts together, like curl's "
+                        "(512K, 4M) [default none]")  # fmt: skip
+    parser.add_argument("--retries", type=int, default=8, metavar="N",
+                        help="retries per request, with growing back-off, before giving up [default 8]")  # fmt: skip
+    parser.add_argument("--resume-file", type=Path, metavar="FILE",
+                        help=f"where interrupted uploads are remembered [default {_resume_default()}]")  # fmt: skip
     parser.add_argument("--no-resume", action="store_true", help="always start new uploads")
-    parser.add_argument("--header", action="append", default=[], help="extra 'Name: value' header (repeatable)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="extra request header, repeatable")  # fmt: skip
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
     parser.set_defaults(func=run)
 
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import parse_size
+
+__all__ = ["ProgressCallback", "UploadOptions", "default_resume_file", "parse_size"]
+
 ProgressCallback = Callable[[int, int], None]  # (bytes stored on the server, total bytes)
-
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG]?)[bB]?")
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def parse_size(value: str) -> int:
-    """`512K`, `4M`, `1.5G` or plain bytes, as curl's --limit-rate reads them."""
-    match = _RATE.fullmatch(value.strip())
-    if not match:
-        raise ValueError(f"not a size: {value!r} (use e.g. 512K, 4M)")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def default_resume_file() -> Path:
@@ -30,7 +22,7 @@ def default_resume_file() -> Path:
 @dataclass
 class UploadOptions:
     token: str | None = None
-    token_command: str | None = None  # shell command printing a fresh token; run whenever one is refused
+    token_command: str | None = None  # shell command printing a fresh token (pipes allowed); run when one is refused
     chunk_size: int = 8 * 1024 * 1024
     parallel: int = 1
     checksum: str | None = None  # per-PATCH Upload-Checksum algorithm

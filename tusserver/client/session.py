@@ -9,11 +9,11 @@ and parallel parts in one place.
 from __future__ import annotations
 
 import random
-import shlex
+import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 
@@ -21,11 +21,13 @@ from .errors import AuthError, UploadError
 from .options import UploadOptions
 
 TUS = {"Tus-Resumable": "1.0.0"}
-RETRY_STATUSES = {423, 500, 502, 503, 504}
+RETRY_STATUSES = {423, 500, 502, 503, 504, 507}  # 507: the server's disk is full; space may be freed
 
 
 class TokenHolder:
-    """The newest token this client holds; shared by parallel parts, so it is locked."""
+    """The ONE token this client holds: the newest it received. Rotated tokens are scoped to the owner,
+    so every part, the final concatenation and the next file all use it; parts share it, so it is locked.
+    """
 
     def __init__(self, token: str | None, command: str | None) -> None:
         self._token = token
@@ -45,23 +47,47 @@ class TokenHolder:
             with self._lock:
                 self._token = fresh
 
+    @property
+    def can_refresh(self) -> bool:
+        return bool(self._command)
+
     def refresh(self) -> bool:
-        """Run --token-command for a new token; False when there is no command."""
+        """Run --token-command for a new token; False when there is no command.
+
+        Through the shell, as its help says, so `curl -s https://app/token | jq -r .token` works.
+        """
         if not self._command:
             return False
-        done = subprocess.run(shlex.split(self._command), capture_output=True, text=True, timeout=60)
+        try:
+            done = subprocess.run(self._command, shell=True, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AuthError("--token-command did not finish within 60 s") from None
         token = done.stdout.strip().splitlines()[-1].strip() if done.stdout.strip() else ""
         if done.returncode != 0 or not token:
-            raise AuthError(f"--token-command failed (exit {done.returncode}): {done.stderr.strip()[:200]}")
+            detail = done.stderr.strip()[:200] or "it printed no token"
+            raise AuthError(f"--token-command failed (exit {done.returncode}): {detail}")
         with self._lock:
             self._token = token
         return True
 
 
+def refusal(response: httpx.Response, had_token: bool, can_refresh: bool) -> str:
+    """A 401 in words: which of no token, a bad one, or an expired one, and what to do about it."""
+    if not had_token:
+        return "the server needs a token: pass --token or --token-command"
+    challenge = response.headers.get("www-authenticate", "")
+    match = re.search(r'error_description="([^"]*)"', challenge)
+    reason = match.group(1) if match else (response.text.strip()[:200] or "no reason given")
+    if can_refresh:
+        return f"the server refused the token from --token-command ({reason})"
+    return f"the server refused the token ({reason}); pass --token-command so a new one can be fetched"
+
+
 class Session:
-    def __init__(self, options: UploadOptions, tokens: TokenHolder) -> None:
+    def __init__(self, options: UploadOptions, tokens: TokenHolder, say: Callable[[str], None] | None = None) -> None:
         self.options = options
         self.tokens = tokens
+        self.say = say or (lambda message: None)
         self.http = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10))
         self.bytes_sent = 0
 
@@ -75,9 +101,12 @@ class Session:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def backoff(self, attempt: int) -> None:
+    def backoff(self, attempt: int, why: str = "") -> None:
         delay = min(self.options.retry_max_s, self.options.retry_base_s * 2**attempt)
-        time.sleep(delay * random.uniform(0.5, 1.0))  # full jitter, so parallel parts do not retry in step
+        delay *= random.uniform(0.5, 1.0)  # jitter, so parallel parts do not retry in step
+        prefix = f"{why}; " if why else ""
+        self.say(f"{prefix}retrying in {delay:.1f} s (attempt {attempt + 1} of {self.options.retries})")
+        time.sleep(delay)
 
     def request(
         self,
@@ -89,13 +118,15 @@ class Session:
         """One request with the newest token; a refused token is refreshed once (if a command is set)."""
         refreshed = False
         while True:
-            response = self.http.request(method, url, headers=self.headers(headers), content=content)
+            sent = self.headers(headers)
+            response = self.http.request(method, url, headers=sent, content=content)
             self.tokens.update(response)
             if response.status_code != 401:
                 return response
+            had_token = "Authorization" in sent
             if refreshed or not self.tokens.refresh():
-                reason = response.headers.get("www-authenticate", "") or response.text.strip()
-                raise AuthError(f"the server refused the token: {reason[:200]}")
+                raise AuthError(refusal(response, had_token, self.tokens.can_refresh))
+            self.say("the token was refused; got a new one from --token-command")
             refreshed = True
             if content is not None and not isinstance(content, bytes):
                 return response  # a streamed body is spent: the caller resumes with HEAD
@@ -108,12 +139,22 @@ class Session:
                 response = self.request(method, url, headers)
             except httpx.TransportError as exc:
                 if attempt >= self.options.retries:
-                    raise UploadError(f"{method} {url}: {exc}") from exc
+                    raise UploadError(f"{method} {url} failed: {describe_network_error(exc)}") from exc
+                why = f"{method} failed: {describe_network_error(exc)}"
             else:
                 if response.status_code not in RETRY_STATUSES or attempt >= self.options.retries:
                     return response
-            self.backoff(attempt)
+                why = f"{method} answered {response.status_code}"
+            self.backoff(attempt, why)
             attempt += 1
+
+
+def describe_network_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect to the server"
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server did not answer in time"
+    return str(exc) or type(exc).__name__
 
 
 class RateLimiter:

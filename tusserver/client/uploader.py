@@ -20,9 +20,9 @@ import httpx
 
 from .errors import IntegrityError, UploadError
 from .options import UploadOptions, default_resume_file
-from .progress import Progress
+from .progress import Progress, human_size
 from .resume import ResumeStore, fingerprint
-from .session import RETRY_STATUSES, RateLimiter, Session, TokenHolder, read_range
+from .session import RETRY_STATUSES, RateLimiter, Session, TokenHolder, describe_network_error, read_range
 
 OCTET = "application/offset+octet-stream"
 _BLOCK = 256 * 1024
@@ -102,8 +102,11 @@ def send_range(ctx: Context, session: Session, url: str, base: int, length: int,
         try:
             response = session.request("PATCH", url, headers, content=body)
             status = response.status_code
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             status = -1
+            why = f"PATCH failed: {describe_network_error(exc)}"
+        else:
+            why = f"PATCH answered {status}"
         if status == 204:
             offset = int(response.headers["upload-offset"])
             done[0] = offset
@@ -116,11 +119,17 @@ def send_range(ctx: Context, session: Session, url: str, base: int, length: int,
                 raise IntegrityError(
                     f"the server rejected the bytes of {ctx.path} as corrupt {integrity_failures} times"
                 )
+        elif status == 400 and (stored := _offset_of(session, url)) is not None and stored > offset:
+            # Cut short by another request for this upload (a HEAD from a stale run, a second client): the
+            # server kept the bytes and answered 400, as tusd does. A 400 that stored nothing is a real error.
+            offset = done[0] = stored
+            ctx.report()
+            continue
         elif status not in (-1, 401, 409, *RETRY_STATUSES):
             raise UploadError(f"PATCH {url} answered {status}: {response.text.strip()[:200]}")
         if attempt >= options.retries:
-            raise UploadError(f"PATCH {url} kept failing (last status {status})")
-        session.backoff(attempt)
+            raise UploadError(f"PATCH {url} kept failing ({why})")
+        session.backoff(attempt, why)
         attempt += 1
         known = _offset_of(session, url)
         if known is None:
@@ -145,7 +154,6 @@ class Uploader:
         self.metadata = {"filename": os.path.basename(path), **options.metadata}
         self.digest = file_digest(path, quiet) if options.dedup else None
         self.parts_done: list[list[int]] = []
-        self.start_token = tokens.token  # before any rotation, so not scoped to one upload
 
     def report(self) -> None:
         done = sum(d[0] for d in self.parts_done)
@@ -156,8 +164,22 @@ class Uploader:
     def context(self) -> Context:
         return Context(self.path, self.size, self.options, self.limiter, self.progress, self.report)
 
+    def session(self) -> Session:
+        return Session(self.options, self.tokens, self.progress.say)
+
+    def resuming(self, offset: int, url: str) -> None:
+        """The server already holds `offset` bytes: say so, and keep them out of the rate."""
+        self.progress.resume_from(offset)
+        if offset >= self.size:
+            self.progress.say(f"already on the server: nothing to send ({url})")
+        elif offset > 0:
+            percent = 100 * offset / self.size
+            self.progress.say(f"resuming at {offset} of {self.size} bytes ({percent:.0f}%) of {url}")
+        else:
+            self.progress.say(f"sending {human_size(self.size)} to {url}")
+
     def run(self) -> str:
-        session = Session(self.options, self.tokens)
+        session = self.session()
         try:
             if self.options.parallel > 1 and self.size >= self.options.parallel:
                 url = self._parallel(session)
@@ -167,6 +189,7 @@ class Uploader:
             session.close()
             self.progress.close()
         self.resume.remove(self.key)
+        self.progress.summary()
         return url
 
     def _create(self, session: Session, length: int, extra: dict[str, str]) -> httpx.Response:
@@ -193,6 +216,7 @@ class Uploader:
             url = self._absolute(response.headers["location"])
             offset = int(response.headers.get("upload-offset", "0"))
             self.resume.put(self.key, {"url": url, "endpoint": self.endpoint})
+        self.resuming(offset, url)
         done[0] = offset
         self.report()
         send_range(self.context(), session, url, 0, self.size, offset, done)
@@ -202,42 +226,36 @@ class Uploader:
         entry = self.resume.get(self.key) or {}
         final = entry.get("final")
         if final and _offset_of(session, final) is not None:
+            self.resuming(self.size, final)
             return self._await_final(session, final)
         if self.digest and not entry.get("parts"):
             probe = self._create(session, self.size, {"Repr-Digest": self.digest})
             if probe.headers.get("upload-offset") == str(self.size):
-                return self._absolute(probe.headers["location"])  # instant upload: nothing to send
+                url = self._absolute(probe.headers["location"])
+                self.resuming(self.size, url)
+                return url  # instant upload: nothing to send
             session.request("DELETE", self._absolute(probe.headers["location"]))
         count = self.options.parallel
         bounds = [self.size * i // count for i in range(count + 1)]
         urls: list[str] = list(entry.get("parts") or [])
         offsets: list[int] = []
-        part_tokens: list[str | None] = []
         for index in range(count):
             length = bounds[index + 1] - bounds[index]
-            # A rotated token is scoped to the upload it came from: a HEAD on part i with the token part
-            # i-1 returned gets 403. Each part therefore starts from the unscoped token this run began with.
-            part_session = Session(self.options, TokenHolder(self.start_token, self.options.token_command))
-            try:
-                known = _offset_of(part_session, urls[index]) if index < len(urls) else None
-                if known is None:
-                    response = self._create(part_session, length, {"Upload-Concat": "partial"})
-                    url = self._absolute(response.headers["location"])
-                    urls[index : index + 1] = [url]
-                    known = 0
-                    self.resume.put(self.key, {"parts": urls, "endpoint": self.endpoint})
-            finally:
-                part_session.close()
+            known = _offset_of(session, urls[index]) if index < len(urls) else None
+            if known is None:
+                response = self._create(session, length, {"Upload-Concat": "partial"})
+                urls[index : index + 1] = [self._absolute(response.headers["location"])]
+                known = 0
+                self.resume.put(self.key, {"parts": urls, "endpoint": self.endpoint})
             offsets.append(known)
-            part_tokens.append(part_session.tokens.token)  # rotated by this part's POST/HEAD: scoped to it
+        self.resuming(sum(offsets), f"{count} partial uploads")
         self.parts_done = [[o] for o in offsets]
         self.report()
         ctx = self.context()
 
         def run_part(index: int) -> None:
-            # Each part keeps its own newest token: a rotated token is scoped to its own upload.
-            holder = TokenHolder(part_tokens[index], self.options.token_command)
-            part_session = Session(self.options, holder)
+            # One token for every part: rotated tokens are scoped to the owner, not to one upload.
+            part_session = self.session()
             try:
                 length = bounds[index + 1] - bounds[index]
                 send_range(
@@ -245,13 +263,10 @@ class Uploader:
                 )
             finally:
                 part_session.close()
-                if holder.token:
-                    self.tokens = TokenHolder(holder.token, self.options.token_command)
 
         with ThreadPoolExecutor(max_workers=count) as pool:
             for future in [pool.submit(run_part, i) for i in range(count)]:
                 future.result()
-        session.tokens = self.tokens
         headers = {"Upload-Concat": "final;" + " ".join(urls)}
         if self.metadata:
             headers["Upload-Metadata"] = _metadata_header(self.metadata)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import StorageError
+from ..extras import require_extra
 from .base import LockTimeout, ReleaseCallback
 
 _RELEASE = """
@@ -30,8 +31,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 
 class RedisLocker:
     def __init__(self, url: str, *, prefix: str = "tusserver:", lease_s: float = 10.0, poll_s: float = 0.05) -> None:
-        import redis.asyncio as aioredis
-
+        aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
         self._client: Any = aioredis.Redis.from_url(url)
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)

@@ -8,6 +8,7 @@ from .context import TusContext
 from .creation import CreationHandler
 from .download import DownloadHandler
 from .handlers import TusHandler
+from .paths import literal_upload_path
 
 __all__ = ["TusContext", "routes"]
 
@@ -23,9 +24,9 @@ def routes(ctx: TusContext) -> list[Route]:
         Route(base, tus.options, methods=["OPTIONS"]),
         Route(base.rstrip("/"), creation.post, methods=["POST"]),
         Route(base.rstrip("/"), tus.options, methods=["OPTIONS"]),
-        Route(upload, tus.head, methods=["HEAD"]),
-        Route(upload, tus.patch, methods=["PATCH"]),
-        Route(upload, tus.delete, methods=["DELETE"]),
-        Route(upload, download.get, methods=["GET"]),
+        Route(upload, literal_upload_path(tus.head), methods=["HEAD"]),
+        Route(upload, literal_upload_path(tus.patch), methods=["PATCH"]),
+        Route(upload, literal_upload_path(tus.delete), methods=["DELETE"]),
+        Route(upload, literal_upload_path(download.get), methods=["GET"]),
         Route(upload, tus.options, methods=["OPTIONS"]),
     ]

@@ -2,7 +2,8 @@
 
 Three things end the stream early without losing what arrived: the client disconnecting, another
 request asking for this upload's lock (`interrupt`), and more bytes than the upload has room for.
-The writer downstream sees a plain end of stream and stores everything it was given.
+The writer downstream sees a plain end of stream and stores everything it was given; a body cut by
+`interrupt` is then answered 400 (`released`), so the client never takes it for a stored one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class BodyReader:
         self.received = 0
         self.disconnected = False
         self.interrupted = False
+        self.released = False  # cut by `interrupt`: another request wants the upload
         self.overflow = False
         self._task: asyncio.Task[object] | None = None
         self._in_receive = False
@@ -35,6 +37,7 @@ class BodyReader:
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
         self.interrupted = True
+        self.released = True
         if self._in_receive and self._task is not None:
             self._task.cancel()
 

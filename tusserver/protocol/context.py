@@ -19,6 +19,7 @@ from ..locking.base import Locker, ReleaseCallback
 from ..models import UploadInfo
 from ..storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
 from ..storage.digest_index import DigestIndex, MemoryDigestIndex
+from ..storage.upload_sets import UNFINISHED, WAITING_FINALS, UploadSets, build_upload_sets
 from .checksum import SUPPORTED
 from .digest import DigestTracker
 
@@ -48,12 +49,18 @@ class TusContext:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     writers: set[asyncio.Task[object]] = field(default_factory=set)  # requests storing a body right now
     waiting_finals: dict[str, set[str]] = field(default_factory=dict)  # partial id -> final ids to assemble
+    parked_finals: dict[str, float] = field(default_factory=dict)  # final id -> monotonic time to re-check parts
+    pruned_owners: dict[str, float] = field(default_factory=dict)  # owner group -> last --max-unfinished prune
     digests: DigestTracker = field(init=False)
+    unfinished: UploadSets = field(init=False)  # owner group -> ids of its unfinished uploads
+    finals_of_part: UploadSets = field(init=False)  # unfinished partial id -> finals that name it
 
     def __post_init__(self) -> None:
         if not self.extensions:
             self.extensions = compute_extensions(self.store)
         self.digests = DigestTracker(self.store, self.settings.max_digest_states)
+        self.unfinished = build_upload_sets(self.store, UNFINISHED, counted=True)
+        self.finals_of_part = build_upload_sets(self.store, WAITING_FINALS)
 
     @property
     def can_terminate(self) -> bool:
@@ -95,7 +102,12 @@ class TusContext:
     # -- requests ----------------------------------------------------------------------------
 
     def upload_url(self, request: Request, upload_id: str) -> str:
-        return f"{self.external_origin(request)}{self.settings.base_path}{upload_id}"
+        return f"{self.external_origin(request)}{self.base_path(request)}{upload_id}"
+
+    def base_path(self, request: Request) -> str:
+        """The uploads' path as the client sees it: under the ASGI `root_path` when the app is mounted."""
+        root: str = request.scope.get("root_path", "")
+        return root.rstrip("/") + self.settings.base_path
 
     def external_origin(self, request: Request) -> str:
         """scheme://host as the client sees it; proxy headers count only with --behind-proxy."""

@@ -22,7 +22,8 @@ from .context import TusContext
 from .headers import metadata_text
 
 _MEDIA_TYPE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,126}/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,126}")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE)  # [0-9]: \d takes other scripts' digits
+_HUGE = 2**63 - 1
 _INLINE_TYPES = ("image/", "video/", "audio/", "text/plain")
 
 
@@ -32,7 +33,13 @@ class RangeNotSatisfiable(TusError):
 
 
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
-    """A single `bytes=a-b` range as [start, end); None for no (or an ignorable multi-) range."""
+    """A single `bytes=a-b` range as [start, end); None for no range or one we ignore.
+
+    RFC 9110 14.2 lets a server ignore a Range it does not like: anything that is not one well-formed
+    `bytes` range (junk, other units, several ranges) gets the whole file with 200. A well-formed
+    range past the end is 416 with `Content-Range: bytes */N`. Positions are read with at most 19
+    significant digits, so a position of thousands of digits is just "very large", never a 5xx.
+    """
     if value is None or "," in value:
         return None
     match = _RANGE.fullmatch(value.strip())
@@ -42,15 +49,24 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     if size == 0:  # RFC 9110 14.1.2: no range of an empty representation is satisfiable
         raise RangeNotSatisfiable("the upload is empty", {"Content-Range": "bytes */0"})
     if not first:  # suffix: the last N bytes
-        count = int(last)
+        count = _position(last)
         if count == 0:
             raise RangeNotSatisfiable("range is empty", {"Content-Range": f"bytes */{size}"})
         return max(0, size - count), size
-    start = int(first)
-    end = min(size, int(last) + 1) if last else size
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end_inclusive = _position(last) if last else None
+    if end_inclusive is not None and end_inclusive < start:
+        return None  # `bytes=5-2` is invalid syntax (RFC 9110 14.1.1): ignored
+    if start >= size:
         raise RangeNotSatisfiable("range starts beyond the end of the upload", {"Content-Range": f"bytes */{size}"})
+    end = size if end_inclusive is None else min(size, end_inclusive + 1)
     return start, end
+
+
+def _position(digits: str) -> int:
+    """A byte position; anything beyond 2**63 - 1 is as good as infinite."""
+    digits = digits.lstrip("0") or "0"
+    return _HUGE if len(digits) > 19 else min(int(digits), _HUGE)
 
 
 def content_disposition(filename: str | None, inline: bool) -> str:

@@ -1,4 +1,8 @@
-"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: lock → load → check → act → respond.
+"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: check access → lock → load → check → act → respond.
+
+Access is checked before the lock is taken: waiting for a lock asks the holder to let go, so a request
+that is going to be refused (another owner, a token restricted to another upload) must never wait for
+one, or anyone with a valid token could cut other people's PATCHes.
 
 Handlers raise `TusError`s; `errors.render_error` turns them into responses.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_size_allowed, check_upload_access, size_limit
+from ..auth.access import check_size_allowed, check_upload_access, identity_of, size_limit
 from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
 from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType
 from ..models import UploadInfo
@@ -19,6 +23,7 @@ from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
 from .download import DownloadHandler
 from .headers import parse_checksum, parse_int, serialise_metadata
+from .limits import check_declared_length, release_unfinished
 from .responses import tus_response
 from .writing import receive_body
 
@@ -45,6 +50,16 @@ class TusHandler:
         self.ctx.check_not_expired(info)
         return info
 
+    async def _check_access(self, request: Request, upload_id: str) -> UploadInfo | None:
+        """Refuse before locking (see the module docstring); the checks are repeated under the lock.
+
+        Only with auth on: without it no one is refused for who they are, and a PATCH saves a read."""
+        if identity_of(request.scope) is None:
+            return None
+        info = await self.ctx.store.get_info(upload_id)
+        check_upload_access(request.scope, info.id, info.owner)
+        return info
+
     async def head(self, request: Request) -> Response:
         if "tus-resumable" not in request.headers:
             # Not a tus request: `curl -I` or a browser checking a download link.
@@ -66,6 +81,8 @@ class TusHandler:
         headers = {"Cache-Control": "no-store", **self.ctx.expires_header(info)}
         if not info.is_final or info.is_complete:
             headers["Upload-Offset"] = str(info.offset)
+        else:
+            headers["Retry-After"] = "1"  # a final upload still being assembled
         if info.length is not None:
             headers["Upload-Length"] = str(info.length)
         elif not info.is_final:
@@ -75,7 +92,7 @@ class TusHandler:
         if info.is_partial:
             headers["Upload-Concat"] = "partial"
         elif info.is_final:
-            urls = " ".join(f"{self.ctx.settings.base_path}{part}" for part in info.parts)
+            urls = " ".join(f"{self.ctx.base_path(request)}{part}" for part in info.parts)
             headers["Upload-Concat"] = f"final;{urls}"
         return headers
 
@@ -93,6 +110,9 @@ class TusHandler:
         content_length = parse_int("Content-Length", headers.get("content-length"))
         checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms)
 
+        known = await self._check_access(request, upload_id)
+        if known is not None and known.is_final:  # its lock is the assembler's: do not even wait for it
+            raise Forbidden("final uploads cannot be PATCHed")
         reader = BodyReader(request, limit=0)
         async with ctx.lock(upload_id, on_release_request=reader.interrupt):
             info = await self._load(request, upload_id)
@@ -109,7 +129,8 @@ class TusHandler:
                 limit = length - info.offset
             if content_length is not None and content_length > limit:
                 raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
-            if declares_length:  # saved only once the request is known to be acceptable
+            if declares_length and length is not None:  # saved only once the request is known to be acceptable
+                await check_declared_length(ctx, info, length)
                 info.length = length
                 await ctx.store.save_info(info)
             reader.limit = limit
@@ -135,10 +156,12 @@ class TusHandler:
         store = self.ctx.store
         if not isinstance(store, Terminatable):
             raise BadRequest("this server does not support termination")
+        await self._check_access(request, upload_id)
         async with self.ctx.lock(upload_id):
             info = await store.get_info(upload_id)
             check_upload_access(request.scope, info.id, info.owner)
             await store.terminate(upload_id)
             self.ctx.digests.forget(upload_id)
+            await release_unfinished(self.ctx, info)
         await self.ctx.hooks.emit("post-terminate", info)
         return tus_response(204)

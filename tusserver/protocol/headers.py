@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -125,13 +126,31 @@ def parse_concat(value: str | None, max_parts: int) -> Concat | None:
     raise BadRequest("Upload-Concat must be 'partial' or 'final;<url> ...'")
 
 
-def upload_id_from_url(url: str, base_path: str) -> str | None:
-    """The upload id that an absolute or relative upload URL points to, or None if it is not one of ours."""
-    path = unquote(urlsplit(url).path)
+def upload_id_from_url(url: str, base_path: str, own_hosts: Collection[str]) -> str | None:
+    """The upload id that a relative upload URL, or an absolute one naming `own_hosts`, points to; else None.
+
+    An absolute URL of another host is not ours even when its path looks like it: taking its id as
+    local would let a final concatenation name uploads by a URL that points elsewhere.
+    """
+    split = urlsplit(url)
+    if split.scheme and split.scheme.lower() not in ("http", "https"):
+        return None
+    if split.netloc and _host_key(split.netloc) not in {_host_key(h) for h in own_hosts}:
+        return None
+    path = unquote(split.path)
     if not path.startswith(base_path):
         return None
     rest = path[len(base_path) :]
     return rest if rest and "/" not in rest else None
+
+
+def _host_key(host: str) -> str:
+    """host[:port] compared without case and without a default port."""
+    host = host.strip().lower()
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            return host[: -len(default)]
+    return host
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 
 from starlette.requests import Request
 
-from ..errors import ChecksumMismatch, TooLarge
+from ..errors import BadRequest, ChecksumMismatch, InsufficientStorage, TooLarge
 from ..models import UploadInfo
 from .body import BodyReader
 from .checksum import Hasher, new_hasher
@@ -50,6 +50,13 @@ async def receive_body(
     except ChecksumMismatch:
         ctx.digests.forget(info.id)
         raise
+    except InsufficientStorage as exc:
+        # The bytes that fit are stored and count (the running digest was dropped: it is rebuilt from them).
+        if exc.stored:
+            info.offset = start + exc.stored
+            info.storage["mtime"] = time.time()
+        exc.message = f"no space left on the server; {info.offset} bytes are stored, resume from there later"
+        raise
     finally:
         if task is not None:
             ctx.writers.discard(task)
@@ -60,6 +67,9 @@ async def receive_body(
         ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:
         await finish_upload(ctx, info)
+    elif reader.released:
+        # As tusd does: the client must not take a cut body for a stored one. It learns the offset by HEAD.
+        raise BadRequest(f"the body was cut short by another request for this upload; {info.offset} bytes are stored")
     if reader.overflow:
         raise TooLarge("body is longer than the room left in the upload; the bytes that fit were stored")
     return info.offset

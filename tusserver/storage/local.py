@@ -3,6 +3,10 @@
 The data file's size is the offset, so after a crash (even `kill -9`) HEAD reports exactly the bytes
 on disk and the upload resumes from there. Records are written to a temporary file and renamed, so a
 reader never sees half a record. OS errors are translated here, at the boundary.
+
+A full disk must never lock the operator out: a write that runs out of space keeps the bytes that
+fit and raises `InsufficientStorage` (507); termination renames the record to the tombstone and
+empties it, so it frees space without needing any; a request that fails leaves no temporary file.
 """
 
 from __future__ import annotations
@@ -11,15 +15,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import os
-import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import Settings
-from ..errors import StorageError, UploadGone, UploadNotFound
+from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
 from ..fileops import read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
@@ -27,6 +31,7 @@ from .base import CommitCheck
 from .ids import check_upload_id
 
 T = TypeVar("T")
+log = logging.getLogger("tusserver")
 _READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
 _MIN_BUFFER = 64 * 1024
@@ -39,6 +44,8 @@ def map_os_errors(upload_id: str) -> Iterator[None]:
     except FileNotFoundError as exc:
         raise UploadNotFound() from exc
     except OSError as exc:
+        if is_out_of_space(exc):
+            raise InsufficientStorage() from exc
         raise StorageError(f"storage failed for upload {upload_id}") from exc
 
 
@@ -99,6 +106,11 @@ class LocalStore:
             probe.write_bytes(b"")
             probe.unlink(missing_ok=True)
         except OSError as exc:
+            if is_out_of_space(exc) and self.directory.is_dir():
+                # A full disk is not a broken one: start, so DELETE and expiry can free it.
+                log.warning("data directory %s is full; uploads get 507 until space is freed", self.directory)
+                return
+
             raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
 
     async def aclose(self) -> None:
@@ -109,15 +121,26 @@ class LocalStore:
     def _write_info(self, info: UploadInfo) -> None:
         path = self._info_path(info.id)
         tmp = f"{path}.{os.getpid()}.tmp"
-        write_file(tmp, info.to_json(), os.O_TRUNC)
-        os.replace(tmp, path)
+        try:
+            write_file(tmp, info.to_json(), os.O_TRUNC)
+            os.replace(tmp, path)
+        except BaseException:
+            unlink_quietly(tmp)  # e.g. ENOSPC: the old record (if any) stays as it was
+            raise
 
     async def create(self, info: UploadInfo) -> None:
         with map_os_errors(info.id):
+            data = None
             if not info.is_final:
                 # Data before record: a record always has its data file, even after a crash in between.
-                os.close(os.open(self.data_path(info.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            self._write_info(info)
+                data = self.data_path(info.id)
+                os.close(os.open(data, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            try:
+                self._write_info(info)
+            except BaseException:
+                if data is not None:
+                    unlink_quietly(data)  # no orphan data file for an upload nobody was told about
+                raise
 
     def _load(self, upload_id: str) -> UploadInfo:
         try:
@@ -161,7 +184,11 @@ class LocalStore:
                     os.ftruncate(fd, info.offset)  # bytes of a checksummed chunk whose writer died unverified
                 if commit_check is not None:
                     # Until the chunk is verified, readers (and a restarted server) see the old offset.
-                    write_file(marker, str(info.offset).encode(), os.O_TRUNC)
+                    try:
+                        write_file(marker, str(info.offset).encode(), os.O_TRUNC)
+                    except OSError:
+                        unlink_quietly(marker)  # created but empty (ENOSPC): it would only mislead
+                        raise
                 else:
                     unlink_quietly(marker)
             writer = _Writer(fd, info.offset, self.write_in_thread)
@@ -187,13 +214,15 @@ class LocalStore:
                 commit_check()
                 unlink_quietly(marker)
             return written
-        except BaseException:
-            # Without a checksum, bytes already written stay and count (disconnect, cancellation).
-            # With one, nothing of an unverified chunk is kept.
+        except BaseException as exc:
+            # Without a checksum, bytes already written stay and count (disconnect, cancellation, a
+            # full disk). With one, nothing of an unverified chunk is kept.
             if commit_check is not None:
                 with map_os_errors(info.id):
                     os.ftruncate(fd, info.offset)
                     unlink_quietly(marker)
+            if isinstance(exc, InsufficientStorage):
+                exc.stored = max(0, os.fstat(fd).st_size - info.offset)
             raise
         finally:
             os.close(fd)
@@ -220,11 +249,41 @@ class LocalStore:
     # -- capabilities --------------------------------------------------------------------------
 
     async def terminate(self, upload_id: str) -> None:
+        bytes_paths = (self.data_path(upload_id), self._assembly_path(upload_id), self._unverified_path(upload_id))
         with map_os_errors(upload_id):
-            write_file(self._gone_path(upload_id), str(time.time()).encode(), os.O_TRUNC)
-            paths = (self._info_path(upload_id), self.data_path(upload_id), self._assembly_path(upload_id))
-            for path in (*paths, self._unverified_path(upload_id)):
+            try:
+                self._bury(upload_id)
+            except OSError as exc:
+                if not is_out_of_space(exc):
+                    raise
+                # Renaming needs no space on the filesystems we know of, but a directory that must grow
+                # might: free the bytes and try again, and if even that fails, remove the record without
+                # a tombstone (a later request gets 404 instead of 410, but the operator gets the space).
+                for path in bytes_paths:
+                    unlink_quietly(path)
+                try:
+                    self._bury(upload_id)
+                except OSError as again:
+                    if not is_out_of_space(again):
+                        raise
+                    unlink_quietly(self._info_path(upload_id))
+            for path in bytes_paths:
                 unlink_quietly(path)
+
+    def _bury(self, upload_id: str) -> None:
+        """Turn the record into the tombstone in one rename, so a reader always finds one or the other.
+
+        The tombstone is what makes later requests answer 410 rather than 404, and what `_load` finds
+        when a termination runs between its reading the record and the data file. It is emptied (its
+        age is its mtime), so burying frees the record's space and writes no byte.
+        """
+        gone = self._gone_path(upload_id)
+        try:
+            os.replace(self._info_path(upload_id), gone)
+        except FileNotFoundError:
+            os.close(os.open(gone, os.O_WRONLY | os.O_CREAT, 0o666))  # an inode, no data block
+        os.truncate(gone, 0)
+        os.utime(gone)
 
     async def forget_tombstone(self, upload_id: str) -> None:
         unlink_quietly(self._gone_path(upload_id))
@@ -233,8 +292,12 @@ class LocalStore:
         target = self._assembly_path(final.id)
         sources = [self.data_path(p.id) for p in parts]
         with map_os_errors(final.id):
-            await self._run(_concatenate_files, sources, target)
-            os.replace(target, self.data_path(final.id))
+            try:
+                await self._run(_concatenate_files, sources, target)
+                os.replace(target, self.data_path(final.id))
+            except BaseException:
+                unlink_quietly(target)  # a half-assembled copy only takes space; HEAD re-triggers assembly
+                raise
 
     async def link(self, source: UploadInfo, target: UploadInfo) -> None:
         with map_os_errors(target.id):

@@ -22,7 +22,8 @@ from functools import partial
 from typing import IO, Any
 
 from ..config import Settings
-from ..errors import StorageError, UploadGone, UploadNotFound
+from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
+from ..extras import require_extra
 from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import CommitCheck
@@ -63,8 +64,7 @@ class S3Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
-        import boto3
-
+        boto3 = require_extra("boto3", "s3", "--store s3")
         client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url or None,
@@ -161,9 +161,15 @@ class S3Store:
         spool = tempfile.TemporaryFile()
         try:
             received = 0
-            async for chunk in chunks:
-                spool.write(chunk)  # a local page-cache write; S3 calls are what need a thread
-                received += len(chunk)
+            try:
+                async for chunk in chunks:
+                    spool.write(chunk)  # a local page-cache write; S3 calls are what need a thread
+                    received += len(chunk)
+                spool.flush()
+            except OSError as exc:
+                if is_out_of_space(exc):  # the local spool disk is full: nothing of this body reached S3
+                    raise InsufficientStorage("no space left on the server to receive the body; resume later") from exc
+                raise
             if commit_check is not None:
                 commit_check()  # raising here discards the chunk: nothing has reached S3 yet
             if received:
@@ -171,7 +177,8 @@ class S3Store:
                     await self._push(info, spool, received)
             return received
         finally:
-            spool.close()
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                spool.close()
 
     async def _push(self, info: UploadInfo, spool: IO[bytes], received: int) -> None:
         """Send the old tail plus the new bytes as whole parts; keep a short remainder as the new tail."""

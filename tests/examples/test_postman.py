@@ -1,0 +1,60 @@
+"""The Postman collection under newman: it passes with auth on (rotating 2 s tokens) and off, and its
+"a fresh token came back" assertion fails on a 401 (before, an empty token let it pass quietly)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.examples.support import EXAMPLES, ROOT, Mode
+from tests.support import IN_CI, require_tool
+
+NEWMAN = ROOT / "tests" / "node" / "node_modules" / ".bin" / "newman"
+
+
+def newman(endpoint: str, token: str, report: Path, *extra: str) -> dict[str, Any]:
+    require_tool("node")
+    if not NEWMAN.exists():
+        message = "newman is not installed: run `make node-deps`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    subprocess.run(
+        [str(NEWMAN), "run", str(EXAMPLES / "postman" / "tusserver.postman_collection.json"),
+         "--env-var", f"endpoint={endpoint}", "--env-var", f"token={token}", *extra,
+         "--reporters", "json", "--reporter-json-export", str(report)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    run: dict[str, Any] = json.loads(report.read_text())["run"]
+    return run
+
+
+def failed_assertions(run: dict[str, Any]) -> list[str]:
+    return [failure["error"].get("test") or failure["error"].get("message", "?") for failure in run["failures"]]
+
+
+def test_passes_with_rotating_tokens(modes: dict[str, Mode], tmp_path: Path) -> None:
+    mode = modes["auth"]
+    token = mode.token(ttl=6)  # outlives newman's start-up on a busy machine; every later token lives 2 s
+    assert token is not None
+    run = newman(mode.server.endpoint, token, tmp_path / "report.json", "--delay-request", "1200")
+    assert failed_assertions(run) == []
+    assert run["stats"]["assertions"]["total"] >= 11 and run["stats"]["requests"]["total"] == 8
+    # longer than the first token lives (6 s + 1 s leeway from before the start): it had to rotate
+    assert run["timings"]["completed"] - run["timings"]["started"] > 7000
+
+
+def test_passes_without_auth(modes: dict[str, Mode], tmp_path: Path) -> None:
+    run = newman(modes["open"].server.endpoint, "", tmp_path / "report.json")
+    assert failed_assertions(run) == []
+    assert run["stats"]["requests"]["total"] == 8
+
+
+def test_fresh_token_assertion_fails_on_a_401(modes: dict[str, Mode], tmp_path: Path) -> None:
+    """`--env-var token=` is what `$(tusserver token ...)` gives when tusserver is not on PATH."""
+    run = newman(modes["auth"].server.endpoint, "", tmp_path / "report.json")
+    assert "a fresh token came back when auth is on" in failed_assertions(run)

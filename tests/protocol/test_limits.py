@@ -1,0 +1,117 @@
+"""In-process checks of protocol/limits.py and the assembly back-off that a live server cannot show."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tusserver.config import Settings
+from tusserver.errors import UploadGone
+from tusserver.locking.memory import MemoryLocker
+from tusserver.models import UploadInfo
+from tusserver.protocol import completion
+from tusserver.protocol.completion import assemble, schedule_assembly
+from tusserver.protocol.context import TusContext
+from tusserver.storage.memory import MemoryStore
+from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get_info(self, upload_id: str) -> UploadInfo:
+        self.reads += 1
+        return await super().get_info(upload_id)
+
+
+def context(**settings: object) -> tuple[TusContext, CountingStore]:
+    store = CountingStore()
+    ctx = TusContext(Settings(store="memory", **settings).validate(), store, MemoryLocker())  # type: ignore[arg-type]
+    return ctx, store
+
+
+async def make_parts(store: MemoryStore, count: int, length: int, filled: bool) -> list[str]:
+    ids = []
+    for i in range(count):
+        info = UploadInfo(id=f"part-{i:04d}-{'x' * 16}", length=length, concat="partial")
+        await store.create(info)
+        if filled:
+
+            async def body(data: bytes = b"p" * length) -> object:
+                yield data
+
+            await store.write_chunk(info, body())  # type: ignore[arg-type]
+        ids.append(info.id)
+    return ids
+
+
+def test_assembly_discards_a_final_over_its_recorded_limit() -> None:
+    """Two deferred lengths declared at once can both pass the PATCH check; assembly is the backstop."""
+
+    async def scenario() -> None:
+        ctx, store = context()
+        parts = await make_parts(store, 2, 600, filled=True)
+        final = UploadInfo(id="final-" + "f" * 16, length=None, concat="final", parts=parts, max_length=1000)
+        await store.create(final)
+        await assemble(ctx, final.id)
+        with pytest.raises(UploadGone):
+            await store.get_info(final.id)
+
+    asyncio.run(scenario())
+
+
+def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        ctx, store = context()
+        parts = await make_parts(store, 500, 1, filled=False)
+        final = UploadInfo(id="final-" + "g" * 16, length=500, concat="final", parts=parts)
+        await store.create(final)
+        schedule_assembly(ctx, final.id)
+        await asyncio.gather(*ctx.background)
+        first = store.reads
+        assert first >= 500  # the first attempt reads every part and finds them unfinished
+        for _ in range(200):  # what 200 HEADs do
+            schedule_assembly(ctx, final.id)
+            await asyncio.gather(*ctx.background)
+        assert store.reads == first
+        monkeypatch.setattr(completion.time, "monotonic", lambda: 1e12)  # the back-off has passed
+        schedule_assembly(ctx, final.id)
+        await asyncio.gather(*ctx.background)
+        assert store.reads > first  # re-checked: a lost wake-up or a restart never strands a final
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "file-counted"])
+def test_upload_sets(kind: str, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path, counted=kind == "file-counted")
+        for member in ("a", "b", "c"):
+            await sets.add("g", member)
+        await sets.add("g", "a")  # a set: no duplicates
+        assert await sets.count("g", 10) == 3 and await sets.count("g", 2) == 2
+        assert set(await sets.members("g", 10)) == {"a", "b", "c"}
+        for member in ("a", "b", "c", "c"):
+            await sets.remove("g", member)
+        assert await sets.count("g", 10) == 0 and await sets.members("other", 10) == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
+    """A crash between a member file and its count update leaves the count off; repair recounts."""
+
+    async def scenario() -> None:
+        sets = FileUploadSets(tmp_path, counted=True)
+        for member in ("a", "b"):
+            await sets.add("g", member)
+        (tmp_path / "g.count").write_text("7".ljust(20))
+        assert await sets.count("g", 100) == 7
+        await sets.repair("g")
+        assert await sets.count("g", 100) == 2
+
+    asyncio.run(scenario())

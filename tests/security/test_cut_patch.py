@@ -1,0 +1,101 @@
+"""A PATCH cut short by another request for the same upload (a lock release request) must not claim success.
+
+Before: the cut PATCH answered 204, so a client that had sent only part of its body took it as stored
+whole. Now (as tusd does): 400 with a one-line reason naming the bytes stored, and the HEAD that cut
+it reports exactly those bytes; the upload then resumes to a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+
+import httpx
+import pytest
+
+from tests.auth.keys import claims, hs256
+from tests.conftest import ServerFactory
+from tests.support import TUS, LiveServer
+
+KiB = 1024
+SECRET = "cut-patch-test-secret-of-32-bytes!"
+PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+def slow_patch(server: LiveServer, url: str, sent: bytes, promised: int, auth: str = "") -> socket.socket:
+    """A PATCH that announces `promised` bytes, sends `sent`, and then goes quiet with the socket open."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    head = (
+        f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {promised}\r\n"
+        + (f"Authorization: Bearer {auth}\r\n" if auth else "")
+        + "\r\n"
+    )
+    sock.sendall(head.encode() + sent)
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, str]:
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed before a response: {raw!r}"
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    declared = re.search(rb"(?i)content-length: *(\d+)", head)
+    length = int(declared.group(1)) if declared else 0  # a 204 has none
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        assert chunk
+        body += chunk
+    return int(head.split(b" ", 2)[1]), body.decode()
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["no-auth", "same-owner"])
+def test_patch_cut_by_a_head_answers_400_and_head_reports_its_bytes(server_factory: ServerFactory, auth: bool) -> None:
+    server = server_factory(*(["--jwt-secret", SECRET] if auth else []))
+    token = hs256(claims("alice", ttl=600), SECRET) if auth else ""
+    tus = {**TUS, "Authorization": f"Bearer {token}"} if auth else TUS
+    data = os.urandom(600 * KiB)
+    created = httpx.post(server.endpoint, headers={**tus, "Upload-Length": str(len(data))})
+    assert created.status_code == 201, created.text
+    url = created.headers["Location"]
+    sent = data[: 300 * KiB]
+    sock = slow_patch(server, url, sent, promised=len(data), auth=token)
+    try:
+        head = httpx.head(url, headers=tus, timeout=30)  # waits for the lock, asks the PATCH to let go
+        assert head.status_code == 200
+        offset = int(head.headers["Upload-Offset"])
+        status, body = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 400, body
+    assert body.count("\n") == 1 and "cut short" in body, body
+    assert f"{offset} bytes are stored" in body  # the PATCH and the HEAD agree on what is stored
+    assert 0 < offset <= len(sent)
+    headers = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(offset)}
+    r = httpx.patch(url, content=data[offset:], headers=headers, timeout=30)
+    assert r.status_code == 204, r.text
+    assert httpx.get(url, headers=tus).content == data
+
+
+def test_patch_cut_by_a_second_patch_answers_400(server_factory: ServerFactory) -> None:
+    """The client resumes over its own stale PATCH: the stale one learns it was cut; the new one proceeds."""
+    server = server_factory()
+    data = os.urandom(600 * KiB)
+    url = server.create(len(data))
+    sock = slow_patch(server, url, data[: 200 * KiB], promised=len(data))
+    try:
+        # The second PATCH from the same offset cuts the first, then finds the first's bytes: 409.
+        r = httpx.patch(url, content=data, headers={**PATCH_HEADERS, "Upload-Offset": "0"}, timeout=30)
+        status, body = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 400, body
+    offset = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
+    assert r.status_code == 409 or (r.status_code == 204 and offset == len(data)), (r.status_code, r.text)
+    if offset < len(data):
+        r = httpx.patch(url, content=data[offset:], headers={**PATCH_HEADERS, "Upload-Offset": str(offset)})
+        assert r.status_code == 204, r.text
+    assert httpx.get(url).content == data
