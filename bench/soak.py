@@ -199,10 +199,13 @@ def main() -> int:
     parser.add_argument("--big-mib", type=int, default=64, help="size of each big upload in MiB")
     parser.add_argument("--in-flight", type=int, default=8, help="small uploads at once")
     parser.add_argument("--workdir", type=Path, help="where the data directory goes (default: a temporary one)")
+    parser.add_argument(
+        "--server-arg", action="append", default=[], help="one more `serve` flag, e.g. --server-arg=--no-tune-malloc"
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tusserver-soak-"))
-    peer = tusserver_peer("--jwt-secret", SECRET, "--log-level", "warning")
+    peer = tusserver_peer("--jwt-secret", SECRET, "--log-level", "warning", *args.server_arg)
     server = start(peer, workdir)
     tally = Tally()
     payload = Payload(args.big_mib * MiB, os.urandom(MiB))
