@@ -240,3 +240,10 @@ def test_serve_always_gets_the_guards_and_lean_http_only_adds_the_body_hand_over
     assert protocol.keywords == {"limits": TransportLimits(max_head_bytes=1234, read_timeout_s=7.0)}
     copy = pickle.loads(pickle.dumps(protocol))  # uvicorn --workers sends its config to spawned processes
     assert copy.func is protocol.func and copy.keywords == protocol.keywords
+
+
+def test_an_untested_uvicorn_release_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The protocols reuse uvicorn's private attributes: a release they were not tested with gets stock uvicorn."""
+    assert supported()
+    monkeypatch.setattr(uvicorn, "__version__", "0.99.0")
+    assert not supported()

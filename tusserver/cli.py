@@ -213,14 +213,16 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.update(settings_to_env(settings))
     raise_open_files_limit()
     protocol: dict[str, Any] = {}
-    from .http_protocol import protocol_for, supported
+    from .http_protocol import TESTED_UVICORN, protocol_for, supported
 
     if supported():
         protocol["http"] = protocol_for(settings)
     else:
         logging.getLogger("tusserver").warning(
-            "this uvicorn differs from the one tusserver knows: using its own protocol, "
-            "without --read-timeout, the --max-header cap while parsing, or --lean-http"
+            "uvicorn %s is not a release tusserver was tested with (%s): using its own protocol, "
+            "without --read-timeout, the --max-header cap while parsing, or --lean-http",
+            uvicorn.__version__,
+            ", ".join(TESTED_UVICORN),
         )
     uvicorn.run(
         "tusserver.cli:app_from_env",

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
+import uvicorn
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
@@ -239,8 +240,15 @@ def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
 
 
+# uvicorn releases whose httptools protocol these classes were tested against (tests/test_http_protocol.py,
+# tests/security/): they reuse its private cycle attributes, which a release may change without notice.
+TESTED_UVICORN = ("0.55",)
+
+
 def supported() -> bool:
-    """Whether the installed uvicorn has the attributes these protocols rely on."""
+    """Whether the installed uvicorn is a tested release with the attributes these protocols rely on."""
+    if ".".join(uvicorn.__version__.split(".")[:2]) not in TESTED_UVICORN:
+        return False
     needed = ("waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete")
     init = RequestResponseCycle.__init__.__code__
     hooks = (
