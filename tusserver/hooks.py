@@ -250,20 +250,27 @@ class Hooks:
 
     async def pre_create(self, request: Request, info: UploadInfo) -> None:
         """May refuse (tusd: 400 unless the hook says otherwise) or change the new upload's ID and metadata."""
-        for response in await self._blocking("pre-create", info, request):
+
+        async def check(response: Mapping[str, Any]) -> None:
             if response.get("RejectUpload"):
                 raise rejection(response, 400, "upload creation has been rejected by the server")
             await self._apply_changes(info, response.get("ChangeFileInfo"))
 
+        await self._blocking("pre-create", info, request, check)
+
     async def pre_access(self, request: Request, info: UploadInfo) -> None:
-        for response in await self._blocking("pre-access", info, request):
+        async def check(response: Mapping[str, Any]) -> None:
             if response.get("RejectAccess"):
                 raise rejection(response, 403, "access to this upload has been refused by the server")
 
+        await self._blocking("pre-access", info, request, check)
+
     async def pre_terminate(self, request: Request, info: UploadInfo) -> None:
-        for response in await self._blocking("pre-terminate", info, request):
+        async def check(response: Mapping[str, Any]) -> None:
             if response.get("RejectTermination"):
                 raise rejection(response, 400, "upload termination has been rejected by the server")
+
+        await self._blocking("pre-terminate", info, request, check)
 
     async def pre_finish(self, info: UploadInfo, request: Request | None = None) -> None:
         """Blocking, as in tusd, so a receiver sees the file before the client hears it is done; a
@@ -273,11 +280,18 @@ class Hooks:
         except HookUnavailable as exc:
             log.warning("pre-finish hook for upload %s failed: %s", info.id, exc.message)
 
-    async def _blocking(self, hook_type: str, info: UploadInfo, request: Request | None) -> list[Mapping[str, Any]]:
+    async def _blocking(
+        self,
+        hook_type: str,
+        info: UploadInfo,
+        request: Request | None,
+        check: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        """Ask every hook in turn (in-process, file, HTTP); `check` each answer, so the first refusal wins
+        and the hooks after it are not asked."""
         if not self.wants(hook_type):
-            return []
+            return
         payload = self._payload(hook_type, info, request)
-        responses: list[Mapping[str, Any]] = []
         for handler in self._handlers:
             try:
                 answer = await handler(hook_type, json.loads(payload))
@@ -286,17 +300,16 @@ class Hooks:
             except Exception as exc:
                 log.exception("in-process %s hook failed for upload %s", hook_type, info.id)
                 raise HookUnavailable(f"{hook_type} hook failed") from exc
-            if answer:
-                responses.append(answer)
+            if answer and check is not None:
+                await check(answer)
         for transport in self._transports:
             try:
                 answer = await self._deliver(transport, hook_type, payload)
             except HookFailure as exc:
                 log.error("%s hook (%s) failed for upload %s: %s", hook_type, transport.name, info.id, exc)
                 raise HookUnavailable(f"{hook_type} hook could not be completed; try again later") from exc
-            if answer:
-                responses.append(answer)
-        return responses
+            if answer and check is not None:
+                await check(answer)
 
     async def _apply_changes(self, info: UploadInfo, changes: object) -> None:
         if not isinstance(changes, Mapping):
