@@ -296,7 +296,10 @@ def _seconds_arg(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="tusserver", description="Resumable uploads with the tus protocol.")
+    parser.add_argument("--version", action="version", version=f"tusserver {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,cleanup,upload}")
     serve = sub.add_parser(
         "serve",

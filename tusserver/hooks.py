@@ -408,9 +408,7 @@ class Hooks:
 
     def _drop(self, job: _Job, reason: str, detail: str) -> None:
         self.dropped += 1
-        log.error(
-            "dropped %s hook (%s) for upload %s: %s", job.hook_type, job.transport.name, job.upload_id, detail
-        )
+        log.error("dropped %s hook (%s) for upload %s: %s", job.hook_type, job.transport.name, job.upload_id, detail)
         for listener in self._drop_listeners:
             listener(job.hook_type, reason)
 
@@ -436,4 +434,3 @@ class Hooks:
             close = getattr(transport, "aclose", None)
             if close is not None:
                 await close()
-

@@ -85,7 +85,9 @@ def test_file_and_in_process_hooks_see_the_same_events(tmp_path: Path) -> None:
     async def run() -> str:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            blocked = await client.post("/files/", headers={**TUS, "Upload-Length": "1", "Upload-Metadata": "filename YmxvY2tlZA=="})
+            blocked = await client.post(
+                "/files/", headers={**TUS, "Upload-Length": "1", "Upload-Metadata": "filename YmxvY2tlZA=="}
+            )
             assert blocked.status_code == 403 and blocked.text.strip() == "in-process says no"
             created = await client.post("/files/", headers={**TUS, "Upload-Length": "3"})
             assert created.status_code == 201

@@ -42,7 +42,9 @@ def test_tusd_payload_for_each_post_event(server_factory: ServerFactory, receive
     wait_for(lambda: "post-terminate" in receiver.types(), what="post-terminate")
     wait_for(lambda: len(receiver.types()) == 5, what="five hooks")
     # Post-hooks go out concurrently: their order is not promised, each arrives once.
-    assert sorted(receiver.types()) == sorted(["pre-create", "post-create", "post-receive", "post-finish", "post-terminate"])
+    assert sorted(receiver.types()) == sorted(
+        ["pre-create", "post-create", "post-receive", "post-finish", "post-terminate"]
+    )
     finished = receiver.of_type("post-finish")[0]["Event"]
     upload = finished["Upload"]
     assert upload["ID"] == url.rsplit("/", 1)[1]
@@ -59,7 +61,9 @@ def test_tusd_payload_for_each_post_event(server_factory: ServerFactory, receive
 def test_pre_create_rejection_reaches_tuspy(server_factory: ServerFactory, receiver: Receiver, tmp_path: Path) -> None:
     receiver.decide = refuse_executables
     server = server_factory("--hooks-url", receiver.url)
-    raw = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('x.exe')}"})
+    raw = httpx.post(
+        server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('x.exe')}"}
+    )
     assert raw.status_code == 422 and raw.text.strip() == "no executables here"
     assert raw.headers["X-Policy"] == "no-exe"
     source = tmp_path / "virus.exe"
@@ -74,7 +78,9 @@ def test_pre_create_rejection_reaches_tuspy(server_factory: ServerFactory, recei
     ok = tus_client.TusClient(server.endpoint).uploader(str(fine), metadata={"filename": "fine.txt"})
     ok.upload()
     assert httpx.get(ok.url).content == b"hello"
-    assert "post-create" not in [h["Type"] for h in receiver.requests if h["Event"]["Upload"]["MetaData"].get("filename") == "virus.exe"]
+    assert "post-create" not in [
+        h["Type"] for h in receiver.requests if h["Event"]["Upload"]["MetaData"].get("filename") == "virus.exe"
+    ]
 
 
 def test_pre_create_rejection_reaches_tus_js_client(
@@ -113,15 +119,22 @@ def test_pre_create_changes_id_and_metadata(server_factory: ServerFactory, recei
     assert url == f"{server.endpoint}tenant-a-0123456789abcdef"
     head = httpx.head(url, headers=TUS)
     assert head.status_code == 200
-    assert sorted(head.headers["Upload-Metadata"].split(",")) == [f"filename {b64('0123456789abcdef')}", f"tenant {b64('a')}"]
+    assert sorted(head.headers["Upload-Metadata"].split(",")) == [
+        f"filename {b64('0123456789abcdef')}",
+        f"tenant {b64('a')}",
+    ]
     assert httpx.patch(url, content=b"hi", headers=PATCH).status_code == 204
     assert httpx.get(url).content == b"hi"
     wait_for(lambda: receiver.of_type("post-create"), what="post-create")
     assert receiver.of_type("post-create")[0]["Event"]["Upload"]["ID"] == "tenant-a-0123456789abcdef"
     # The same ID again is taken, and an ID that is not one we could have made is refused: never stored.
-    again = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('0123456789abcdef')}"})
+    again = httpx.post(
+        server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('0123456789abcdef')}"}
+    )
     assert again.status_code == 503
-    bad = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('bad-id')}"})
+    bad = httpx.post(
+        server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('bad-id')}"}
+    )
     assert bad.status_code == 503 and "invalid upload ID" in bad.text
 
 
