@@ -162,6 +162,10 @@ def create_app(
                 max_age=86400,
             )
         )
+    if settings.access_log and settings.log_format == "json":
+        from .logs import RequestLogMiddleware
+
+        middleware.append(Middleware(RequestLogMiddleware, base_path=settings.base_path))
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
     tokens = None
     if settings.auth_enabled:

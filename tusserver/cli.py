@@ -197,16 +197,36 @@ def app_from_env() -> ASGIApp:
     from .app import create_app
 
     settings = Settings.from_env()
+    if settings.log_format == "json":  # a worker process starts with no logging set up
+        from .logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
     return create_app(settings)
 
 
+def _ops_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options for `--tls-cert`/`--tls-key`, `--unix-socket` and `--log-format json`."""
+    options: dict[str, Any] = {}
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))
+    if settings.unix_socket:
+        options["uds"] = settings.unix_socket
+    if settings.log_format == "json":
+        # uvicorn's own formatters would write text: its loggers go to our JSON root handler instead, and
+        # with --access-log the app writes the richer JSON request line in place of uvicorn's.
+        options["log_config"] = None
+    return options
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .logs import configure_logging
+
     settings = settings_from_args(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
         # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
         logging.getLogger("tusserver.auth").warning(
@@ -236,6 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips="*" if settings.behind_proxy else None,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        **_ops_options(settings),
     )
     return 0
 
