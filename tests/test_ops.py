@@ -189,3 +189,23 @@ def test_termination_and_download_on_by_default(tmp_path: Path) -> None:
             assert (await client.delete(url, headers=TUS)).status_code == 204
 
     asyncio.run(run())
+
+
+def test_ops_flags_reach_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import uvicorn
+
+    from tusserver import cli
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")})
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    argv = ["serve", "--tls-cert", str(cert), "--tls-key", str(key), "--unix-socket", str(tmp_path / "s")]
+    assert cli.main([*argv, "--log-format", "json"]) == 0
+    (call,) = calls
+    assert (call["ssl_certfile"], call["ssl_keyfile"]) == (str(cert), str(key))
+    assert call["uds"] == str(tmp_path / "s") and call["log_config"] is None
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")})
+    assert cli.main(["serve", "--tls-cert", str(cert)]) == 2  # one without the other is refused at start

@@ -47,11 +47,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str) -> None:
-    """The root handler for `level` and `log_format`; safe to call again (it replaces, never adds)."""
+    """The root handler for `level` and `log_format`; safe to call again (it replaces its own, never adds).
+
+    Handlers someone else installed (an embedder, a test runner) are left alone."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        if getattr(old, "tusserver", False):
+            root.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
+    handler.tusserver = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
