@@ -139,7 +139,7 @@ def create_app(
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     # Health answers need no token: in front of demo and auth.
     middleware.append(Middleware(HealthMiddleware, ctx=ctx))
-    if settings.metrics:
+    if settings.metrics or settings.metrics_listen:
         require_extra("prometheus_client", "metrics", "--metrics")
         from .metrics import Metrics, MetricsMiddleware
 

@@ -48,7 +48,7 @@ _HELP = {
     "tls_cert": "serve HTTPS with this PEM certificate chain (needs --tls-key)",
     "tls_key": "PEM private key for --tls-cert",
     "unix_socket": "listen on this Unix socket instead of --host/--port",
-    "metrics_listen": "serve /metrics on this HOST:PORT, apart from uploads and without a token (with --metrics)",
+    "metrics_listen": "serve /metrics on this HOST:PORT, apart from uploads and without a token (implies --metrics)",
     "metrics": "serve Prometheus metrics at /metrics",
     "max_size_bytes": "largest Upload-Length accepted, advertised as Tus-Max-Size (0: no limit)",
     "max_metadata_bytes": "longest Upload-Metadata header accepted (400 beyond)",

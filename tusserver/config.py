@@ -169,6 +169,8 @@ class Settings:
         for name in ("hooks_retry", "hooks_backoff_s", "progress_interval_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        if self.hooks_url and not self.hooks_url.startswith(("http://", "https://")):
+            raise SettingsError(f"--hooks-url must be an http:// or https:// URL; got {self.hooks_url!r}")
         if self.hooks_dir is not None and not Path(self.hooks_dir).is_dir():
             raise SettingsError(f"--hooks-dir {self.hooks_dir} is not a directory")
         if self.log_format not in ("text", "json"):

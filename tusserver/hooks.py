@@ -206,10 +206,12 @@ class Hooks:
     _callbacks: list[HookCallback] = field(default_factory=list)
     _handlers: list[HookHandler] = field(default_factory=list)
     _transports: list[Transport] = field(default_factory=list)
+    _configured: list[Transport] = field(default_factory=list)  # the ones `configure` made from settings
     _drop_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
     _last_progress: dict[str, float] = field(default_factory=dict)
     _queue: asyncio.Queue[_Job] | None = None
     _workers: list[asyncio.Task[None]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
     dropped: int = 0
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -238,10 +240,14 @@ class Hooks:
         self.concurrency = settings.hooks_concurrency
         self.queue_size = settings.hooks_queue
         self.store, self.store_name = store, settings.store
+        # Configured again (one Hooks given to a second app): replace what the settings made, keep the rest.
+        self._transports = [t for t in self._transports if t not in self._configured]
+        self._configured = []
         if settings.hooks_dir is not None:
-            self.add_transport(FileTransport(settings.hooks_dir, self.policy.timeout_s))
+            self._configured.append(FileTransport(settings.hooks_dir, self.policy.timeout_s))
         if settings.hooks_url:
-            self.add_transport(HttpTransport(settings.hooks_url, self.policy.timeout_s))
+            self._configured.append(HttpTransport(settings.hooks_url, self.policy.timeout_s))
+        self._transports.extend(self._configured)
 
     def wants(self, hook_type: str) -> bool:
         return hook_type in self.enabled and bool(self._handlers or self._transports)
@@ -382,8 +388,9 @@ class Hooks:
         return True
 
     def _enqueue(self, job: _Job) -> None:
-        if self._queue is None:
-            self._queue = asyncio.Queue(self.queue_size)
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:  # first event, or an embedder's new event loop
+            self._queue, self._loop, self._workers = asyncio.Queue(self.queue_size), loop, []
         if len(self._workers) < self.concurrency:
             self._workers = [w for w in self._workers if not w.done()]
             while len(self._workers) < self.concurrency:

@@ -113,3 +113,30 @@ def test_bad_hooks_enabled_is_a_start_up_error() -> None:
 
     with pytest.raises(SettingsError, match="unknown hook events: post-upload"):
         Settings(hooks_enabled="post-create,post-upload").validate()
+
+
+def test_post_hooks_survive_a_new_event_loop_and_a_second_configure(tmp_path: Path) -> None:
+    """An embedder's app restarted in a fresh loop (or its Hooks given to a second app) still delivers,
+    once per event: the queue follows the running loop and `configure` replaces what it made before."""
+    delivered: list[str] = []
+
+    class Recorder:
+        name = "recorder"
+
+        async def call(self, hook_type: str, body: bytes) -> dict[str, Any] | None:
+            delivered.append(json.loads(body)["Event"]["Upload"]["ID"])
+            return None
+
+    hooks = Hooks()
+    hooks.add_transport(Recorder())
+    settings = Settings(data_dir=tmp_path / "data", hooks_enabled="post-finish").validate()
+    for _ in range(2):
+        create_app(settings, hooks=hooks)
+
+    async def finish(upload_id: str) -> None:
+        await hooks.emit("post-finish", UploadInfo(id=upload_id, length=0))
+        await hooks.drain(5)
+
+    asyncio.run(finish("a" * 20))
+    asyncio.run(finish("b" * 20))
+    assert delivered == ["a" * 20, "b" * 20]
