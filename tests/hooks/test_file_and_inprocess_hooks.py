@@ -140,3 +140,26 @@ def test_post_hooks_survive_a_new_event_loop_and_a_second_configure(tmp_path: Pa
     asyncio.run(finish("a" * 20))
     asyncio.run(finish("b" * 20))
     assert delivered == ["a" * 20, "b" * 20]
+
+
+def test_post_receive_at_most_once_per_progress_interval(tmp_path: Path) -> None:
+    offsets: list[int] = []
+
+    async def handler(hook_type: str, request: dict[str, Any]) -> None:
+        offsets.append(request["Event"]["Upload"]["Offset"])
+
+    hooks = Hooks()
+    hooks.add_handler(handler)
+    settings = Settings(data_dir=tmp_path / "data", hooks_enabled="post-receive", progress_interval_s=3600)
+    app = create_app(settings, hooks=hooks)
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            url = (await client.post("/files/", headers={**TUS, "Upload-Length": "4"})).headers["Location"]
+            for offset in range(4):
+                headers = {**PATCH, "Upload-Offset": str(offset)}
+                assert (await client.patch(url, content=b"x", headers=headers)).status_code == 204
+
+    asyncio.run(run())
+    assert offsets == [1, 4]  # the first, then none within the interval but the last byte's
