@@ -189,7 +189,6 @@ class _Job:
     hook_type: str
     upload_id: str
     body: bytes
-    attempt: int = 0
 
 
 @dataclass
@@ -347,7 +346,11 @@ class Hooks:
         attempt = 0
         while True:
             try:
-                return await transport.call(hook_type, body)
+                # One deadline for the whole attempt: httpx's timeout is per read, a trickling answer beats it.
+                return await asyncio.wait_for(transport.call(hook_type, body), self.policy.timeout_s + 1)
+            except TimeoutError:
+                if attempt >= self.policy.retries:
+                    raise HookFailure(f"no answer within {self.policy.timeout_s} s", retry=True) from None
             except HookFailure as exc:
                 if not exc.retry or attempt >= self.policy.retries:
                     raise

@@ -239,3 +239,14 @@ def test_dead_post_hook_endpoint_never_stops_uploads_and_drops_are_counted(serve
 
     wait_for(lambda: drops() == 2, what="two dropped events counted")
     wait_for(lambda: "dropped post-finish hook" in server.log(), what="the drop logged")
+
+
+def test_slow_or_refusing_pre_hook_endpoint_fails_closed(server_factory: ServerFactory, receiver: Receiver) -> None:
+    receiver.delay_s = 3.0
+    server = server_factory("--hooks-url", receiver.url, "--hooks-timeout", "0.3", "--hooks-retry", "0")
+    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}, timeout=30).status_code == 503
+    receiver.delay_s = 0.0
+    receiver.decide = lambda hook: (404, None)  # a wrong hook path: an answer, not retried, never a yes
+    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 503
+    receiver.decide = lambda hook: (200, {})
+    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 201
