@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import TusError, UploadGone, UploadNotFound
+from .errors import HookRejected, HookUnavailable, TusError, UploadGone, UploadNotFound
 from .models import UploadInfo
 from .storage.ids import check_upload_id
 
@@ -48,23 +48,6 @@ ALL_EVENTS = PRE_EVENTS + POST_EVENTS
 # tusd's default for -hooks-enabled-events: pre-access (a round trip per request), pre-finish and
 # pre-terminate are opt-in.
 DEFAULT_ENABLED = "pre-create,post-create,post-receive,post-terminate,post-finish"
-
-
-class HookRejected(TusError):
-    """A pre-hook said no; the client gets the hook's status, body and headers."""
-
-    code = "rejected_by_hook"
-
-    def __init__(self, status: int, message: str, headers: dict[str, str]) -> None:
-        super().__init__(message, headers)
-        self.status_code = status
-
-
-class HookUnavailable(TusError):
-    """A blocking hook could not be reached or failed: the request is refused, never waved through."""
-
-    status_code = 503
-    code = "hook_unavailable"
 
 
 class HookFailure(Exception):
