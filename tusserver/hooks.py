@@ -294,7 +294,10 @@ class Hooks:
             try:
                 answer = await self._deliver(transport, hook_type, payload)
             except HookFailure as exc:
-                log.error("%s hook (%s) failed for upload %s: %s", hook_type, transport.name, info.id, exc)
+                log.error(
+                    "%s hook (%s) failed for upload %s: %s", hook_type, transport.name, info.id, exc,
+                    extra={"upload_id": info.id},
+                )  # fmt: skip
                 raise HookUnavailable(f"{hook_type} hook could not be completed; try again later") from exc
             if answer and check is not None:
                 await check(answer)
@@ -401,7 +404,11 @@ class Hooks:
 
     def _drop(self, job: _Job, reason: str, detail: str) -> None:
         self.dropped += 1
-        log.error("dropped %s hook (%s) for upload %s: %s", job.hook_type, job.transport.name, job.upload_id, detail)
+        log.error(
+            "dropped %s hook (%s) for upload %s: %s",
+            job.hook_type, job.transport.name, job.upload_id, detail,
+            extra={"upload_id": job.upload_id},
+        )  # fmt: skip
         for listener in self._drop_listeners:
             listener(job.hook_type, reason)
 
