@@ -10,7 +10,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: install serve test lint typecheck pytest node-deps browser-deps bench bench-instructions clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps bench bench-instructions soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench: $(STAMP)
 
 bench-instructions: $(STAMP)
 	$(BIN)/python bench/instructions.py $(ARGS)
+
+# A leak hunt, not a benchmark: 100,000 small + 200 x 64 MiB uploads with auth on (ARGS="--small 20000" for less)
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules

@@ -52,7 +52,9 @@ _HELP = {
     "metrics": "serve Prometheus metrics at /metrics",
     "max_size_bytes": "largest Upload-Length accepted, advertised as Tus-Max-Size (0: no limit)",
     "max_metadata_bytes": "longest Upload-Metadata header accepted (400 beyond)",
-    "max_header_bytes": "largest total size of the request headers (431 beyond)",
+    "max_header_bytes": "largest request head (request line + headers): beyond it 431, and the rest is not read",
+    "read_timeout_s": "disconnect a client silent this long while it sends a request head or body (a head must "
+    "also arrive whole within it); the bytes of a PATCH received before are kept",
     "max_concat_parts": "most partial uploads one final concatenation may name",
     "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
     "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
@@ -220,6 +222,21 @@ def _ops_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each connection is a descriptor, and a default soft limit
+    of 1,024 let 1,100 idle sockets lock real clients out (ECONNRESET). Unprivileged, so it cannot fail
+    for lack of rights; a platform without it keeps its limit."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        logging.getLogger("tusserver").debug("open-files limit %s (was %s, hard %s)", hard, soft, hard)
+    except (ImportError, ValueError, OSError) as exc:
+        logging.getLogger("tusserver").debug("open-files limit left as it is: %s", exc)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -235,14 +252,17 @@ def _serve(args: argparse.Namespace) -> int:
         )
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     os.environ.update(settings_to_env(settings))
+    raise_open_files_limit()
     protocol: dict[str, Any] = {}
-    if settings.lean_http:
-        from .http_protocol import TusHttpToolsProtocol, supported
+    from .http_protocol import protocol_for, supported
 
-        if supported():
-            protocol["http"] = TusHttpToolsProtocol
-        else:
-            logging.getLogger("tusserver").warning("this uvicorn differs from the one --lean-http knows; using its own")
+    if supported():
+        protocol["http"] = protocol_for(settings)
+    else:
+        logging.getLogger("tusserver").warning(
+            "this uvicorn differs from the one tusserver knows: using its own protocol, "
+            "without --read-timeout, the --max-header cap while parsing, or --lean-http"
+        )
     uvicorn.run(
         "tusserver.cli:app_from_env",
         **protocol,

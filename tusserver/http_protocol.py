@@ -1,21 +1,194 @@
-"""uvicorn's httptools protocol, with request bodies handed to the app without two extra copies.
+"""uvicorn's httptools protocol, guarded against slow and huge request heads, optionally with lean bodies.
 
-uvicorn appends every body piece to a bytearray and hands the app `bytes(bytearray)`: two copies of
-every byte uploaded, on top of the parser's own. Here the pieces stay the bytes objects the parser made
-and are handed over as they are (joined only when several arrived between two reads). Measured with
-bench A/B runs (interleaved, same server with and without): 64 uploads at once 1.22x the speed at
-0.78x the CPU; one big PATCH 1.05x at 0.92x. Everything else (keep-alive, pipelining, 100-continue,
-flow control at uvicorn's high-water mark) stays uvicorn's code; `--no-lean-http` goes back to it
-entirely. It leans on uvicorn's cycle attributes, so tests/test_http_protocol.py drives it through
-the cases that use them, and `supported()` checks their shape at start-up.
+Every `tusserver serve` uses `GuardedHttpToolsProtocol`; uvicorn has neither guard (issue #11):
+- Read timeout: uvicorn only times out idle keep-alive connections, and only after a first response.
+  A socket that connects and sends nothing, or dribbles a head or a body a byte now and then, stayed
+  open forever (500 such sockets did; 1,100 idle ones exhausted a 1,024 open-files limit). Here a
+  client that sends no byte for `read_timeout_s` while it is its turn to send (a request head, or a
+  body the app is waiting for) is disconnected, and a request head must arrive whole within
+  `read_timeout_s` of its first byte (a head is a few KiB; a slowloris sends a byte just often enough
+  to never be idle). A body cut this way reaches the app as `http.disconnect`, the same path as a
+  client that left, so the bytes received before are kept. Not the client's turn: the app is working
+  on a request, waiting before it reads (lock, 100-continue not sent yet), or has paused reading
+  because it is behind; uvicorn's `timeout_keep_alive` still closes idle keep-alive connections.
+- Head cap: llhttp hands httptools each header in pieces, which httptools joins in memory, so four
+  64 MiB header lines were buffered whole before any check could run (RSS 54 → 315 MB). Here at most
+  `max_head_bytes` of a head are fed to the parser; beyond that the answer is 431 with a one-line
+  reason and the connection is closed, the rest unread. A head that starts in the middle of a read
+  (after a body or a pipelined request) is counted from the next read: at most one read more.
+
+`LeanHttpToolsProtocol` (`--lean-http`, the default) adds the body hand-over: uvicorn appends every
+body piece to a bytearray and hands the app `bytes(bytearray)`, two copies of every byte uploaded on
+top of the parser's own. There the pieces stay the bytes objects the parser made and are handed over
+as they are (joined only when several arrived between two reads). Measured with bench A/B runs
+(interleaved, same server with and without): 64 uploads at once 1.22x the speed at 0.78x the CPU; one
+big PATCH 1.05x at 0.92x. Keep-alive, pipelining, 100-continue and flow control at uvicorn's
+high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/test_http_protocol.py
+drives them through the cases that use them, and `supported()` checks their shape at start-up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+import time
+from dataclasses import dataclass
 from typing import Any, cast
 
-from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
+
+from .config import Settings
+
+logger = logging.getLogger("tusserver.http")
+
+
+@dataclass(frozen=True)
+class TransportLimits:
+    max_head_bytes: int = 16384
+    read_timeout_s: float = 60.0
+
+
+class _Flow(FlowControl):
+    """uvicorn's flow control, noting when the app last asked for bytes: the client's turn starts then.
+
+    uvicorn calls `resume_reading` each time the app awaits `receive()` and when a response completes.
+    """
+
+    asked_at = 0.0
+
+    def resume_reading(self) -> None:
+        self.asked_at = time.monotonic()
+        super().resume_reading()
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    flow: _Flow
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: TransportLimits = TransportLimits(),  # noqa: B008 - frozen, shared safely
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self._in_head = True  # the next bytes belong to a request head (also while idle between requests)
+        self._head_bytes = 0
+        self._head_started = 0.0
+        self._last_read = 0.0
+        self._read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = _Flow(transport)
+        self._last_read = self.flow.asked_at = time.monotonic()
+        self._read_timer = self.loop.call_later(self.limits.read_timeout_s, self._check_read_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        now = self._last_read = time.monotonic()
+        self._unset_keepalive_if_required()
+        rest: bytes | memoryview = data
+        while self._in_head and rest:
+            room = self.limits.max_head_bytes - self._head_bytes
+            if room <= 0:
+                self._refuse_head()
+                return
+            if self._head_bytes == 0:
+                self._head_started = now
+            piece = rest
+            if len(rest) > room:
+                view = memoryview(rest)
+                piece, rest = view[:room], view[room:]
+            else:
+                rest = b""
+            self._head_bytes += len(piece)
+            if not self._feed(piece):
+                return
+        if rest:
+            self._feed(rest)
+
+    def _feed(self, data: bytes | memoryview) -> bool:
+        """uvicorn's `data_received` body; False when the connection is done with this read."""
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return False
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return False
+        return True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    def _refuse_head(self) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:  # else a response is on the wire: just close
+            reason = f"request headers exceed {self.limits.max_head_bytes} bytes\n".encode()
+            content = [STATUS_LINE[431]]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.append(b"content-type: text/plain; charset=utf-8\r\n")
+            content.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(reason))
+            content.append(reason)
+            self.transport.write(b"".join(content))
+        logger.debug("%s: request head over %d bytes; closing", self.client, self.limits.max_head_bytes)
+        self.transport.close()
+
+    def _check_read_timeout(self) -> None:
+        self._read_timer = None
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:  # closed, or a websocket now
+            return
+        timeout = self.limits.read_timeout_s
+        due = self._read_due()
+        now = time.monotonic()
+        if due is not None and now >= due:
+            logger.debug("%s: no byte for %.0f s while sending a request; closing", self.client, timeout)
+            self.transport.close()  # a body in progress reaches the app as http.disconnect
+            return
+        self._read_timer = self.loop.call_later(timeout if due is None else due - now, self._check_read_timeout)
+
+    def _read_due(self) -> float | None:
+        """When the client's silence becomes a timeout; None while it is not the client's turn to send."""
+        timeout = self.limits.read_timeout_s
+        cycle = self.cycle
+        if self._in_head:
+            if cycle is not None and not cycle.response_complete:
+                return None  # the app is answering the last request; a pipelined head waits its turn
+            due = max(self._last_read, self.flow.asked_at) + timeout
+            return min(due, self._head_started + timeout) if self._head_bytes else due
+        if cycle is None:
+            return None
+        if not cycle.response_complete and (cycle.waiting_for_100_continue or self.flow.read_paused):
+            return None  # the app has not asked for the body yet, or is behind
+        return max(self._last_read, self.flow.asked_at) + timeout
 
 
 class _PiecesCycle(RequestResponseCycle):
@@ -38,7 +211,7 @@ class _PiecesCycle(RequestResponseCycle):
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
 
-class TusHttpToolsProtocol(HttpToolsProtocol):
+class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
@@ -58,8 +231,25 @@ class TusHttpToolsProtocol(HttpToolsProtocol):
         cycle.message_event.set()
 
 
+def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
+    """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
+    limits = TransportLimits(max_head_bytes=settings.max_header_bytes, read_timeout_s=settings.read_timeout_s)
+    kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
+    # uvicorn only ever calls it with keywords (server.py create_protocol), as it would the class
+    return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
+
+
 def supported() -> bool:
-    """Whether the installed uvicorn has the attributes this protocol relies on."""
+    """Whether the installed uvicorn has the attributes these protocols rely on."""
     needed = ("waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete")
     init = RequestResponseCycle.__init__.__code__
-    return all(name in init.co_names for name in needed) and hasattr(HttpToolsProtocol, "on_body")
+    hooks = (
+        "on_body", "on_headers_complete", "on_message_complete", "on_response_complete", "send_400_response",
+        "_unset_keepalive_if_required", "_should_upgrade", "handle_websocket_upgrade", "_unsupported_upgrade_warning",
+    )  # fmt: skip
+    made = HttpToolsProtocol.connection_made.__code__.co_names
+    return (
+        all(name in init.co_names for name in needed)
+        and all(hasattr(HttpToolsProtocol, name) for name in hooks)
+        and all(name in made for name in ("flow", "FlowControl"))
+    )

@@ -198,3 +198,30 @@ def test_server_killed_midway_client_retries_and_finishes(rotating: LiveServer, 
     url = out.strip().splitlines()[-1]
     assert download_sha256(url, mint()) == sha256_file(source)
     assert re.search(r"(cannot connect to the server|PATCH failed: .*); retrying in [\d.]+ s", err), err
+
+
+def test_a_patch_cut_by_another_request_resumes_where_the_server_stopped(server: LiveServer, tmp_path: Path) -> None:
+    """Another request for the upload cuts the client's PATCH: the server keeps the bytes and answers 400
+    (as tusd does); the client reads the offset with HEAD and goes on instead of giving up."""
+    source = random_file(tmp_path / "eight.bin", 8 * MiB)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", server.endpoint,
+         "--chunk-size", "8M", "--limit-rate", "2M", "--resume-file", str(tmp_path / "resume.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        data = wait_for(
+            lambda: next((p for p in server.data_dir.glob("*.info") if p.with_suffix("").stat().st_size > 0), None),
+            timeout=60, what="the first bytes on disk",
+        )  # fmt: skip
+        url = f"{server.endpoint}{data.stem}"
+        head = httpx.head(url, headers=TUS)  # cuts the one 8 MiB PATCH
+        assert head.status_code == 200
+        assert int(head.headers["Upload-Offset"]) < 8 * MiB
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == url
+    assert download_sha256(url) == sha256_file(source)

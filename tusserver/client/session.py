@@ -21,7 +21,7 @@ from .errors import AuthError, UploadError
 from .options import UploadOptions
 
 TUS = {"Tus-Resumable": "1.0.0"}
-RETRY_STATUSES = {423, 500, 502, 503, 504}
+RETRY_STATUSES = {423, 500, 502, 503, 504, 507}  # 507: the server's disk is full; space may be freed
 
 
 class TokenHolder:

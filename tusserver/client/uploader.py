@@ -119,6 +119,12 @@ def send_range(ctx: Context, session: Session, url: str, base: int, length: int,
                 raise IntegrityError(
                     f"the server rejected the bytes of {ctx.path} as corrupt {integrity_failures} times"
                 )
+        elif status == 400 and (stored := _offset_of(session, url)) is not None and stored > offset:
+            # Cut short by another request for this upload (a HEAD from a stale run, a second client): the
+            # server kept the bytes and answered 400, as tusd does. A 400 that stored nothing is a real error.
+            offset = done[0] = stored
+            ctx.report()
+            continue
         elif status not in (-1, 401, 409, *RETRY_STATUSES):
             raise UploadError(f"PATCH {url} answered {status}: {response.text.strip()[:200]}")
         if attempt >= options.retries:
