@@ -21,7 +21,8 @@ from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
 from .extras import require_extra
-from .hooks import Hooks, HttpHook
+from .health import HealthMiddleware
+from .hooks import Hooks
 from .locking import build_locker
 from .locking.base import Locker
 from .middleware import RequestGuardMiddleware
@@ -106,11 +107,11 @@ def create_app(
     locker = locker or build_locker(settings)
     if digest_index is None:
         digest_index = build_digest_index(settings)
-    hooks = hooks or Hooks()
-    http_hook = HttpHook(settings.hooks_url) if settings.hooks_url else None
-    if http_hook is not None:
-        hooks.add(http_hook)
+    hooks = hooks if hooks is not None else Hooks()
+    hooks.configure(settings, store)
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    if settings.disable_termination:
+        ctx.extensions = tuple(e for e in ctx.extensions if e != "termination")
     app_routes = routes(ctx)
 
     starter = _Starter(ctx)
@@ -129,21 +130,25 @@ def create_app(
                 starter.sweeper.cancel()
             for task in list(ctx.background):
                 task.cancel()
-            if http_hook is not None:
-                await http_hook.aclose()
+            await hooks.drain(settings.shutdown_timeout_s)
             await locker.aclose()
             await store.aclose()
 
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
     # backends are prepared on the first request when no lifespan did it.
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
-    if settings.metrics:
+    # Health answers need no token: in front of demo and auth.
+    middleware.append(Middleware(HealthMiddleware, ctx=ctx))
+    if settings.metrics or settings.metrics_listen:
         require_extra("prometheus_client", "metrics", "--metrics")
         from .metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()
         metrics.attach(hooks)
-        app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+        if settings.metrics_listen:
+            metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
+        else:
+            app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
         middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
     origins = settings.cors_origin_list
     if origins:
@@ -157,6 +162,10 @@ def create_app(
                 max_age=86400,
             )
         )
+    if settings.access_log and settings.log_format == "json":
+        from .logs import RequestLogMiddleware
+
+        middleware.append(Middleware(RequestLogMiddleware, base_path=settings.base_path))
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
     tokens = None
     if settings.auth_enabled:

@@ -32,7 +32,23 @@ _HELP = {
     "log_level": "log level: debug, info, warning or error",
     "access_log": "log one line per request (off by default: it costs ~15%% CPU on small uploads)",
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
-    "hooks_url": "POST upload events (post-create, post-finish, post-terminate) as JSON to this URL",
+    "hooks_url": "tusd v2 HTTP hooks: POST each enabled event as tusd's JSON to this URL",
+    "hooks_dir": "tusd file hooks: run DIR/<event> with the JSON on stdin, its response JSON on stdout",
+    "hooks_enabled": "comma-separated hook events (pre-create, post-create, post-receive, pre-finish, "
+    "post-finish, pre-terminate, post-terminate, pre-access: one round trip per request)",
+    "hooks_timeout_s": "how long one hook delivery may take",
+    "hooks_retry": "further attempts for a hook that failed in a way that may pass (network, timeout, 5xx)",
+    "hooks_backoff_s": "wait before the first hook retry, doubled for each next one",
+    "hooks_concurrency": "post-hook deliveries in flight at once",
+    "hooks_queue": "post-hook events waiting for delivery; beyond it they are dropped, logged and counted",
+    "progress_interval_s": "send post-receive at most this often per upload",
+    "disable_download": "refuse GET on uploads (405)",
+    "disable_termination": "refuse DELETE on uploads (405) and leave termination out of Tus-Extension",
+    "log_format": "text, or json: one JSON object per line (time, level, event, upload id, status, bytes, duration)",
+    "tls_cert": "serve HTTPS with this PEM certificate chain (needs --tls-key)",
+    "tls_key": "PEM private key for --tls-cert",
+    "unix_socket": "listen on this Unix socket instead of --host/--port",
+    "metrics_listen": "serve /metrics on this HOST:PORT, apart from uploads and without a token (implies --metrics)",
     "metrics": "serve Prometheus metrics at /metrics",
     "max_size_bytes": "largest Upload-Length accepted, advertised as Tus-Max-Size (0: no limit)",
     "max_metadata_bytes": "longest Upload-Metadata header accepted (400 beyond)",
@@ -81,6 +97,11 @@ _METAVARS = {
     "cors_origins": "ORIGINS",
     "log_level": "LEVEL",
     "hooks_url": "URL",
+    "hooks_dir": "DIR",
+    "hooks_enabled": "LIST",
+    "log_format": "FORMAT",
+    "unix_socket": "PATH",
+    "metrics_listen": "HOST:PORT",
     "jwt_secret": "SECRET",
     "jwt_algorithms": "ALGS",
     "jwt_issuer": "ISS",
@@ -178,9 +199,27 @@ def app_from_env() -> ASGIApp:
     from .app import create_app
 
     settings = Settings.from_env()
+    if settings.log_format == "json":  # a worker process starts with no logging set up
+        from .logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
     return create_app(settings)
+
+
+def _ops_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options for `--tls-cert`/`--tls-key`, `--unix-socket` and `--log-format json`."""
+    options: dict[str, Any] = {}
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))
+    if settings.unix_socket:
+        options["uds"] = settings.unix_socket
+    if settings.log_format == "json":
+        # uvicorn's own formatters would write text: its loggers go to our JSON root handler instead, and
+        # with --access-log the app writes the richer JSON request line in place of uvicorn's.
+        options["log_config"] = None
+    return options
 
 
 def raise_open_files_limit() -> None:
@@ -201,8 +240,10 @@ def raise_open_files_limit() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .logs import configure_logging
+
     settings = settings_from_args(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
         # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
         logging.getLogger("tusserver.auth").warning(
@@ -237,6 +278,7 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips="*" if settings.behind_proxy else None,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        **_ops_options(settings),
     )
     return 0
 
@@ -297,7 +339,10 @@ def _seconds_arg(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="tusserver", description="Resumable uploads with the tus protocol.")
+    parser.add_argument("--version", action="version", version=f"tusserver {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,token,cleanup,upload}")
     serve = sub.add_parser(
         "serve",

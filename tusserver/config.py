@@ -34,7 +34,23 @@ class Settings:
     log_level: str = "info"
     access_log: bool = False  # one line per request costs ~15% server CPU on small uploads; a proxy usually logs
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
-    hooks_url: str = ""  # POST lifecycle events (post-create, post-finish, post-terminate) here as JSON
+    hooks_url: str = ""  # tusd v2 HTTP hooks: each event POSTed here as tusd's JSON
+    hooks_dir: Path | None = None  # tusd file hooks: an executable per event name, JSON on stdin and stdout
+    # tusd's default set; pre-access costs a round trip per HEAD/PATCH/GET/DELETE, so it is opt-in
+    hooks_enabled: str = "pre-create,post-create,post-receive,post-terminate,post-finish"
+    hooks_timeout_s: float = 10.0  # one delivery attempt
+    hooks_retry: int = 3  # further attempts after a failure that may pass (network, timeout, 5xx), as tusd
+    hooks_backoff_s: float = 1.0  # wait before the first retry, doubled for each next one
+    hooks_concurrency: int = 16  # post-hook deliveries in flight at once
+    hooks_queue: int = 10000  # post-hook events waiting for delivery; beyond it they are dropped and counted
+    progress_interval_s: float = 1.0  # post-receive at most this often per upload
+    disable_download: bool = False  # no GET on uploads (downloads served elsewhere)
+    disable_termination: bool = False  # no DELETE, and no "termination" in Tus-Extension
+    log_format: str = "text"  # "json": one JSON object per line, for log collectors
+    tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM), with --tls-key
+    tls_key: Path | None = None
+    unix_socket: str = ""  # listen on this Unix socket instead of host:port
+    metrics_listen: str = ""  # host:port where /metrics is served on its own (no token), instead of the main port
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
     demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
@@ -144,6 +160,36 @@ class Settings:
         for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        try:
+            from .hooks import parse_enabled
+
+            parse_enabled(self.hooks_enabled)
+        except ValueError as exc:
+            raise SettingsError(f"--hooks-enabled: {exc}") from None
+        for name in ("hooks_timeout_s", "hooks_concurrency", "hooks_queue"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"--{_flag(name)} must be positive, got {getattr(self, name)!r}")
+        for name in ("hooks_retry", "hooks_backoff_s", "progress_interval_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
+        if self.hooks_url and not self.hooks_url.startswith(("http://", "https://")):
+            raise SettingsError(f"--hooks-url must be an http:// or https:// URL; got {self.hooks_url!r}")
+        if self.hooks_dir is not None and not Path(self.hooks_dir).is_dir():
+            raise SettingsError(f"--hooks-dir {self.hooks_dir} is not a directory")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"--log-format must be text or json; got {self.log_format!r}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("--tls-cert and --tls-key go together")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise SettingsError(f"--{_flag(name)} {path} is not a readable file")
+        if self.metrics_listen:
+            host, _, port = self.metrics_listen.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(f"--metrics-listen must be HOST:PORT; got {self.metrics_listen!r}")
+            if self.workers > 1:
+                raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
         if self.store not in ("file", "memory", "s3"):

@@ -17,6 +17,8 @@
     ├── HeaderTooLarge (431)
     ├── Locked (423)                  lock held and not released in time
     ├── ChecksumMismatch (460)
+    ├── HookRejected (4xx/5xx)        a pre-hook said no: its HTTPResponse status, body and headers
+    ├── HookUnavailable (503)         a blocking hook could not be reached or failed: fail closed
     ├── StorageError (500)            a backend failed; logged, never shows internals
     └── InsufficientStorage (507)     no space left (ENOSPC/EDQUOT); the bytes that fit are kept
 
@@ -131,6 +133,23 @@ class HeaderTooLarge(TusError):
 class ChecksumMismatch(TusError):
     status_code = 460
     code = "checksum_mismatch"
+
+
+class HookRejected(TusError):
+    """A pre-hook refused the request; the client gets the status, body and headers the hook chose."""
+
+    code = "rejected_by_hook"
+
+    def __init__(self, status: int, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message, headers)
+        self.status_code = status
+
+
+class HookUnavailable(TusError):
+    """A blocking hook failed or could not be reached: the request is refused, never waved through."""
+
+    status_code = 503
+    code = "hook_unavailable"
 
 
 class StorageError(TusError):

@@ -33,9 +33,24 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.025, 0.1, 0.5, 2.5, 10, 60, 600),
         )
+        self.hook_drops = Counter(
+            "tusserver_hook_drops",
+            "Post-hook events given up on: queue_full, or failed (retries spent or refused by the receiver)",
+            ["hook", "reason"],
+            registry=self.registry,
+        )
 
     def attach(self, hooks: Hooks) -> None:
         hooks.add(self._on_event)
+        hooks.on_drop(lambda hook, reason: self.hook_drops.labels(hook=hook, reason=reason).inc())
+
+    def listen_on(self, address: str) -> None:
+        """Serve these metrics on their own HOST:PORT (a thread of prometheus_client), reachable without a
+        token and not on the upload port."""
+        from prometheus_client import start_http_server
+
+        host, _, port = address.rpartition(":")
+        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
 
     async def _on_event(self, event: str, info: UploadInfo) -> None:
         if event == "post-receive":

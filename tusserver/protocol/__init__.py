@@ -19,7 +19,10 @@ def routes(ctx: TusContext) -> list[Route]:
     download = DownloadHandler(ctx)
     base = ctx.settings.base_path
     upload = base + "{upload_id}"
-    return [
+    disabled = {"GET"} if ctx.settings.disable_download else set()
+    if ctx.settings.disable_termination:
+        disabled.add("DELETE")
+    found = [
         Route(base, creation.post, methods=["POST"]),
         Route(base, tus.options, methods=["OPTIONS"]),
         Route(base.rstrip("/"), creation.post, methods=["POST"]),
@@ -30,3 +33,4 @@ def routes(ctx: TusContext) -> list[Route]:
         Route(upload, literal_upload_path(download.get), methods=["GET"]),
         Route(upload, tus.options, methods=["OPTIONS"]),
     ]
+    return [r for r in found if not (r.methods or set()) & disabled]

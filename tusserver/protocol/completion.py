@@ -22,6 +22,8 @@ import contextlib
 import logging
 import time
 
+from starlette.requests import Request
+
 from ..errors import ChecksumMismatch, TusError
 from ..locking.base import LockTimeout
 from ..models import UploadInfo
@@ -38,7 +40,7 @@ ASSEMBLY_RECHECK_S = 2.0  # how stale a parked final's view of its parts may get
 _MAX_PARKED = 10_000
 
 
-async def finish_upload(ctx: TusContext, info: UploadInfo) -> None:
+async def finish_upload(ctx: TusContext, info: UploadInfo, request: Request | None = None) -> None:
     """Verify the declared whole-file digest, index it for instant upload, wake finals waiting on it."""
     if info.repr_digest and not info.is_final:
         if not await ctx.digests.verify(info):
@@ -49,7 +51,8 @@ async def finish_upload(ctx: TusContext, info: UploadInfo) -> None:
     await release_unfinished(ctx, info)
     if info.is_partial:
         await wake_finals(ctx, info.id)
-    await ctx.hooks.emit("post-finish", info)
+    await ctx.hooks.pre_finish(info, request)
+    await ctx.hooks.emit("post-finish", info, request)
 
 
 async def wake_finals(ctx: TusContext, part_id: str) -> None:
@@ -144,6 +147,7 @@ async def assemble(ctx: TusContext, final_id: str) -> None:
             if not ctx.settings.keep_partials and isinstance(store, Terminatable):
                 for part in parts:
                     await store.terminate(part.id)
+            await ctx.hooks.pre_finish(final)
             await ctx.hooks.emit("post-finish", final)
     except LockTimeout:
         return

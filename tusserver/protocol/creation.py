@@ -77,6 +77,7 @@ class CreationHandler:
             # With a deferred length the digest is still verified at the last byte, and indexed then.
             repr_digest=format_repr_digest(declared) if declared else None,
         )
+        await ctx.hooks.pre_create(request, info)
         if info.repr_digest and concat is None and settings.instant_upload_enabled:
             duplicate = await self._instant_upload(request, info)
             if duplicate is not None:
@@ -84,7 +85,7 @@ class CreationHandler:
 
         await self._create(info)
         location = ctx.upload_url(request, info.id)
-        await ctx.hooks.emit("post-create", info)
+        await ctx.hooks.emit("post-create", info, request)
         if has_body:
             content_length = parse_int("Content-Length", headers.get("content-length"))
             cap = size_limit(request.scope, settings.max_size_bytes)
@@ -103,7 +104,7 @@ class CreationHandler:
         if has_body or info.length == 0:
             response_headers["Upload-Offset"] = str(info.offset)
         if info.length == 0 and not has_body:
-            await finish_upload(ctx, info)
+            await finish_upload(ctx, info, request)
         return tus_response(201, response_headers)
 
     async def _create(self, info: UploadInfo) -> None:
@@ -123,8 +124,8 @@ class CreationHandler:
         ctx = self.ctx
         if not await find_and_link(ctx, info):
             return None
-        await ctx.hooks.emit("post-create", info)
-        await ctx.hooks.emit("post-finish", info)
+        await ctx.hooks.emit("post-create", info, request)
+        await ctx.hooks.emit("post-finish", info, request)
         headers = {"Location": ctx.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
         if _has_body(request) and not await discard_body(request, limit=info.offset):
             headers["Connection"] = "close"
@@ -167,9 +168,10 @@ class CreationHandler:
             repr_digest=format_repr_digest(declared) if declared else None,
             max_length=limit,
         )
+        await ctx.hooks.pre_create(request, info)
         await self._create(info)
         await note_waiting_parts(ctx, info, parts)
-        await ctx.hooks.emit("post-create", info)
+        await ctx.hooks.emit("post-create", info, request)
         headers = {"Location": ctx.upload_url(request, info.id)}
         assembled = await wait_for_assembly(ctx, info.id, schedule_assembly(ctx, info.id))
         if assembled is not None:

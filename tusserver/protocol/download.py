@@ -85,6 +85,7 @@ class DownloadHandler:
         upload_id = check_upload_id(request.path_params["upload_id"])
         info = await self.ctx.store.get_info(upload_id)
         check_upload_access(request.scope, info.id, info.owner)
+        await self.ctx.hooks.pre_access(request, info)
         if not info.is_complete:
             if info.is_final:
                 schedule_assembly(self.ctx, info.id)

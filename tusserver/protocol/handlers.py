@@ -60,14 +60,24 @@ class TusHandler:
         check_upload_access(request.scope, info.id, info.owner)
         return info
 
+    async def _pre_access(self, request: Request, upload_id: str, known: UploadInfo | None) -> UploadInfo | None:
+        """The pre-access hook (and pre-terminate's need of the record) before any lock is taken."""
+        hooks = self.ctx.hooks
+        if not (hooks.wants("pre-access") or hooks.wants("pre-terminate")):
+            return known
+        info = known or await self.ctx.store.get_info(upload_id)
+        await hooks.pre_access(request, info)
+        return info
+
     async def head(self, request: Request) -> Response:
-        if "tus-resumable" not in request.headers:
+        if "tus-resumable" not in request.headers and not self.ctx.settings.disable_download:
             # Not a tus request: `curl -I` or a browser checking a download link.
             return await self.download.get(request)
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
         ctx = self.ctx
         info = await self._load(request, upload_id)
+        await ctx.hooks.pre_access(request, info)
         if info.is_final:
             # Final uploads are never PATCHed; their lock belongs to the assembler, so read without it.
             if not info.is_complete:
@@ -110,7 +120,7 @@ class TusHandler:
         content_length = parse_int("Content-Length", headers.get("content-length"))
         checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms)
 
-        known = await self._check_access(request, upload_id)
+        known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
         if known is not None and known.is_final:  # its lock is the assembler's: do not even wait for it
             raise Forbidden("final uploads cannot be PATCHed")
         reader = BodyReader(request, limit=0)
@@ -135,7 +145,7 @@ class TusHandler:
                 await ctx.store.save_info(info)
             reader.limit = limit
             await receive_body(ctx, request, info, checksum, reader)
-            await ctx.hooks.emit("post-receive", info)
+            await ctx.hooks.emit("post-receive", info, request)
         response_headers = {"Upload-Offset": str(info.offset), **ctx.expires_header(info)}
         return tus_response(204, response_headers)
 
@@ -156,12 +166,14 @@ class TusHandler:
         store = self.ctx.store
         if not isinstance(store, Terminatable):
             raise BadRequest("this server does not support termination")
-        await self._check_access(request, upload_id)
+        known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
+        if known is not None and self.ctx.hooks.wants("pre-terminate"):
+            await self.ctx.hooks.pre_terminate(request, known)
         async with self.ctx.lock(upload_id):
             info = await store.get_info(upload_id)
             check_upload_access(request.scope, info.id, info.owner)
             await store.terminate(upload_id)
             self.ctx.digests.forget(upload_id)
             await release_unfinished(self.ctx, info)
-        await self.ctx.hooks.emit("post-terminate", info)
+        await self.ctx.hooks.emit("post-terminate", info, request)
         return tus_response(204)

@@ -66,7 +66,7 @@ async def receive_body(
     if digest_state is not None:
         ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:
-        await finish_upload(ctx, info)
+        await finish_upload(ctx, info, request)
     elif reader.released:
         # As tusd does: the client must not take a cut body for a stored one. It learns the offset by HEAD.
         raise BadRequest(f"the body was cut short by another request for this upload; {info.offset} bytes are stored")

@@ -1,0 +1,69 @@
+"""`GET /healthz` (the process answers) and `GET /readyz` (store and locker reachable), without a token.
+
+Pure ASGI, in front of auth and the routes, so a load balancer or Kubernetes probe needs no token and
+never touches the upload path. Readiness reads a record that does not exist and takes a lock on a
+probe key: the cheapest operations that prove each backend answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .errors import UploadGone, UploadNotFound
+from .protocol.context import TusContext
+
+log = logging.getLogger("tusserver")
+
+PROBE_TIMEOUT_S = 5.0
+
+
+class HealthMiddleware:
+    def __init__(self, app: ASGIApp, ctx: TusContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path not in ("/healthz", "/readyz") or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        if path == "/healthz":
+            response = PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+        else:
+            problem = await readiness_problem(self.ctx)
+            body, status = ("ready\n", 200) if problem is None else (f"not ready: {problem}\n", 503)
+            response = PlainTextResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+
+async def readiness_problem(ctx: TusContext) -> str | None:
+    """None when the store and the locker answer; otherwise which one does not (details go to the log)."""
+    probe = "readyz" + secrets.token_hex(8)  # a valid id no upload has
+    try:
+        await asyncio.wait_for(_store_answers(ctx, probe), PROBE_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("readyz: the store does not answer: %r", exc)
+        return "store unreachable"
+    try:
+        await asyncio.wait_for(_locker_answers(ctx, probe), PROBE_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("readyz: the locker does not answer: %r", exc)
+        return "locker unreachable"
+    return None
+
+
+async def _store_answers(ctx: TusContext, probe: str) -> None:
+    try:
+        await ctx.store.get_info(probe)
+    except (UploadNotFound, UploadGone):
+        return
+
+
+async def _locker_answers(ctx: TusContext, probe: str) -> None:
+    async with ctx.locker.lock(probe, timeout_s=1.0, request_release=False):
+        pass
