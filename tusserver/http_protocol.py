@@ -44,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from .config import Settings
+from .constants import TUS_VERSION
 
 logger = logging.getLogger("tusserver.http")
 
@@ -156,7 +157,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             content = [STATUS_LINE[431]]
             for name, value in self.server_state.default_headers:
                 content.extend([name, b": ", value, b"\r\n"])
-            content.append(b"content-type: text/plain; charset=utf-8\r\n")
+            content.append(b"tus-resumable: %s\r\ncontent-type: text/plain; charset=utf-8\r\n" % TUS_VERSION.encode())
             content.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(reason))
             content.append(reason)
             self.transport.write(b"".join(content))
