@@ -273,9 +273,11 @@ async function run () {
         } else {
           result.offsetAtPause = acceptedBytes()
           phase = 'after'
-          await throttle(context, page, -1)
+          // Reload while still throttled: unthrottled first, the rest of the file could be stored before
+          // the reload lands, and there would be nothing left to resume.
           await page.reload()
           await page.waitForFunction(() => window.pageReady === true)
+          await throttle(context, page, -1)
           await page.setInputFiles('#file', job.file)
           await page.evaluate((name) => window.runBlock(name), job.block)
         }
