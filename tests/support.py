@@ -38,6 +38,20 @@ def require_tool(name: str) -> str:
     return path
 
 
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+
+def require_node_package(package: str = "tus-js-client") -> str:
+    """The path of `node` once `package` is installed in tests/node; a skip locally, a failure under CI=true."""
+    node = require_tool("node")
+    if not (NODE_DIR / "node_modules" / package).is_dir():
+        message = f"{package} is not installed: run `make node-deps` (npm install in {NODE_DIR})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return node
+
+
 def wait_for(
     check: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
 ) -> T:

@@ -20,10 +20,9 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.support import IN_CI, TUS, free_port, require_tool, wait_for
+from tests.support import NODE_DIR, TUS, free_port, require_node_package, wait_for
 from tusserver import Settings, create_app
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
 MiB = 1024 * 1024
 
 STARLETTE_APP = """
@@ -110,12 +109,7 @@ def test_tuspy_uploads_through_the_mount(embedded: Embedded, tmp_path: Path) -> 
 
 def test_tus_js_client_parallel_uploads_through_the_mount(embedded: Embedded, tmp_path: Path) -> None:
     """Parallel parts exercise the final concatenation, whose Upload-Concat URLs carry the prefix too."""
-    node = require_tool("node")
-    if not (NODE_DIR / "node_modules" / "tus-js-client").is_dir():
-        message = f"tus-js-client is not installed: run `make node-deps` (npm install in {NODE_DIR})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    node = require_node_package("tus-js-client")
     source = tmp_path / "two.bin"
     source.write_bytes(os.urandom(2 * MiB + 3))
     options = json.dumps({"parallelUploads": 3, "chunkSize": MiB})

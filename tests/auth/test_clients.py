@@ -14,26 +14,19 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from tusclient import client as tus_client
 
 from tests.auth.session import ROTATING, SECRET, TokenChain, bearer, mint, sha256_file
 from tests.conftest import ServerFactory
-from tests.support import IN_CI, LiveServer, require_tool
+from tests.support import NODE_DIR, LiveServer, require_node_package
 
 MiB = 1024 * 1024
 SIZE = 20 * MiB
 DELAY_S = 0.4  # 20 chunks x 0.4 s: about 8 s, well past the ~3 s a token lives
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 
 def _node_script() -> list[str]:
-    node = require_tool("node")
-    if not (NODE_DIR / "node_modules" / "tus-js-client").is_dir():
-        message = f"tus-js-client is not installed: run `make node-deps` (npm install in {NODE_DIR})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    node = require_node_package("tus-js-client")
     return [node, str(NODE_DIR / "upload_rotating.js")]
 
 

@@ -16,9 +16,8 @@ from tusclient.exceptions import TusCommunicationError
 
 from tests.conftest import ServerFactory
 from tests.hooks.receiver import Decision, Receiver
-from tests.support import TUS, require_tool, wait_for
+from tests.support import NODE_DIR, TUS, require_node_package, wait_for
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PATCH = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
 
@@ -86,12 +85,7 @@ def test_pre_create_rejection_reaches_tuspy(server_factory: ServerFactory, recei
 def test_pre_create_rejection_reaches_tus_js_client(
     server_factory: ServerFactory, receiver: Receiver, tmp_path: Path
 ) -> None:
-    node = require_tool("node")
-    if not (NODE_DIR / "node_modules" / "tus-js-client").is_dir():
-        message = f"tus-js-client is not installed: run `make node-deps` (npm install in {NODE_DIR})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    node = require_node_package("tus-js-client")
     receiver.decide = refuse_executables
     server = server_factory("--hooks-url", receiver.url)
     source = tmp_path / "setup.exe"  # upload_plain.js sends the file name as `filename`

@@ -20,20 +20,14 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.support import IN_CI, TUS, LiveServer, require_tool, wait_for
+from tests.support import NODE_DIR, TUS, LiveServer, require_node_package, wait_for
 
 MiB = 1024 * 1024
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def tus_js_upload(path: Path, endpoint: str, options: dict[str, object]) -> str:
-    node = require_tool("node")
-    if not (NODE_DIR / "node_modules" / "tus-js-client").is_dir():
-        message = "tus-js-client is not installed: run `make node-deps`"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    node = require_node_package("tus-js-client")
     done = subprocess.run(
         [node, str(NODE_DIR / "upload_plain.js"), str(path), endpoint, json.dumps(options)],
         capture_output=True, text=True, timeout=120,
