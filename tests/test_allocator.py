@@ -2,13 +2,17 @@
 
 Minor page faults are counted by the kernel, not timed, so this is a behaviour check, not a benchmark:
 with glibc's defaults every piece of a request body lands on never-touched pages (about one fault per
-4 KiB received); with the tuning the server faults a few hundred times for the whole upload.
+4 KiB received); with the tuning the server faults a few hundred times for the whole upload. `TrimWhenIdle` (part of
+the tuning) gives the kept pages back once the server is idle, and never while a request runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +20,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import TUS, LiveServer
+from tusserver.allocator import TrimWhenIdle
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc tuning")
 
@@ -45,3 +50,103 @@ def test_large_body_reuses_heap_pages(server_factory: ServerFactory) -> None:
     untuned = faults_for_one_upload(server_factory("--no-tune-malloc"), body)
     assert tuned < PAGES // 10, f"{tuned} minor faults for {PAGES} pages received"
     assert untuned > 4 * tuned, f"without tuning: {untuned} faults, with: {tuned}"
+
+
+# -- TrimWhenIdle: freed heap pages go back once the server has been idle for a moment ------------------
+
+
+def _app_with_gate() -> tuple[object, asyncio.Event]:
+    gate = asyncio.Event()
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["path"] == "/slow":
+            await gate.wait()
+
+    return app, gate
+
+
+async def _request(app: object, path: str) -> None:
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        return None
+
+    await app({"type": "http", "path": path}, receive, send)  # type: ignore[operator]
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def test_trims_once_after_an_idle_spell() -> None:
+    asyncio.run(_trims_once_after_an_idle_spell())
+
+
+async def _trims_once_after_an_idle_spell() -> None:
+    calls: list[float] = []
+    inner, _ = _app_with_gate()
+    app = TrimWhenIdle(inner, lambda: calls.append(time.monotonic()), idle_s=0.05)
+    await _request(app, "/")
+    await _request(app, "/")
+    await _until(lambda: len(calls) == 1)
+    # nothing served since: a further idle spell does not trim again
+    await asyncio.sleep(0.15)
+    assert len(calls) == 1
+
+
+def test_never_trims_while_a_request_runs() -> None:
+    asyncio.run(_never_trims_while_a_request_runs())
+
+
+async def _never_trims_while_a_request_runs() -> None:
+    calls: list[float] = []
+    inner, gate = _app_with_gate()
+    app = TrimWhenIdle(inner, lambda: calls.append(time.monotonic()), idle_s=0.05)
+    await _request(app, "/")
+    slow = asyncio.create_task(_request(app, "/slow"))
+    await asyncio.sleep(0.2)  # several idle periods long, with a request in flight the whole time
+    assert calls == []
+    gate.set()
+    await slow
+    ended = time.monotonic()
+    await _until(lambda: len(calls) == 1)
+    assert calls[0] - ended >= 0.05
+
+
+def test_requests_in_quick_succession_postpone_the_trim() -> None:
+    asyncio.run(_requests_in_quick_succession_postpone_the_trim())
+
+
+async def _requests_in_quick_succession_postpone_the_trim() -> None:
+    calls: list[float] = []
+    inner, _ = _app_with_gate()
+    app = TrimWhenIdle(inner, lambda: calls.append(time.monotonic()), idle_s=1.0)
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:  # back-to-back requests, each gap far below idle_s
+        await _request(app, "/")
+        await asyncio.sleep(0)
+    last = time.monotonic()
+    assert calls == []
+    await _until(lambda: len(calls) == 1)
+    assert calls[0] - last >= 0.9
+
+
+def test_serve_factory_wraps_the_app_when_tuning() -> None:
+    """`tusserver serve` (and every worker) gets the trimmer with the tuning, and not without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tusserver.cli import app_from_env; from tusserver.allocator import TrimWhenIdle; "
+        "print(isinstance(app_from_env(), TrimWhenIdle))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")}
+    tuned = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env["TUSSERVER_TUNE_MALLOC"] = "0"
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert tuned.stdout.split()[-1] == "True"
+    assert plain.stdout.split()[-1] == "False"

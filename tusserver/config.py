@@ -89,7 +89,7 @@ class Settings:
     # All uploads writing at once share this much buffer: 64 at once get 256 KiB each, so memory stays flat.
     write_buffer_total_bytes: int = 16 * 1024 * 1024
     write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
-    tune_malloc: bool = True  # glibc thresholds that keep body buffers in a reused heap (see allocator.py)
+    tune_malloc: bool = True  # glibc thresholds that keep body buffers in a reused heap; trim when idle (allocator.py)
     lean_http: bool = True  # request bodies reach the app without uvicorn's two extra copies (http_protocol.py)
 
     # Authentication
