@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,7 @@ log = logging.getLogger("tusserver")
 _READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
 _MIN_BUFFER = 64 * 1024
+LIST_BATCH = 1024  # names per thread hop when listing the directory (see LocalStore.list_ids)
 
 
 @contextlib.contextmanager
@@ -306,19 +308,35 @@ class LocalStore:
             os.link(self.data_path(source.id), destination)
 
     async def list_ids(self) -> AsyncIterator[str]:
+        """Read from one `scandir` in batches of LIST_BATCH names: a directory of 100,000 uploads never
+        becomes one list of 200,000 names. That list, made by every sweep, was the server's largest
+        allocation peak, and each peak left Python's allocator with more half-used arenas (soak: RSS
+        growing with the number of uploads kept, not with the requests)."""
         with map_os_errors("*"):
-            names = await self._run(os.listdir, self.directory)
-        for name in names:
-            if name.endswith(".info"):
-                yield name[: -len(".info")]
-            elif name.endswith(".gone"):
-                yield name[: -len(".gone")]
+            entries = await self._run(os.scandir, self.directory)
+        try:
+            while True:
+                with map_os_errors("*"):
+                    names = await self._run(_next_names, entries, LIST_BATCH)
+                if not names:
+                    return
+                for name in names:
+                    if name.endswith(".info"):
+                        yield name[: -len(".info")]
+                    elif name.endswith(".gone"):
+                        yield name[: -len(".gone")]
+        finally:
+            entries.close()
 
     def tombstone_time(self, upload_id: str) -> float | None:
         try:
             return os.stat(self._gone_path(upload_id)).st_mtime
         except FileNotFoundError:
             return None
+
+
+def _next_names(entries: Iterator[os.DirEntry[str]], count: int) -> list[str]:
+    return [entry.name for entry in itertools.islice(entries, count)]
 
 
 class _Writer:
