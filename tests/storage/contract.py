@@ -123,18 +123,6 @@ class StoreContract:
 
         run(go)
 
-    def test_terminated_is_gone(self, store: Store) -> None:
-        terminater = capabilities(store, "terminater").terminater
-        assert terminater is not None
-
-        async def go() -> None:
-            info = await new_upload(store, 3)
-            await terminater.terminate(info.id)
-            with pytest.raises(UploadGone):
-                await store.get_info(info.id)
-
-        run(go)
-
     def test_terminate_twice_and_forget_the_tombstone(self, store: Store) -> None:
         terminater = capabilities(store, "terminater").terminater
         assert terminater is not None

@@ -42,12 +42,6 @@ class DictStore(Store):
     def from_settings(cls, settings: Settings) -> Self:
         return cls()
 
-    async def prepare(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
     async def create(self, info: UploadInfo) -> None:
         self.records[check_upload_id(info.id)] = info.to_json()
         self.data[info.id] = b""

@@ -61,12 +61,14 @@ class Store(Protocol):
         return None
 
     async def prepare(self) -> None:
-        """Check the backend works (directory writable, bucket reachable) so a bad setup fails at start."""
-        ...
+        """Check the backend works (directory writable, bucket reachable) so a bad setup fails at start.
+
+        The default (for a subclass) has nothing to check."""
+        return None
 
     async def aclose(self) -> None:
-        """Release connections and threads; the store is not used afterwards."""
-        ...
+        """Release connections and threads; the store is not used afterwards. The default has none."""
+        return None
 
     async def create(self, info: UploadInfo) -> None:
         """Persist a new, empty upload. The id is fresh; nothing exists under it yet.

@@ -133,9 +133,6 @@ class LocalStore(Store):
 
             raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
 
-    async def aclose(self) -> None:
-        return None
-
     # -- records -------------------------------------------------------------------------------
 
     def _write_info(self, info: UploadInfo) -> None:

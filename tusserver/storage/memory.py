@@ -26,12 +26,6 @@ class MemoryStore(Store):
     def from_settings(cls, settings: Settings) -> MemoryStore:
         return cls()
 
-    async def prepare(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
     async def create(self, info: UploadInfo) -> None:
         self._records[check_upload_id(info.id)] = info.to_json()
         if not info.is_final:
