@@ -194,13 +194,14 @@ class Settings:
                 raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
+        from .locking import LOCKERS
         from .storage import store_class, store_names
 
         if self.store not in store_names():
             raise SettingsError(f"--store must be one of {', '.join(store_names())}; got {self.store!r}")
         backend = store_class(self.store)
-        if self.effective_locker not in ("file", "memory", "redis"):
-            raise SettingsError(f"--locker must be one of file, memory, redis; got {self.locker!r}")
+        if self.effective_locker not in LOCKERS:
+            raise SettingsError(f"--locker must be one of {', '.join(sorted(LOCKERS))}; got {self.locker!r}")
         if backend.one_process and self.workers > 1:
             raise SettingsError(f"--store {self.store} keeps uploads in one process; it cannot run with --workers > 1")
         if self.workers > 1 and self.effective_locker == "memory":
