@@ -75,8 +75,7 @@ class TusHandler:
             if not info.is_complete:
                 self.uploads.assembler.schedule(upload_id)
             return tus_response(200, self._upload_headers(request, info))
-        async with self.uploads.lock(upload_id):  # under the lock: a stale PATCH is cut and its bytes counted
-            info = await self.uploads.load(upload_id, caller)
+        info = await self.uploads.settled(upload_id, caller)
         return tus_response(200, self._upload_headers(request, info))
 
     def _upload_headers(self, request: Request, info: UploadInfo) -> dict[str, str]:

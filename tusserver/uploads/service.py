@@ -111,6 +111,12 @@ class Uploads:
         self.expiry.check_not_expired(info)
         return info
 
+    async def settled(self, upload_id: str, caller: Caller) -> UploadInfo:
+        """The record read under the upload's lock: a stale PATCH still holding it is cut first, so the
+        offset counts every byte it received (a client resuming after a dropped connection asks HEAD)."""
+        async with self.lock(upload_id):
+            return await self.load(upload_id, caller)
+
     # -- creation ------------------------------------------------------------------------------
 
     async def create(self, info: UploadInfo, caller: Caller) -> bool:
