@@ -16,10 +16,11 @@ from ..constants import TUS_RESUMABLE
 from ..errors import PreconditionFailed
 from ..hooks import Hooks
 from ..locking.base import Locker
+from ..models import UploadInfo
 from ..storage.base import Store
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex, MemoryDigestIndex
-from ..uploads.service import Caller, Uploads
+from ..uploads.service import Uploads
 from .checksum import SUPPORTED
 from .urls import PublicUrls
 
@@ -56,15 +57,29 @@ class TusContext:
         self.extensions = compute_extensions(self.stores, self.settings)
         self.uploads = Uploads(self.settings, self.stores, self.locker, self.hooks, self.digest_index)
 
-    def caller(self, request: Request) -> Caller:
-        """The requester as the auth layer sees them, for the upload service."""
-        scope, max_size = request.scope, self.settings.max_size_bytes
-        return Caller(
-            request=request,
-            authorize=lambda info: check_upload_access(scope, info.id, info.owner),
-            check_size=lambda length: check_size_allowed(scope, length, max_size),
-            size_cap=size_limit(scope, max_size),
-        )
+    def caller(self, request: Request) -> RequestCaller:
+        return RequestCaller(request, self.settings.max_size_bytes)
+
+
+class RequestCaller:
+    """The `uploads.service.Caller` of an HTTP request: the auth rules of `auth.access` on its scope."""
+
+    __slots__ = ("request", "_max_size", "_scope")
+
+    def __init__(self, request: Request, max_size: int) -> None:
+        self.request = request
+        self._scope = request.scope
+        self._max_size = max_size
+
+    @property
+    def size_cap(self) -> int | None:
+        return size_limit(self._scope, self._max_size)
+
+    def authorize(self, info: UploadInfo) -> None:
+        check_upload_access(self._scope, info.id, info.owner)
+
+    def check_size(self, length: int | None) -> None:
+        check_size_allowed(self._scope, length, self._max_size)
 
 
 def check_tus_resumable(request: Request) -> None:

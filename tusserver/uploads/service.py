@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..config import Settings
@@ -38,14 +37,25 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who asks, as the auth layer sees them, and the request the hooks report (None: the server itself)."""
+class Caller(Protocol):
+    """Who asks, as the auth layer sees them (`protocol.context.RequestCaller`), and the request the
+    hooks report."""
 
-    request: Request | None = None
-    authorize: Callable[[UploadInfo], None] = lambda info: None  # 403 unless the caller may use the upload
-    check_size: Callable[[int | None], None] = lambda length: None  # 413 for a length over a limit
-    size_cap: int | None = None  # the most bytes an upload of theirs may hold (None: no limit)
+    @property
+    def request(self) -> Request | None: ...
+
+    @property
+    def size_cap(self) -> int | None:
+        """The most bytes an upload of theirs may hold (None: no limit)."""
+        ...
+
+    def authorize(self, info: UploadInfo) -> None:
+        """403 unless the caller may use the upload."""
+        ...
+
+    def check_size(self, length: int | None) -> None:
+        """413 for a declared length over a limit."""
+        ...
 
 
 class Body(Protocol):
