@@ -26,7 +26,8 @@ from .hooks import Hooks
 from .locking import build_locker
 from .locking.base import Locker
 from .middleware import RequestGuardMiddleware
-from .protocol import TusContext, routes
+from .protocol.context import TusContext
+from .protocol.routes import routes
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, build_digest_index
@@ -106,12 +107,11 @@ def create_app(
     store = store or build_store(settings)
     locker = locker or build_locker(settings)
     if digest_index is None:
-        digest_index = build_digest_index(settings)
+        digest_index = build_digest_index(settings, store)
     hooks = hooks if hooks is not None else Hooks()
     hooks.configure(settings, store)
+    # Capabilities are resolved here, once (ctx.stores), and the upload service built on them (ctx.uploads).
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
-    if settings.disable_termination:
-        ctx.extensions = tuple(e for e in ctx.extensions if e != "termination")
     app_routes = routes(ctx)
 
     starter = _Starter(ctx)
@@ -122,13 +122,14 @@ def create_app(
         try:
             yield
         finally:
-            if ctx.writers:
+            writers = ctx.uploads.writers
+            if writers:
                 # uvicorn has just cancelled requests still running after its graceful timeout; a cut
                 # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
-                await asyncio.wait(set(ctx.writers), timeout=settings.shutdown_timeout_s)
+                await asyncio.wait(set(writers), timeout=settings.shutdown_timeout_s)
             if starter.sweeper is not None:
                 starter.sweeper.cancel()
-            for task in list(ctx.background):
+            for task in list(ctx.uploads.assembler.tasks):
                 task.cancel()
             await hooks.drain(settings.shutdown_timeout_s)
             await locker.aclose()

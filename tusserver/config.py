@@ -27,7 +27,7 @@ class Settings:
     base_path: str = "/files/"
     data_dir: Path = Path("./data")
     store: str = "file"
-    locker: str = ""  # empty: the best locker for the store ("file" for file, "memory" for memory)
+    locker: str = ""  # empty: the store's `default_locker` ("file" for file, "memory" otherwise)
     workers: int = 1
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
@@ -122,7 +122,9 @@ class Settings:
     def effective_locker(self) -> str:
         if self.locker:
             return self.locker
-        return "file" if self.store == "file" else "memory"
+        from .storage import store_class
+
+        return store_class(self.store).default_locker
 
     @property
     def instant_upload_enabled(self) -> bool:
@@ -192,16 +194,19 @@ class Settings:
                 raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
-        if self.store not in ("file", "memory", "s3"):
-            raise SettingsError(f"--store must be one of file, memory, s3; got {self.store!r}")
-        if self.effective_locker not in ("file", "memory", "redis"):
-            raise SettingsError(f"--locker must be one of file, memory, redis; got {self.locker!r}")
-        if self.store == "memory" and self.workers > 1:
-            raise SettingsError("--store memory keeps uploads in one process; it cannot run with --workers > 1")
+        from .locking import LOCKERS
+        from .storage import store_class, store_names
+
+        if self.store not in store_names():
+            raise SettingsError(f"--store must be one of {', '.join(store_names())}; got {self.store!r}")
+        backend = store_class(self.store)
+        if self.effective_locker not in LOCKERS:
+            raise SettingsError(f"--locker must be one of {', '.join(sorted(LOCKERS))}; got {self.locker!r}")
+        if backend.one_process and self.workers > 1:
+            raise SettingsError(f"--store {self.store} keeps uploads in one process; it cannot run with --workers > 1")
         if self.workers > 1 and self.effective_locker == "memory":
             raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
-        if self.store == "s3" and not self.s3_bucket:
-            raise SettingsError("--s3-bucket is required with --store s3")
+        backend.check_settings(self)
         for name in ("jwt_public_key", "jwks"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from .errors import TusError
 from .locking.base import LockTimeout
 from .protocol.context import TusContext
-from .protocol.limits import release_unfinished
-from .storage.base import Listable, Terminatable
+from .storage.base import Terminatable
 
 log = logging.getLogger("tusserver")
 
@@ -29,17 +28,17 @@ class SweepResult:
 
 
 async def sweep_once(ctx: TusContext, now: float | None = None) -> SweepResult:
-    store = ctx.store
+    lister, terminater, expiry = ctx.stores.lister, ctx.stores.terminater, ctx.uploads.expiry
     result = SweepResult()
-    if not isinstance(store, Listable) or not isinstance(store, Terminatable) or ctx.settings.expire_after_s <= 0:
+    if lister is None or terminater is None or not expiry.enabled:
         return result
     now = time.time() if now is None else now
-    async for upload_id in store.list_ids():
+    async for upload_id in lister.list_ids():
         try:
             async with ctx.locker.lock(upload_id, timeout_s=0, request_release=False):
                 if await _sweep_one(ctx, upload_id, now):
                     result.removed += 1
-                elif await _drop_old_tombstone(store, upload_id, ctx.settings.expire_after_s, now):
+                elif await _drop_old_tombstone(terminater, upload_id, expiry.expire_after_s, now):
                     result.tombstones_dropped += 1
         except LockTimeout:
             continue  # busy: a request is working on it right now
@@ -50,7 +49,7 @@ async def sweep_once(ctx: TusContext, now: float | None = None) -> SweepResult:
 
 
 async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
-    store = ctx.store
+    store, expiry = ctx.stores.core, ctx.uploads.expiry
     try:
         info = await store.get_info(upload_id)
     except TusError:
@@ -64,24 +63,19 @@ async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
             except TusError:
                 expired = True
                 break
-            part_expires = ctx.expires_at(part)
-            if part_expires is not None and part_expires <= now:
+            if expiry.is_expired(part, now):
                 expired = True
                 break
     else:
-        expires = ctx.expires_at(info)
-        expired = expires is not None and expires <= now
+        expired = expiry.is_expired(info, now)
     if expired:
-        assert isinstance(store, Terminatable)
-        await store.terminate(upload_id)
-        ctx.digests.forget(upload_id)
-        await release_unfinished(ctx, info)
+        await ctx.uploads.ledger.remove(info)
         log.info("expired upload %s removed", upload_id)
     return expired
 
 
 async def _drop_old_tombstone(store: Terminatable, upload_id: str, keep_s: float, now: float) -> bool:
-    since = store.tombstone_time(upload_id)
+    since = await store.tombstone_time(upload_id)
     if since is None or since + keep_s > now:
         return False
     await store.forget_tombstone(upload_id)

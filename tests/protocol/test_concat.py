@@ -273,11 +273,11 @@ def test_large_final_returns_before_assembly(server_factory: ServerFactory) -> N
 
 def test_assembly_is_a_background_task_that_copies_in_the_kernel() -> None:
     """The final POST schedules assembly and returns; LocalStore copies with copy_file_range, no read()."""
-    from tusserver.protocol import creation
     from tusserver.storage import local
+    from tusserver.uploads import service
 
-    source = inspect.getsource(creation.CreationHandler._create_final)
-    assert "schedule_assembly(" in source and "await assemble" not in source
+    source = inspect.getsource(service.Uploads.create_final)
+    assert "assembler.schedule(" in source and "await self.assembler.assemble" not in source
     tree = ast.parse(inspect.getsource(local._concatenate_files) + inspect.getsource(local._copy))
     calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
     assert "copy_file_range" in calls

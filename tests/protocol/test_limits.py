@@ -1,4 +1,4 @@
-"""In-process checks of protocol/limits.py and the assembly back-off that a live server cannot show."""
+"""In-process checks of uploads/limits.py and the assembly back-off that a live server cannot show."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from tusserver.config import Settings
 from tusserver.errors import UploadGone
 from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
-from tusserver.protocol import completion
-from tusserver.protocol.completion import assemble, schedule_assembly
 from tusserver.protocol.context import TusContext
 from tusserver.storage.memory import MemoryStore
 from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets
+from tusserver.uploads import state
 
 
 class CountingStore(MemoryStore):
@@ -57,7 +56,7 @@ def test_assembly_discards_a_final_over_its_recorded_limit() -> None:
         parts = await make_parts(store, 2, 600, filled=True)
         final = UploadInfo(id="final-" + "f" * 16, length=None, concat="final", parts=parts, max_length=1000)
         await store.create(final)
-        await assemble(ctx, final.id)
+        await ctx.uploads.assembler.assemble(final.id)
         with pytest.raises(UploadGone):
             await store.get_info(final.id)
 
@@ -67,20 +66,21 @@ def test_assembly_discards_a_final_over_its_recorded_limit() -> None:
 def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario() -> None:
         ctx, store = context()
+        assembler = ctx.uploads.assembler
         parts = await make_parts(store, 500, 1, filled=False)
         final = UploadInfo(id="final-" + "g" * 16, length=500, concat="final", parts=parts)
         await store.create(final)
-        schedule_assembly(ctx, final.id)
-        await asyncio.gather(*ctx.background)
+        assembler.schedule(final.id)
+        await asyncio.gather(*assembler.tasks)
         first = store.reads
         assert first >= 500  # the first attempt reads every part and finds them unfinished
         for _ in range(200):  # what 200 HEADs do
-            schedule_assembly(ctx, final.id)
-            await asyncio.gather(*ctx.background)
+            assembler.schedule(final.id)
+            await asyncio.gather(*assembler.tasks)
         assert store.reads == first
-        monkeypatch.setattr(completion.time, "monotonic", lambda: 1e12)  # the back-off has passed
-        schedule_assembly(ctx, final.id)
-        await asyncio.gather(*ctx.background)
+        monkeypatch.setattr(state.time, "monotonic", lambda: 1e12)  # the back-off has passed
+        assembler.schedule(final.id)
+        await asyncio.gather(*assembler.tasks)
         assert store.reads > first  # re-checked: a lost wake-up or a restart never strands a final
 
     asyncio.run(scenario())

@@ -1,4 +1,9 @@
-"""One suite for every store: memory, local disk, and S3 (moto's server over HTTP)."""
+"""The store contract (tests/storage/contract.py) run against every in-repo store, and each store's own checks.
+
+`STORES` is the contract-test parameter list: a new store is one line here (or, for a store defined
+elsewhere, a `StoreContract` subclass with its own `store` fixture: see test_example_store.py).
+Run it with `.venv/bin/pytest tests/storage -q`.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ from typing import Any
 import pytest
 
 from tests.s3_support import S3Server
-from tusserver.errors import ChecksumMismatch, InsufficientStorage, UploadGone, UploadNotFound
+from tests.storage.contract import StoreContract, chunks, new_upload, read_all, run
+from tusserver.errors import InsufficientStorage, UploadGone, UploadNotFound
 from tusserver.models import UploadInfo
 from tusserver.storage import local as local_module
-from tusserver.storage.base import Concatenatable, Linkable, Listable, Store, Terminatable
+from tusserver.storage.base import Store
+from tusserver.storage.composer import StoreComposer
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.local import LocalStore
 from tusserver.storage.memory import MemoryStore
@@ -27,147 +34,34 @@ _local: Store = LocalStore(Path("/nonexistent"))
 _memory: Store = MemoryStore()
 
 
-@pytest.fixture(params=["memory", "local", "local-thread", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "local":
-        yield LocalStore(tmp_path / "data")
-    elif request.param == "local-thread":  # small buffers: several writes pass through the thread per chunk
-        yield LocalStore(tmp_path / "data", write_buffer_bytes=64 * 1024, write_in_thread=True)
-    else:
-        server: S3Server = request.getfixturevalue("s3_server")
-        yield S3Store(server.client(), server.bucket, prefix="contract/")
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    server: S3Server = request.getfixturevalue("s3_server")
+    return S3Store(server.client(), server.bucket, prefix="contract/")
 
 
-def run(coro_fn: Callable[[], object]) -> None:
-    asyncio.run(coro_fn())  # type: ignore[arg-type]
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "memory": lambda request, tmp_path: MemoryStore(),
+    "local": lambda request, tmp_path: LocalStore(tmp_path / "data"),
+    # small buffers: several writes pass through the thread per chunk
+    "local-thread": lambda request, tmp_path: LocalStore(
+        tmp_path / "data", write_buffer_bytes=64 * 1024, write_in_thread=True
+    ),
+    "s3": _s3,
+}
 
 
-async def chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+class TestInRepoStores(StoreContract):
+    @pytest.fixture(params=list(STORES))
+    def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+        yield STORES[request.param](request, tmp_path)
 
-
-async def new_upload(store: Store, length: int | None, **kwargs: object) -> UploadInfo:
-    await store.prepare()
-    info = UploadInfo(id=new_upload_id(), length=length, **kwargs)  # type: ignore[arg-type]
-    await store.create(info)
-    return await store.get_info(info.id)
-
-
-async def read_all(store: Store, info: UploadInfo) -> bytes:
-    return b"".join([c async for c in store.read(info, 0, info.offset)])
-
-
-def test_optional_capabilities(store: Store) -> None:
-    for capability in (Terminatable, Concatenatable, Listable, Linkable):
-        assert isinstance(store, capability), capability
-
-
-def test_create_write_resume_read(store: Store) -> None:
-    data = os.urandom(300_000)
-
-    async def go() -> None:
-        info = await new_upload(store, len(data), metadata={"filename": "YQ=="}, owner="alice")
-        assert info.offset == 0 and info.metadata == {"filename": "YQ=="} and info.owner == "alice"
-        assert await store.write_chunk(info, chunks(data[:100_000])) == 100_000
-        info = await store.get_info(info.id)
-        assert info.offset == 100_000 and not info.is_complete
-        await store.write_chunk(info, chunks(data[100_000:]))
-        info = await store.get_info(info.id)
-        assert info.is_complete
-        assert await read_all(store, info) == data
-        assert b"".join([c async for c in store.read(info, 10, 20)]) == data[10:20]
-
-    run(go)
-
-
-def test_failed_commit_check_discards_only_that_chunk(store: Store) -> None:
-    async def go() -> None:
-        info = await new_upload(store, 10)
-        await store.write_chunk(info, chunks(b"12345"))
-        info = await store.get_info(info.id)
-
-        def reject() -> None:
-            raise ChecksumMismatch("bad")
-
-        with pytest.raises(ChecksumMismatch):
-            await store.write_chunk(info, chunks(b"678"), reject)
-        info = await store.get_info(info.id)
-        assert info.offset == 5
-        await store.write_chunk(info, chunks(b"67890"))
-        assert await read_all(store, await store.get_info(info.id)) == b"1234567890"
-
-    run(go)
-
-
-def test_unknown_and_terminated(store: Store) -> None:
-    async def go() -> None:
-        with pytest.raises(UploadNotFound):
-            await store.get_info(new_upload_id())
-        with pytest.raises(UploadNotFound):
-            await store.get_info("../../etc/passwd")
-        info = await new_upload(store, 3)
-        assert isinstance(store, Terminatable)
-        await store.terminate(info.id)
-        with pytest.raises(UploadGone):
-            await store.get_info(info.id)
-
-    run(go)
-
-
-def test_deferred_length_saved(store: Store) -> None:
-    async def go() -> None:
-        info = await new_upload(store, None)
-        await store.write_chunk(info, chunks(b"abc"))
-        info = await store.get_info(info.id)
-        assert info.length is None and info.offset == 3
-        info.length = 6
-        await store.save_info(info)
-        await store.write_chunk(info, chunks(b"def"))
-        info = await store.get_info(info.id)
-        assert info.is_complete and await read_all(store, info) == b"abcdef"
-
-    run(go)
-
-
-def test_concatenate_and_link(store: Store) -> None:
-    async def go() -> None:
-        parts = []
-        for piece in (b"hello ", b"big ", b"world"):
-            part = await new_upload(store, len(piece), concat="partial")
-            await store.write_chunk(part, chunks(piece))
-            parts.append(await store.get_info(part.id))
-        final = await new_upload(store, 15, concat="final", parts=[p.id for p in parts])
-        assert not final.is_complete
-        assert isinstance(store, Concatenatable)
-        await store.concatenate(final, parts)
-        final = await store.get_info(final.id)
-        assert final.is_complete and await read_all(store, final) == b"hello big world"
-
-        twin = await new_upload(store, 15)
-        assert isinstance(store, Linkable) and isinstance(store, Terminatable)
-        await store.link(final, twin)
-        await store.terminate(final.id)  # the twin keeps its bytes
-        twin = await store.get_info(twin.id)
-        assert twin.is_complete and await read_all(store, twin) == b"hello big world"
-
-    run(go)
-
-
-def test_listing_includes_uploads_and_tombstones(store: Store) -> None:
-    async def go() -> None:
-        live = await new_upload(store, 1)
-        gone = await new_upload(store, 1)
-        assert isinstance(store, Terminatable) and isinstance(store, Listable)
-        await store.terminate(gone.id)
-        ids = {i async for i in store.list_ids()}
-        assert {live.id, gone.id} <= ids
-        assert store.tombstone_time(gone.id) is not None
-        assert store.tombstone_time(live.id) is None
-
-    run(go)
+    def test_every_optional_capability(self, store: Store) -> None:
+        """The in-repo stores have them all: the server advertises every extension with any of them."""
+        composer = StoreComposer.of(store)
+        for name in ("terminater", "concater", "lister", "linker"):
+            assert getattr(composer, name) is store, name
+        # Stores shared by several processes keep the upload sets beside the data; one-process ones in memory.
+        assert (composer.set_keeper is None) == store.one_process
 
 
 def test_local_store_offset_is_the_file_size(tmp_path: Path) -> None:
@@ -247,23 +141,6 @@ def test_local_store_uploads_writing_at_once_share_the_buffer_budget(tmp_path: P
     assert seen[0] == 1024 * 1024  # alone: the whole per-upload buffer
     assert seen[1] == 256 * 1024  # eight at once: the 2 MiB budget split eight ways
     assert store._writing == 0
-
-
-def test_terminate_twice_and_forget_the_tombstone(store: Store) -> None:
-    async def go() -> None:
-        info = await new_upload(store, 3)
-        await store.write_chunk(info, chunks(b"abc"))
-        assert isinstance(store, Terminatable)
-        await store.terminate(info.id)
-        await store.terminate(info.id)  # a sweep and a DELETE racing: the second is a no-op, not an error
-        with pytest.raises(UploadGone):
-            await store.get_info(info.id)
-        assert store.tombstone_time(info.id) is not None
-        await store.forget_tombstone(info.id)
-        with pytest.raises(UploadNotFound):
-            await store.get_info(info.id)
-
-    run(go)
 
 
 # -- the local store on a full disk (ENOSPC simulated; tests/security/test_disk_full.py uses a real tmpfs) --

@@ -17,7 +17,6 @@ from ..auth.access import check_upload_access
 from ..constants import TUS_RESUMABLE
 from ..errors import Conflict, TusError
 from ..storage.ids import check_upload_id
-from .completion import schedule_assembly
 from .context import TusContext
 from .headers import metadata_text
 
@@ -83,12 +82,12 @@ class DownloadHandler:
 
     async def get(self, request: Request) -> Response:
         upload_id = check_upload_id(request.path_params["upload_id"])
-        info = await self.ctx.store.get_info(upload_id)
+        info = await self.ctx.uploads.get(upload_id)
         check_upload_access(request.scope, info.id, info.owner)
         await self.ctx.hooks.pre_access(request, info)
         if not info.is_complete:
             if info.is_final:
-                schedule_assembly(self.ctx, info.id)
+                self.ctx.uploads.assembler.schedule(info.id)
                 raise Conflict("upload is being assembled from its parts; retry shortly", {"Retry-After": "1"})
             raise Conflict("upload is not finished yet")
         size = info.offset
@@ -115,5 +114,5 @@ class DownloadHandler:
         if request.method == "HEAD":
             return Response(b"", status_code=status, headers=headers, media_type=media_type)
         return StreamingResponse(
-            self.ctx.store.read(info, start, end), status_code=status, headers=headers, media_type=media_type
+            self.ctx.stores.core.read(info, start, end), status_code=status, headers=headers, media_type=media_type
         )

@@ -1,8 +1,9 @@
-"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: check access → lock → load → check → act → respond.
+"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: parse → check access → call the upload service → render.
 
 Access is checked before the lock is taken: waiting for a lock asks the holder to let go, so a request
 that is going to be refused (another owner, a token restricted to another upload) must never wait for
-one, or anyone with a valid token could cut other people's PATCHes.
+one, or anyone with a valid token could cut other people's PATCHes. The service checks it again under
+the lock.
 
 Handlers raise `TusError`s; `errors.render_error` turns them into responses.
 """
@@ -12,25 +13,22 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_size_allowed, check_upload_access, identity_of, size_limit
-from ..constants import OFFSET_CONTENT_TYPE, TUS_VERSION
-from ..errors import BadRequest, Forbidden, OffsetMismatch, TooLarge, UnsupportedMediaType
+from ..auth.access import check_upload_access, identity_of
+from ..constants import TUS_VERSION
+from ..errors import BadRequest, Forbidden
 from ..models import UploadInfo
-from ..storage.base import Terminatable
 from ..storage.ids import check_upload_id
 from .body import BodyReader
-from .completion import schedule_assembly
 from .context import TusContext, check_tus_resumable
 from .download import DownloadHandler
-from .headers import parse_checksum, parse_int, serialise_metadata
-from .limits import check_declared_length, release_unfinished
-from .responses import tus_response
-from .writing import receive_body
+from .headers import check_content_type, parse_checksum, parse_int, serialise_metadata
+from .responses import expires_header, tus_response
 
 
 class TusHandler:
     def __init__(self, ctx: TusContext) -> None:
         self.ctx = ctx
+        self.uploads = ctx.uploads
         self.download = DownloadHandler(ctx)
         settings = ctx.settings
         self._options_headers = {
@@ -44,19 +42,13 @@ class TusHandler:
     async def options(self, request: Request) -> Response:
         return tus_response(204, self._options_headers)
 
-    async def _load(self, request: Request, upload_id: str) -> UploadInfo:
-        info = await self.ctx.store.get_info(check_upload_id(upload_id))
-        check_upload_access(request.scope, info.id, info.owner)
-        self.ctx.check_not_expired(info)
-        return info
-
     async def _check_access(self, request: Request, upload_id: str) -> UploadInfo | None:
         """Refuse before locking (see the module docstring); the checks are repeated under the lock.
 
         Only with auth on: without it no one is refused for who they are, and a PATCH saves a read."""
         if identity_of(request.scope) is None:
             return None
-        info = await self.ctx.store.get_info(upload_id)
+        info = await self.uploads.get(upload_id)
         check_upload_access(request.scope, info.id, info.owner)
         return info
 
@@ -65,7 +57,7 @@ class TusHandler:
         hooks = self.ctx.hooks
         if not (hooks.wants("pre-access") or hooks.wants("pre-terminate")):
             return known
-        info = known or await self.ctx.store.get_info(upload_id)
+        info = known or await self.uploads.get(upload_id)
         await hooks.pre_access(request, info)
         return info
 
@@ -75,20 +67,19 @@ class TusHandler:
             return await self.download.get(request)
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
-        ctx = self.ctx
-        info = await self._load(request, upload_id)
-        await ctx.hooks.pre_access(request, info)
+        caller = self.ctx.caller(request)
+        info = await self.uploads.load(upload_id, caller)
+        await self.ctx.hooks.pre_access(request, info)
         if info.is_final:
             # Final uploads are never PATCHed; their lock belongs to the assembler, so read without it.
             if not info.is_complete:
-                schedule_assembly(ctx, upload_id)
+                self.uploads.assembler.schedule(upload_id)
             return tus_response(200, self._upload_headers(request, info))
-        async with ctx.lock(upload_id):  # under the lock: a stale PATCH is cut and its bytes counted
-            info = await self._load(request, upload_id)
+        info = await self.uploads.settled(upload_id, caller)
         return tus_response(200, self._upload_headers(request, info))
 
     def _upload_headers(self, request: Request, info: UploadInfo) -> dict[str, str]:
-        headers = {"Cache-Control": "no-store", **self.ctx.expires_header(info)}
+        headers = {"Cache-Control": "no-store", **expires_header(self.uploads.expiry, info)}
         if not info.is_final or info.is_complete:
             headers["Upload-Offset"] = str(info.offset)
         else:
@@ -102,78 +93,45 @@ class TusHandler:
         if info.is_partial:
             headers["Upload-Concat"] = "partial"
         elif info.is_final:
-            urls = " ".join(f"{self.ctx.base_path(request)}{part}" for part in info.parts)
-            headers["Upload-Concat"] = f"final;{urls}"
+            base = self.ctx.urls.base_path(request)
+            headers["Upload-Concat"] = "final;" + " ".join(f"{base}{part}" for part in info.parts)
         return headers
 
     async def patch(self, request: Request) -> Response:
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
-        ctx, settings, headers = self.ctx, self.ctx.settings, request.headers
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != OFFSET_CONTENT_TYPE:
-            raise UnsupportedMediaType(f"PATCH needs Content-Type: {OFFSET_CONTENT_TYPE}")
+        headers = request.headers
+        check_content_type(headers, "PATCH needs")
         offset = parse_int("Upload-Offset", headers.get("upload-offset"))
         if offset is None:
             raise BadRequest("Upload-Offset header is required")
         new_length = parse_int("Upload-Length", headers.get("upload-length"))
         content_length = parse_int("Content-Length", headers.get("content-length"))
-        checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms)
+        checksum = parse_checksum(headers.get("upload-checksum"), self.ctx.checksum_algorithms)
 
         known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
         if known is not None and known.is_final:  # its lock is the assembler's: do not even wait for it
             raise Forbidden("final uploads cannot be PATCHed")
         reader = BodyReader(request, limit=0)
-        async with ctx.lock(upload_id, on_release_request=reader.interrupt):
-            info = await self._load(request, upload_id)
-            if info.is_final:
-                raise Forbidden("final uploads cannot be PATCHed")
-            if offset != info.offset:
-                raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
-            declares_length = new_length is not None and self._check_deferred_length(request, info, new_length)
-            length = new_length if declares_length else info.length
-            if length is None:
-                cap = size_limit(request.scope, settings.max_size_bytes)
-                limit = max(0, cap - info.offset) if cap is not None else 2**63 - 1
-            else:
-                limit = length - info.offset
-            if content_length is not None and content_length > limit:
-                raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
-            if declares_length and length is not None:  # saved only once the request is known to be acceptable
-                await check_declared_length(ctx, info, length)
-                info.length = length
-                await ctx.store.save_info(info)
-            reader.limit = limit
-            await receive_body(ctx, request, info, checksum, reader)
-            await ctx.hooks.emit("post-receive", info, request)
-        response_headers = {"Upload-Offset": str(info.offset), **ctx.expires_header(info)}
-        return tus_response(204, response_headers)
-
-    def _check_deferred_length(self, request: Request, info: UploadInfo, length: int) -> bool:
-        """Validate an `Upload-Length` sent on PATCH; True when it sets a deferred length (to be saved)."""
-        if info.length is not None:
-            if length != info.length:
-                raise BadRequest("Upload-Length cannot change once set")
-            return False
-        if length < info.offset:
-            raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
-        check_size_allowed(request.scope, length, self.ctx.settings.max_size_bytes)
-        return True
+        info = await self.uploads.append(
+            upload_id,
+            offset,
+            new_length,
+            content_length,
+            checksum,
+            reader,
+            self.ctx.caller(request),
+            on_release_request=reader.interrupt,
+        )
+        return tus_response(204, {"Upload-Offset": str(info.offset), **expires_header(self.uploads.expiry, info)})
 
     async def delete(self, request: Request) -> Response:
         check_tus_resumable(request)
         upload_id = check_upload_id(request.path_params["upload_id"])
-        store = self.ctx.store
-        if not isinstance(store, Terminatable):
+        if self.ctx.stores.terminater is None:
             raise BadRequest("this server does not support termination")
         known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
         if known is not None and self.ctx.hooks.wants("pre-terminate"):
             await self.ctx.hooks.pre_terminate(request, known)
-        async with self.ctx.lock(upload_id):
-            info = await store.get_info(upload_id)
-            check_upload_access(request.scope, info.id, info.owner)
-            await store.terminate(upload_id)
-            self.ctx.digests.forget(upload_id)
-            await release_unfinished(self.ctx, info)
-        await self.ctx.hooks.emit("post-terminate", info, request)
+        await self.uploads.terminate(upload_id, self.ctx.caller(request))
         return tus_response(204)

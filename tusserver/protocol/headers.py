@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from ..errors import BadRequest, InvalidInteger
+from ..constants import OFFSET_CONTENT_TYPE
+from ..errors import BadRequest, InvalidInteger, UnsupportedMediaType
 
 # Strict: digits only. Rejects "-1", "+5", " 5", "1e3", "0x10", "1_000" which int() would take.
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -19,6 +20,13 @@ _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _CHECKSUM_ALG = re.compile(r"[a-z0-9-]{1,32}")
 
 Metadata = dict[str, str | None]
+
+
+def check_content_type(headers: Mapping[str, str], needs: str) -> None:
+    """415 unless a body is sent as `application/offset+octet-stream` (parameters ignored)."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != OFFSET_CONTENT_TYPE:
+        raise UnsupportedMediaType(f"{needs} Content-Type: {OFFSET_CONTENT_TYPE}")
 
 
 def parse_int(name: str, value: str | None) -> int | None:

@@ -1,18 +1,30 @@
-"""Storage backends, chosen by name and imported lazily so the `[s3]` extra stays optional."""
+"""The one registry of storage backends: a name → the class, imported lazily so `[s3]` stays optional.
+
+In-repo backends are listed in `BUILTIN`; a plug-in package registers under the `tusserver.stores`
+entry-point group (`name = "package.module:Class"`); embedding code or a test calls `register_store`.
+Everything that depends on the backend asks the class (`store_class(name).default_locker`, ...), so
+no other module names a store.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Any
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
 from .base import Store
 
-STORES = {
+if TYPE_CHECKING:
+    from ..config import Settings
+
+ENTRY_POINT_GROUP = "tusserver.stores"
+BUILTIN = {
     "file": "tusserver.storage.local:LocalStore",
     "memory": "tusserver.storage.memory:MemoryStore",
     "s3": "tusserver.storage.s3:S3Store",
 }
+_registered: dict[str, str | type[Store]] = {}
 
 
 def import_from_string(path: str) -> Any:
@@ -20,7 +32,34 @@ def import_from_string(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def register_store(name: str, store: str | type[Store]) -> None:
+    """Make `--store NAME` use `store` (a class, or "module:Class" imported when first used)."""
+    _registered[name] = store
+
+
+def unregister_store(name: str) -> None:
+    _registered.pop(name, None)
+
+
+@functools.cache
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _known() -> dict[str, str | type[Store]]:
+    return {**_plugins(), **BUILTIN, **_registered}
+
+
+def store_names() -> list[str]:
+    return sorted(_known())
+
+
+def store_class(name: str) -> type[Store]:
+    """The backend registered as `name`; KeyError when there is none."""
+    found = _known()[name]
+    cls: type[Store] = import_from_string(found) if isinstance(found, str) else found
+    return cls
+
+
 def build_store(settings: Settings) -> Store:
-    cls = import_from_string(STORES[settings.store])
-    store: Store = cls.from_settings(settings)
-    return store
+    return store_class(settings.store).from_settings(settings)

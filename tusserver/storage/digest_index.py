@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..config import Settings
+from .base import Store
 
 
 def index_key(owner: str | None, repr_digest: str, length: int) -> str:
@@ -66,7 +67,8 @@ class FileDigestIndex:
             (self.directory / key).unlink(missing_ok=True)
 
 
-def build_digest_index(settings: Settings) -> DigestIndex:
-    if settings.store == "file":
+def build_digest_index(settings: Settings, store: Store) -> DigestIndex:
+    """Files under --data-dir (shared by the workers of one host) when the store keeps its data there."""
+    if store.shares_disk_index:
         return FileDigestIndex(Path(settings.data_dir) / ".digests")
     return MemoryDigestIndex()

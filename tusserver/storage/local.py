@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +29,9 @@ from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFou
 from ..fileops import read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import CommitCheck
+from .base import MODIFIED, CommitCheck, Store
 from .ids import check_upload_id
+from .upload_sets import FileUploadSets, UploadSets
 
 T = TypeVar("T")
 log = logging.getLogger("tusserver")
@@ -51,7 +53,26 @@ def map_os_errors(upload_id: str) -> Iterator[None]:
         raise StorageError(f"storage failed for upload {upload_id}") from exc
 
 
-class LocalStore:
+@dataclass(frozen=True)
+class LocalConfig:
+    """What the file store takes from `Settings`."""
+
+    directory: Path
+    write_buffer_bytes: int
+    write_in_thread: bool
+    write_buffer_total_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalConfig:
+        return cls(
+            settings.data_dir, settings.write_buffer_bytes, settings.write_in_thread, settings.write_buffer_total_bytes
+        )
+
+
+class LocalStore(Store):
+    default_locker = "file"  # lock files beside the data: every worker on the host sees them
+    shares_disk_index = True
+
     def __init__(
         self,
         directory: Path,
@@ -68,9 +89,8 @@ class LocalStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalStore:
-        return cls(
-            settings.data_dir, settings.write_buffer_bytes, settings.write_in_thread, settings.write_buffer_total_bytes
-        )
+        config = LocalConfig.from_settings(settings)
+        return cls(config.directory, config.write_buffer_bytes, config.write_in_thread, config.write_buffer_total_bytes)
 
     # -- paths ---------------------------------------------------------------------------------
     # Plain strings, not pathlib, on the per-request paths: see fileops.py.
@@ -115,9 +135,6 @@ class LocalStore:
 
             raise StorageError(f"data directory {self.directory} is not writable: {exc.strerror}") from exc
 
-    async def aclose(self) -> None:
-        return None
-
     # -- records -------------------------------------------------------------------------------
 
     def _write_info(self, info: UploadInfo) -> None:
@@ -155,7 +172,7 @@ class LocalStore:
         try:
             st = os.stat(self.data_path(upload_id))
             info.offset = st.st_size
-            info.storage["mtime"] = st.st_mtime
+            info.storage[MODIFIED] = st.st_mtime
             verified = self._verified_offset(upload_id)
             if verified is not None:  # a checksummed chunk is being written, or its writer died
                 info.offset = min(info.offset, verified)
@@ -163,7 +180,7 @@ class LocalStore:
             if not info.is_final:  # terminated between the two reads
                 raise UploadGone() from None
             info.offset = 0  # a final upload's file appears only once assembled
-            info.storage["mtime"] = info.created
+            info.storage[MODIFIED] = info.created
         return info
 
     async def get_info(self, upload_id: str) -> UploadInfo:
@@ -328,11 +345,14 @@ class LocalStore:
         finally:
             entries.close()
 
-    def tombstone_time(self, upload_id: str) -> float | None:
+    async def tombstone_time(self, upload_id: str) -> float | None:
         try:
             return os.stat(self._gone_path(upload_id)).st_mtime
         except FileNotFoundError:
             return None
+
+    def upload_sets(self, name: str, counted: bool) -> UploadSets:
+        return FileUploadSets(self.directory / ".sets" / name, counted)
 
 
 def _next_names(entries: Iterator[os.DirEntry[str]], count: int) -> list[str]:

@@ -9,11 +9,13 @@ from ..config import Settings
 from ..errors import UploadGone, UploadNotFound
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import CommitCheck
+from .base import MODIFIED, CommitCheck, Store
 from .ids import check_upload_id
 
 
-class MemoryStore:
+class MemoryStore(Store):
+    one_process = True
+
     def __init__(self) -> None:
         self._records: dict[str, bytes] = {}
         self._data: dict[str, bytearray] = {}
@@ -23,12 +25,6 @@ class MemoryStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryStore:
         return cls()
-
-    async def prepare(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
     async def create(self, info: UploadInfo) -> None:
         self._records[check_upload_id(info.id)] = info.to_json()
@@ -41,7 +37,7 @@ class MemoryStore:
         if raw is None:
             raise UploadGone() if upload_id in self._gone else UploadNotFound()
         info = UploadInfo.from_json(raw, offset=len(self._data.get(upload_id, b"")))
-        info.storage["mtime"] = self._touched.get(upload_id, info.created)
+        info.storage[MODIFIED] = self._touched.get(upload_id, info.created)
         return info
 
     async def save_info(self, info: UploadInfo) -> None:
@@ -82,7 +78,7 @@ class MemoryStore:
         for upload_id in list(self._records) + list(self._gone):
             yield upload_id
 
-    def tombstone_time(self, upload_id: str) -> float | None:
+    async def tombstone_time(self, upload_id: str) -> float | None:
         return self._gone.get(upload_id)
 
     async def forget_tombstone(self, upload_id: str) -> None:

@@ -18,16 +18,18 @@ import contextlib
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import IO, Any
 
-from ..config import Settings
+from ..config import Settings, SettingsError
 from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
 from ..extras import require_extra
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import CommitCheck
+from .base import CommitCheck, Store
 from .ids import check_upload_id
+from .upload_sets import S3UploadSets, UploadSets
 
 MIN_PART = 5 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
@@ -55,7 +57,23 @@ def map_s3_errors(upload_id: str) -> Iterator[None]:
         raise StorageError(f"object storage failed for upload {upload_id}") from exc
 
 
-class S3Store:
+@dataclass(frozen=True)
+class S3Config:
+    """What the S3 store takes from `Settings`."""
+
+    bucket: str
+    endpoint_url: str | None
+    region: str
+    prefix: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Config:
+        if not settings.s3_bucket:
+            raise SettingsError("--s3-bucket is required with --store s3")
+        return cls(settings.s3_bucket, settings.s3_endpoint_url or None, settings.s3_region, settings.s3_prefix)
+
+
+class S3Store(Store):
     def __init__(self, client: Any, bucket: str, prefix: str = "", part_size: int = PART_SIZE) -> None:
         self.client = client
         self.bucket = bucket
@@ -64,13 +82,17 @@ class S3Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
+        config = S3Config.from_settings(settings)
         boto3 = require_extra("boto3", "s3", "--store s3")
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url or None,
-            region_name=settings.s3_region,
-        )
-        return cls(client, settings.s3_bucket, settings.s3_prefix)
+        client = boto3.client("s3", endpoint_url=config.endpoint_url, region_name=config.region)
+        return cls(client, config.bucket, config.prefix)
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        S3Config.from_settings(settings)
+
+    def upload_sets(self, name: str, counted: bool) -> UploadSets:
+        return S3UploadSets(self.client, self.bucket, f"{self.prefix}.sets/{name}/")
 
     def _key(self, upload_id: str, suffix: str = "") -> str:
         return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
@@ -272,11 +294,11 @@ class S3Store:
             for suffix in (".info", "", ".part"):
                 await self._run(self.client.delete_object, Bucket=self.bucket, Key=self._key(upload_id, suffix))
 
-    def tombstone_time(self, upload_id: str) -> float | None:
+    async def tombstone_time(self, upload_id: str) -> float | None:
         from botocore.exceptions import ClientError
 
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(upload_id, ".gone"))
+            head = await self._run(self.client.head_object, Bucket=self.bucket, Key=self._key(upload_id, ".gone"))
         except ClientError:
             return None
         return float(head["LastModified"].timestamp())

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import StorageError
-from .base import Store
 
 UNFINISHED = "unfinished"
 WAITING_FINALS = "finals"
@@ -222,18 +221,6 @@ class S3UploadSets:
                     break
                 kwargs["ContinuationToken"] = page["NextContinuationToken"]
         return found[:limit]
-
-
-def build_upload_sets(store: Store, name: str, counted: bool = False) -> UploadSets:
-    """Sets stored where the store keeps its data, so every worker sharing the store shares them."""
-    from .local import LocalStore
-    from .s3 import S3Store  # imports boto3 only when used: safe without the [s3] extra
-
-    if isinstance(store, LocalStore):
-        return FileUploadSets(store.directory / ".sets" / name, counted)
-    if isinstance(store, S3Store):
-        return S3UploadSets(store.client, store.bucket, f"{store.prefix}.sets/{name}/")
-    return MemoryUploadSets()
 
 
 def _parse_count(raw: bytes) -> int:

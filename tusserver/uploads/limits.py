@@ -1,0 +1,148 @@
+"""Limits that span uploads: how many unfinished uploads an owner holds, and how big a final may grow.
+
+`--max-unfinished`: every upload created unfinished is entered in its owner's set
+(`storage/upload_sets.py`) and leaves it when it finishes, is deleted, discarded or expires. A
+creation POST adds its entry first and counts after, so concurrent POSTs (in any worker sharing the
+store) see each other and cannot all slip under the cap; a lost race can only make a POST refused
+that might have fit. Entries whose upload is gone (a crash, an expiry not yet swept) are pruned
+when an owner reaches the cap, at most once per `PRUNE_INTERVAL_S`, so a client hammering at the cap
+does not make every refused POST re-read a thousand records. An entry without a record is pruned
+only after `RESERVATION_GRACE_S`, so a POST between adding its entry and writing its record keeps
+it. Over-shoot is possible only when an entry is pruned wrongly (a record write slower than the
+grace) or, on S3, when a listing lags a write: small, as the contract accepts.
+
+Final sizes: a final's limit (the lower of `--max-size` and the creating token's `max_size`) is kept
+in its record, so it holds after a restart and in every worker. Lengths known at the POST are
+checked there (a part named twice counts twice); a partial that declares its deferred length later
+finds the finals naming it in `finals_of_part` and is refused if one would grow past its limit.
+`Assembler.assemble` checks the total once more, so a race between two such PATCHes can delay the
+refusal to assembly time but never lets a final store more.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import TooLarge, TooManyUploads, TusError, UploadNotFound
+from ..models import UploadInfo
+from ..storage.base import Store
+from ..storage.upload_sets import UploadSets, owner_group
+from .expiration import ExpiryPolicy
+from .state import MemoryRateGate, RateGate
+
+PRUNE_INTERVAL_S = 30.0
+RESERVATION_GRACE_S = 60.0  # an entry whose record does not exist yet is a POST still running, until this old
+MAX_FINALS_CHECKED = 1000  # finals checked when a partial declares its length; assembly checks the rest
+
+
+class UnfinishedQuota:
+    """`--max-unfinished`: each owner's set of unfinished uploads, kept where the store keeps its data."""
+
+    def __init__(
+        self, store: Store, sets: UploadSets, cap: int, expiry: ExpiryPolicy, prunes: RateGate | None = None
+    ) -> None:
+        self.store = store
+        self.sets = sets
+        self.cap = cap
+        self.expiry = expiry
+        self.prunes = prunes or MemoryRateGate()
+
+    async def reserve(self, info: UploadInfo) -> None:
+        """Enter a new upload in its owner's set; 429 (and no entry) if that makes one too many."""
+        cap = self.cap
+        if cap <= 0:
+            return  # no cap: nothing to count (a cap set later starts counting from then on)
+        group = owner_group(info.owner)
+        await self.sets.add(group, info.id)
+        if await self.sets.count(group, cap + 1) <= cap:
+            return
+        members = await self.sets.members(group, cap + 1)  # the entries themselves are the truth
+        if len(members) <= cap or await self._prune(group, members, keep=info.id) <= cap:
+            await self.sets.repair(group)  # the count was skewed (a crash) or entries were pruned
+            return
+        await self.sets.remove(group, info.id)
+        raise TooManyUploads(f"too many unfinished uploads (at most {cap}); finish or delete some first")
+
+    async def release(self, info: UploadInfo) -> None:
+        """The upload finished, was deleted, discarded or expired: it no longer counts against the cap."""
+        await self.sets.remove(owner_group(info.owner), info.id)
+
+    async def _prune(self, group: str, members: dict[str, float], keep: str) -> int:
+        """Drop entries whose upload is finished or gone; the number left (all of them if pruned lately)."""
+        if not self.prunes.allow(group, PRUNE_INTERVAL_S):
+            return len(members)
+        left = len(members)
+        for upload_id, added in members.items():
+            if upload_id == keep:
+                continue
+            try:
+                info = await self.store.get_info(upload_id)
+                self.expiry.check_not_expired(info)
+                stale = info.is_complete
+            except UploadNotFound:
+                stale = added < time.time() - RESERVATION_GRACE_S
+            except TusError as exc:
+                stale = exc.status_code == 410  # terminated or expired
+            if stale:
+                await self.sets.remove(group, upload_id)
+                left -= 1
+        return left
+
+
+def check_final_total(total: int, limit: int | None, what: str) -> None:
+    if limit is not None and total > limit:
+        raise TooLarge(f"{what} would make the final upload {total} bytes, over its limit of {limit} bytes")
+
+
+class FinalLimits:
+    """How big a final may grow, and which finals name each unfinished part (`finals_of_part`)."""
+
+    def __init__(self, store: Store, finals_of_part: UploadSets, max_size: int) -> None:
+        self.store = store
+        self.finals_of_part = finals_of_part
+        self.max_size = max_size
+
+    def limit(self, final: UploadInfo) -> int | None:
+        """The most bytes a final may hold: its recorded limit and today's `--max-size`, whichever is lower."""
+        limits = [x for x in (final.max_length, self.max_size) if x]
+        return min(limits) if limits else None
+
+    async def note_waiting_parts(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
+        """Remember which finals name each unfinished part, for deferred lengths and cross-worker wake-up."""
+        for part_id in {p.id for p in parts if not p.is_complete}:
+            await self.finals_of_part.add(part_id, final.id)
+
+    async def finals_waiting_on(self, part_id: str, limit: int = MAX_FINALS_CHECKED) -> set[str]:
+        return set(await self.finals_of_part.members(part_id, limit))
+
+    async def forget(self, part_id: str, final_id: str) -> None:
+        await self.finals_of_part.remove(part_id, final_id)
+
+    async def forget_part(self, part: UploadInfo) -> None:
+        """A partial was deleted or expired unfinished: no final can wait on it any more."""
+        if part.is_partial and not part.is_complete:
+            for final_id in await self.finals_waiting_on(part.id):
+                await self.forget(part.id, final_id)
+
+    async def check_declared_length(self, partial: UploadInfo, length: int) -> None:
+        """413 if declaring `length` on `partial` would push a final that names it over the final's limit."""
+        if not partial.is_partial:
+            return
+        for final_id in await self.finals_waiting_on(partial.id):
+            try:
+                final = await self.store.get_info(final_id)
+            except TusError:
+                continue  # deleted or expired: nothing will be assembled
+            limit = self.limit(final)
+            if final.is_complete or limit is None:
+                continue
+            lengths: dict[str, int] = {partial.id: length}
+            for part_id in set(final.parts) - {partial.id}:
+                try:
+                    part = await self.store.get_info(part_id)
+                except TusError:
+                    part = None
+                # An undeclared length is at least the bytes stored so far.
+                lengths[part_id] = 0 if part is None else part.length if part.length is not None else part.offset
+            total = sum(lengths[part_id] for part_id in final.parts)
+            check_final_total(total, limit, f"Upload-Length {length}")

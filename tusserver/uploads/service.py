@@ -1,0 +1,305 @@
+"""The upload operations under the HTTP handlers: create, write, finish, terminate.
+
+Handlers parse a request into arguments and a `Caller`, call one method here and render the answer;
+everything that happens to an upload (quota, hooks, digests, assembly, bookkeeping) happens here, in
+one order, whichever request or background task asks. Each event hook is emitted from one place:
+post-create from `_created`, post-finish from `_finished`, post-receive from `append`,
+post-terminate from `terminate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from ..config import Settings
+from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
+from ..hooks import Hooks
+from ..locking.base import Locker, ReleaseCallback
+from ..models import UploadInfo
+from ..protocol.checksum import Hasher, new_hasher
+from ..protocol.digest import DigestTracker
+from ..protocol.headers import MAX_INT, Checksum
+from ..storage.base import MODIFIED
+from ..storage.composer import StoreComposer
+from ..storage.digest_index import DigestIndex
+from ..storage.upload_sets import UNFINISHED, WAITING_FINALS
+from .assembler import Assembler
+from .expiration import ExpiryPolicy
+from .instant import InstantUpload
+from .ledger import Ledger
+from .limits import FinalLimits, UnfinishedQuota
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+
+class Caller(Protocol):
+    """Who asks, as the auth layer sees them (`protocol.context.RequestCaller`), and the request the
+    hooks report."""
+
+    @property
+    def request(self) -> Request | None: ...
+
+    @property
+    def size_cap(self) -> int | None:
+        """The most bytes an upload of theirs may hold (None: no limit)."""
+        ...
+
+    def authorize(self, info: UploadInfo) -> None:
+        """403 unless the caller may use the upload."""
+        ...
+
+    def check_size(self, length: int | None) -> None:
+        """413 for a declared length over a limit."""
+        ...
+
+
+class Body(Protocol):
+    """A request body as the handlers read it (`protocol.body.BodyReader`)."""
+
+    limit: int
+    hashers: list[Hasher]
+    released: bool  # cut short because another request wants the upload
+    overflow: bool  # longer than `limit`: the rest was not read
+
+    @property
+    def complete(self) -> bool: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class Uploads:
+    def __init__(
+        self,
+        settings: Settings,
+        stores: StoreComposer,
+        locker: Locker,
+        hooks: Hooks,
+        digest_index: DigestIndex,
+    ) -> None:
+        store = stores.core
+        self.settings = settings
+        self.stores = stores
+        self.locker = locker
+        self.hooks = hooks
+        self.expiry = ExpiryPolicy(settings.expire_after_s)
+        self.digests = DigestTracker(store, settings.max_digest_states)
+        self.quota = UnfinishedQuota(
+            store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
+        )
+        self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
+        self.ledger = Ledger(stores, self.quota, self.finals, self.digests)
+        self.instant = InstantUpload(stores, digest_index, self.lock)
+        self.assembler = Assembler(
+            stores,
+            locker,
+            self.ledger,
+            self._finished,
+            concat_wait_s=settings.concat_wait_s,
+            keep_partials=settings.keep_partials,
+        )
+        self.writers: set[asyncio.Task[object]] = set()  # requests storing a body right now
+
+    def lock(
+        self, upload_id: str, on_release_request: ReleaseCallback | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        return self.locker.lock(
+            upload_id, timeout_s=self.settings.lock_timeout_s, on_release_request=on_release_request
+        )
+
+    async def get(self, upload_id: str) -> UploadInfo:
+        """The record as stored, without access or expiry checks (those are `load`'s)."""
+        return await self.stores.core.get_info(upload_id)
+
+    async def load(self, upload_id: str, caller: Caller) -> UploadInfo:
+        info = await self.stores.core.get_info(upload_id)
+        caller.authorize(info)
+        self.expiry.check_not_expired(info)
+        return info
+
+    async def settled(self, upload_id: str, caller: Caller) -> UploadInfo:
+        """The record read under the upload's lock: a stale PATCH still holding it is cut first, so the
+        offset counts every byte it received (a client resuming after a dropped connection asks HEAD)."""
+        async with self.lock(upload_id):
+            return await self.load(upload_id, caller)
+
+    # -- creation ------------------------------------------------------------------------------
+
+    async def create(self, info: UploadInfo, caller: Caller) -> bool:
+        """Create an upload (pre-create may refuse it); True when instant upload made it complete at once."""
+        await self._pre_create(info, caller)
+        if info.repr_digest and not info.is_partial and self.settings.instant_upload_enabled:
+            if await self.instant.link(info):
+                await self._created(info, caller)
+                await self._finished(info, caller.request, linked=True)
+                return True
+        await self._store_new(info)
+        await self._created(info, caller)
+        return False
+
+    async def create_final(self, info: UploadInfo, parts: list[UploadInfo], caller: Caller) -> UploadInfo | None:
+        """Create a final concatenation; the assembled upload if it was ready within `--concat-wait`."""
+        await self._pre_create(info, caller)
+        await self._store_new(info)
+        await self.finals.note_waiting_parts(info, parts)
+        await self._created(info, caller)
+        return await self.assembler.wait(info.id, self.assembler.schedule(info.id))
+
+    async def _pre_create(self, info: UploadInfo, caller: Caller) -> None:
+        if caller.request is not None:  # uploads the server makes itself have no request to judge
+            await self.hooks.pre_create(caller.request, info)
+
+    async def _store_new(self, info: UploadInfo) -> None:
+        """Store a new upload that counts against its owner's `--max-unfinished` (429 past it)."""
+        if info.is_complete:  # empty: finished at birth
+            await self.stores.core.create(info)
+            return
+        await self.quota.reserve(info)
+        try:
+            await self.stores.core.create(info)
+        except BaseException:
+            await self.ledger.release(info)
+            raise
+
+    async def _created(self, info: UploadInfo, caller: Caller) -> None:
+        await self.hooks.emit("post-create", info, caller.request)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        upload_id: str,
+        offset: int,
+        new_length: int | None,
+        content_length: int | None,
+        checksum: Checksum | None,
+        body: Body,
+        caller: Caller,
+        on_release_request: ReleaseCallback | None = None,
+    ) -> UploadInfo:
+        """PATCH: check the offset and any declared length under the lock, store the body, report progress."""
+        async with self.lock(upload_id, on_release_request=on_release_request):
+            info = await self.load(upload_id, caller)
+            if info.is_final:
+                raise Forbidden("final uploads cannot be PATCHed")
+            if offset != info.offset:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
+            declares_length = new_length is not None and self._check_deferred_length(info, new_length, caller)
+            length = new_length if declares_length else info.length
+            if length is None:
+                cap = caller.size_cap
+                limit = max(0, cap - info.offset) if cap is not None else MAX_INT
+            else:
+                limit = length - info.offset
+            if content_length is not None and content_length > limit:
+                raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
+            if declares_length and length is not None:  # saved only once the request is known to be acceptable
+                await self.finals.check_declared_length(info, length)
+                info.length = length
+                await self.stores.core.save_info(info)
+            body.limit = limit
+            await self.write(info, body, checksum, caller)
+            await self.hooks.emit("post-receive", info, caller.request)
+        return info
+
+    def _check_deferred_length(self, info: UploadInfo, length: int, caller: Caller) -> bool:
+        """Validate an `Upload-Length` sent on PATCH; True when it sets a deferred length (to be saved)."""
+        if info.length is not None:
+            if length != info.length:
+                raise BadRequest("Upload-Length cannot change once set")
+            return False
+        if length < info.offset:
+            raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
+        caller.check_size(length)
+        return True
+
+    async def write(self, info: UploadInfo, body: Body, checksum: Checksum | None, caller: Caller) -> int:
+        """Store `body` at `info.offset` (the caller holds the lock); the new offset. Raises after
+        storing what it may keep: the bytes that fit, a cut body's bytes, never a bad chunk's."""
+        chunk_hasher: Hasher | None = None
+        if checksum is not None:
+            chunk_hasher = new_hasher(checksum.algorithm)
+            body.hashers.append(chunk_hasher)
+        digest_state = await self.digests.resume(info) if info.repr_digest else None
+        if digest_state is not None:
+            body.hashers.append(digest_state.hasher)
+
+        def commit_check() -> None:
+            if chunk_hasher is None or checksum is None:
+                return
+            if not body.complete:
+                raise ChecksumMismatch("body ended before it was complete; the chunk was discarded")
+            if chunk_hasher.digest() != checksum.digest:
+                raise ChecksumMismatch(
+                    f"{checksum.algorithm} checksum of the body does not match; the chunk was discarded"
+                )
+
+        start = info.offset
+        task = asyncio.current_task()
+        if task is not None:
+            self.writers.add(task)  # shutdown waits for these, so a cut body is flushed before the loop stops
+        try:
+            written = await self.stores.core.write_chunk(info, body.chunks(), commit_check if checksum else None)
+        except ChecksumMismatch:
+            self.digests.forget(info.id)
+            raise
+        except InsufficientStorage as exc:
+            # The bytes that fit are stored and count (the running digest was dropped: it is rebuilt from them).
+            if exc.stored:
+                info.offset = start + exc.stored
+                info.storage[MODIFIED] = time.time()
+            exc.message = f"no space left on the server; {info.offset} bytes are stored, resume from there later"
+            raise
+        finally:
+            if task is not None:
+                self.writers.discard(task)
+        info.offset = start + written
+        if written:
+            info.storage[MODIFIED] = time.time()  # Upload-Expires on this response counts from this write
+        if digest_state is not None:
+            self.digests.advance(info.id, digest_state, info.offset)
+        if info.is_complete:
+            await self.finish(info, caller)
+        elif body.released:
+            # As tusd does: the client must not take a cut body for a stored one. It learns the offset by HEAD.
+            raise BadRequest(
+                f"the body was cut short by another request for this upload; {info.offset} bytes are stored"
+            )
+        if body.overflow:
+            raise TooLarge("body is longer than the room left in the upload; the bytes that fit were stored")
+        return info.offset
+
+    # -- the end of an upload ------------------------------------------------------------------
+
+    async def finish(self, info: UploadInfo, caller: Caller) -> None:
+        """The last byte is stored: verify the declared whole-file digest, wake finals waiting on it."""
+        if info.repr_digest and not info.is_final:
+            if not await self.digests.verify(info):
+                await self.ledger.discard(info)
+                raise ChecksumMismatch("the file does not match its Repr-Digest; the upload was discarded")
+        await self.ledger.release(info)
+        if info.is_partial:
+            await self.assembler.wake(info.id)
+        await self._finished(info, caller.request)
+
+    async def _finished(self, info: UploadInfo, request: Request | None = None, linked: bool = False) -> None:
+        """A complete upload (written, assembled, or `linked` by instant upload, which indexed it and
+        has nothing left to decide): index its verified digest, run the finish hooks."""
+        if not linked:
+            if info.repr_digest and self.settings.instant_upload_enabled:
+                await self.instant.remember(info)
+            await self.hooks.pre_finish(info, request)
+        await self.hooks.emit("post-finish", info, request)
+
+    async def terminate(self, upload_id: str, caller: Caller) -> UploadInfo:
+        """DELETE: remove the upload under its lock (a running PATCH is asked to let go first)."""
+        async with self.lock(upload_id):
+            info = await self.stores.core.get_info(upload_id)
+            caller.authorize(info)
+            await self.ledger.remove(info)
+        await self.hooks.emit("post-terminate", info, caller.request)
+        return info
