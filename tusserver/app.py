@@ -29,7 +29,7 @@ from .middleware import RequestGuardMiddleware
 from .protocol import TusContext, routes
 from .storage import build_store
 from .storage.base import Store
-from .storage.digest_index import DigestIndex, build_digest_index
+from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -106,7 +106,7 @@ def create_app(
     store = store or build_store(settings)
     locker = locker or build_locker(settings)
     if digest_index is None:
-        digest_index = build_digest_index(settings)
+        digest_index = build_digest_index(settings, store)
     hooks = hooks if hooks is not None else Hooks()
     hooks.configure(settings, store)
     ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
@@ -132,6 +132,9 @@ def create_app(
                 task.cancel()
             await hooks.drain(settings.shutdown_timeout_s)
             await locker.aclose()
+            await ctx.digests.aclose()
+            if isinstance(digest_index, SupportsAclose):
+                await digest_index.aclose()
             await store.aclose()
 
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the

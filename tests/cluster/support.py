@@ -89,7 +89,8 @@ def running_moto(directory: Path) -> Iterator[S3Server]:
 @contextmanager
 def running_nginx(directory: Path, upstreams: list[int]) -> Iterator[str]:
     """nginx with its own config in `directory`, round-robin over `upstreams`; yields its base URL."""
-    binary = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else require_tool("nginx")  # sbin: not on a user's PATH
+    sbin = Path("/usr/sbin/nginx")  # not on a normal user's PATH
+    binary = str(sbin) if sbin.exists() else require_tool("nginx")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in upstreams)

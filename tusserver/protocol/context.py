@@ -58,7 +58,7 @@ class TusContext:
     def __post_init__(self) -> None:
         if not self.extensions:
             self.extensions = compute_extensions(self.store)
-        self.digests = DigestTracker(self.store, self.settings.max_digest_states)
+        self.digests = DigestTracker.from_settings(self.store, self.settings)
         self.unfinished = build_upload_sets(self.store, UNFINISHED, counted=True)
         self.finals_of_part = build_upload_sets(self.store, WAITING_FINALS)
 

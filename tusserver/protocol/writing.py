@@ -64,7 +64,7 @@ async def receive_body(
     if written:
         info.storage["mtime"] = time.time()  # Upload-Expires on this response counts from this write
     if digest_state is not None:
-        ctx.digests.advance(info.id, digest_state, info.offset)
+        await ctx.digests.advance(info.id, digest_state, info.offset)
     if info.is_complete:
         await finish_upload(ctx, info, request)
     elif reader.released:

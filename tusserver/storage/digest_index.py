@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..config import Settings
+from .base import Store
 
 
 def index_key(owner: str | None, repr_digest: str, length: int) -> str:
@@ -26,6 +27,13 @@ class DigestIndex(Protocol):
     async def put(self, key: str, upload_id: str) -> None: ...
 
     async def remove(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class SupportsAclose(Protocol):
+    """An index holding a connection (Redis) to close when the app stops."""
+
+    async def aclose(self) -> None: ...
 
 
 class MemoryDigestIndex:
@@ -66,7 +74,16 @@ class FileDigestIndex:
             (self.directory / key).unlink(missing_ok=True)
 
 
-def build_digest_index(settings: Settings) -> DigestIndex:
+def build_digest_index(settings: Settings, store: Store | None = None) -> DigestIndex:
+    """The index every instance or worker that shares `store` can see.
+
+    Redis when the locks are there (instances on several hosts share Redis, whatever the store);
+    files beside the data for the file store (workers on one host); else per process.
+    """
+    if settings.effective_locker == "redis":
+        from .redis_digest_index import RedisDigestIndex
+
+        return RedisDigestIndex.from_settings(settings)
     if settings.store == "file":
         return FileDigestIndex(Path(settings.data_dir) / ".digests")
     return MemoryDigestIndex()
