@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,7 +31,8 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {dir}/access.log;
+    log_format cluster '$msec "$request" $status upstream=$upstream_addr:$upstream_status $request_time s';
+    access_log {dir}/access.log cluster;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -126,7 +127,7 @@ class Cluster:
     instances: list[LiveServer]
     s3: S3Server
     redis_url: str
-    logs: list[Path] = field(default_factory=list)
+    nginx_dir: Path
 
     @property
     def endpoint(self) -> str:
@@ -136,20 +137,30 @@ class Cluster:
         """The same upload, addressed on instance `index` directly instead of through nginx."""
         return self.instances[index].url + httpx.URL(upload_url).path
 
-    def on(self, index: int) -> httpx.Client:
+    def on(self, index: int, headers: dict[str, str] | None = None) -> httpx.Client:
         """A client for instance `index` alone that says `Host: <nginx>`, as nginx does.
 
         The instance then builds `Location` URLs on nginx's address, and accepts those URLs in an
         `Upload-Concat` final made on another instance, exactly as behind the proxy.
         """
         host = httpx.URL(self.url).netloc.decode()
-        return httpx.Client(base_url=self.instances[index].url, headers={**TUS, "Host": host}, timeout=60)
+        return httpx.Client(
+            base_url=self.instances[index].url, headers={**TUS, **(headers or {}), "Host": host}, timeout=60
+        )
 
     def ensure_running(self) -> None:
         """Restart any instance a test killed, so the next test starts with three."""
         for server in self.instances:
             if server.proc is None or server.proc.poll() is not None:
                 server.start()
+
+    def diagnose(self, needle: str) -> str:
+        """nginx's access-log lines and every instance's log lines that mention `needle`, for a failure message."""
+        lines: list[str] = []
+        for path in [self.nginx_dir / "access.log", *(s.log_path for s in self.instances)]:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            lines += [f"{path.name}: {line}" for line in text.splitlines() if needle in line]
+        return "\n".join(lines[-60:])
 
     def errors_in_logs(self) -> list[str]:
         """Lines that say something went wrong inside a server (not a client's bad request)."""
@@ -161,19 +172,40 @@ class Cluster:
         return found
 
 
+@dataclass
+class Backends:
+    """moto and redis-server, started once per test session and shared by the modules' clusters."""
+
+    s3: S3Server
+    redis_base: str  # redis://127.0.0.1:<port>
+    used: int = 0
+
+    def fresh(self) -> tuple[S3Server, str]:
+        """A new bucket and a new Redis database: a cluster that sees nothing of the previous ones."""
+        self.used += 1
+        s3 = S3Server(self.s3.endpoint, f"cluster-{self.used}")
+        s3.client().create_bucket(Bucket=s3.bucket)  # type: ignore[attr-defined]
+        return s3, f"{self.redis_base}/{self.used}"
+
+
 @contextmanager
-def running_cluster(directory: Path, *flags: str, instances: int = 3) -> Iterator[Cluster]:
-    """moto + redis-server + `instances` × `tusserver serve --store s3 --locker redis` + nginx."""
+def running_backends(directory: Path) -> Iterator[Backends]:
+    with running_moto(directory) as s3, running_redis(directory) as redis_url:
+        yield Backends(s3, redis_url.rsplit("/", 1)[0])
+
+
+@contextmanager
+def running_cluster(directory: Path, backends: Backends, *flags: str, instances: int = 3) -> Iterator[Cluster]:
+    """`instances` × `tusserver serve --store s3 --locker redis` on a fresh bucket and Redis database, + nginx."""
+    s3, redis_url = backends.fresh()
     with ExitStack() as stack:
-        s3 = stack.enter_context(running_moto(directory))
-        redis_url = stack.enter_context(running_redis(directory))
         args = [*s3.serve_flags, "--locker", "redis", "--redis-url", redis_url, "--behind-proxy", *flags]
         servers = [LiveServer(directory / f"data{i}", *args, env=CREDENTIALS) for i in range(instances)]
         for server in servers:
             stack.callback(server.stop)
         _start_all(servers)
         url = stack.enter_context(running_nginx(directory / "nginx", [s.port for s in servers]))
-        yield Cluster(url, servers, s3, redis_url)
+        yield Cluster(url, servers, s3, redis_url, directory / "nginx")
 
 
 def _start_all(servers: list[LiveServer]) -> None:
