@@ -45,3 +45,23 @@ def test_dying_between_completing_and_recording_it_loses_nothing(s3_server: S3Se
         assert b"".join([chunk async for chunk in store.read(found, 0, len(data))]) == data
 
     asyncio.run(run())
+
+
+@pytest.mark.xfail(
+    reason="S3 store (storage/s3.py, S3 helper's territory): read() gets the object `<id>`, which exists only "
+    "once the multipart upload is complete; DigestTracker falls back to reading an unfinished upload when no "
+    "saved state covers its offset (Redis flushed, or a PATCH that died after storing some parts)",
+    strict=True,
+)
+def test_the_stored_bytes_of_an_unfinished_upload_can_be_read_back(s3_server: S3Server) -> None:
+    async def run() -> None:
+        store = S3Store(s3_server.client(), s3_server.bucket)
+        data = os.urandom(6 * 1024 * 1024 + 3)  # one part and a tail
+        info = UploadInfo(id=new_upload_id(), length=3 * len(data))
+        await store.create(info)
+        info.offset = await store.write_chunk(info, _one(data))
+        found = await store.get_info(info.id)
+        assert found.offset == len(data)
+        assert b"".join([chunk async for chunk in store.read(found, 0, found.offset)]) == data
+
+    asyncio.run(run())
