@@ -46,6 +46,7 @@ class RedisLocker:
         self.poll_s = poll_s
         self._release_script: Any = self._client.register_script(_RELEASE)
         self._renew_script: Any = self._client.register_script(_RENEW)
+        self._letting_go: set[asyncio.Future[None]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisLocker:
@@ -58,6 +59,8 @@ class RedisLocker:
             raise StorageError(f"redis at the configured --redis-url is not reachable: {exc}") from exc
 
     async def aclose(self) -> None:
+        if self._letting_go:  # locks still being freed by cancelled requests: free them first
+            await asyncio.wait(set(self._letting_go), timeout=5)
         await self._client.aclose()
 
     def _keys(self, upload_id: str) -> tuple[str, str]:
@@ -89,7 +92,10 @@ class RedisLocker:
         finally:
             # Shielded: a request cancelled while letting go still frees the lock (in the background)
             # instead of leaving it to the lease; its own cancellation still propagates.
-            await asyncio.shield(asyncio.ensure_future(self._let_go(keeper, stop, lock_key, token)))
+            letting_go = asyncio.ensure_future(self._let_go(keeper, stop, lock_key, token))
+            self._letting_go.add(letting_go)  # a strong reference while it may run on after a cancellation
+            letting_go.add_done_callback(self._letting_go.discard)
+            await asyncio.shield(letting_go)
 
     async def _let_go(self, keeper: asyncio.Task[None], stop: asyncio.Event, lock_key: str, token: str) -> None:
         stop.set()
