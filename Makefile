@@ -10,7 +10,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: install serve test lint typecheck pytest node-deps browser-deps bench bench-instructions soak clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps bench bench-instructions soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,19 @@ browser-deps:
 		fi; \
 	fi
 
+# tests/cluster puts Debian's nginx in front of three instances (run with its own config and ports,
+# not as a service). Installed the same way as chromium.
+cluster-deps:
+	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+		elif [ "$$CI" = true ]; then \
+			echo "nginx is missing and cannot be installed here (needs root and apt-get)" >&2; exit 1; \
+		else \
+			echo "nginx is missing: tests/cluster will be skipped (apt-get install nginx)" >&2; \
+		fi; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check tusserver
@@ -57,7 +70,7 @@ typecheck: $(STAMP)
 # (whole files per worker, so module-scoped servers are started once) halve the wall time on 2 cores.
 PYTEST_WORKERS ?= 2
 
-pytest: $(STAMP) node-deps browser-deps
+pytest: $(STAMP) node-deps browser-deps cluster-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest

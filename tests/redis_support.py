@@ -1,9 +1,10 @@
-"""A throwaway `redis-server` on a free loopback port, owned by the test that asked for it."""
+"""A throwaway `redis-server` on a free loopback port, owned by the test (or module) that asked for it."""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,14 @@ import pytest
 from tests.support import free_port, require_tool, wait_for
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def running_redis(directory: Path) -> Iterator[str]:
+    """Start `redis-server` (no persistence, files in `directory`); yield its URL; stop it on exit."""
     binary = require_tool("redis-server")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
+         "--dir", str(directory)],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip
     import redis
@@ -30,3 +32,9 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         client.close()
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    with running_redis(tmp_path) as url:
+        yield url

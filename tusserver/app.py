@@ -30,7 +30,7 @@ from .protocol.context import TusContext
 from .protocol.routes import routes
 from .storage import build_store
 from .storage.base import Store
-from .storage.digest_index import DigestIndex, build_digest_index
+from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -133,6 +133,9 @@ def create_app(
                 task.cancel()
             await hooks.drain(settings.shutdown_timeout_s)
             await locker.aclose()
+            await ctx.uploads.digests.aclose()
+            if isinstance(digest_index, SupportsAclose):
+                await digest_index.aclose()
             await store.aclose()
 
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the

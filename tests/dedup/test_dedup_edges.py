@@ -180,14 +180,14 @@ async def _bounded() -> None:
         state = await tracker.resume(info)
         state.hasher.update(data)
         info.offset = await store.write_chunk(info, _one(data))
-        tracker.advance(info.id, state, info.offset)
+        await tracker.advance(info.id, state, info.offset)
         infos.append((info, data))
         assert len(tracker) <= 3
     for info, data in infos:  # evicted or not, the second half verifies against the whole file
         state = await tracker.resume(info)
         state.hasher.update(data)
         info.offset += await store.write_chunk(info, _one(data))
-        tracker.advance(info.id, state, info.offset)
+        await tracker.advance(info.id, state, info.offset)
         assert await tracker.verify(info)
         assert len(tracker) <= 3
 

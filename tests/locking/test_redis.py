@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -78,3 +80,45 @@ def test_two_instances_share_uploads_and_cut_a_dead_patch(
         assert httpx.get(url_on_a).content == b"x" * 400 + b"y" * 600
     finally:
         sock.close()
+
+
+def test_letting_go_never_hangs_on_a_lost_cancellation(redis_url: str) -> None:
+    """Regression: a PATCH that never answered and a lock held for ever (issue 13).
+
+    On Python 3.11 redis-py sends each command under `asyncio.wait_for`, which drops a cancellation
+    landing just as the command completes. The renewal task was stopped by `cancel()` alone, so now
+    and then it kept renewing and the lock's exit waited on it for ever. Many holders letting go at
+    scattered moments while their renewal tasks talk to Redis hit that window every few hundred
+    exits; each exit must finish, and the lock must then be free.
+    """
+    rng = random.Random(13)
+
+    async def run() -> None:
+        locker, probe = _locker(redis_url, lease_s=0.03, poll_s=0), _locker(redis_url)
+        hung: list[str] = []
+        exits = 0
+
+        async def holder(upload_id: str, until: float) -> None:
+            nonlocal exits
+            while time.monotonic() < until and not hung:
+                held = locker.lock(upload_id, timeout_s=5)
+                await held.__aenter__()
+                for _ in range(rng.randrange(400)):  # let go at a scattered point of the renewal cycle
+                    await asyncio.sleep(0)
+                letting_go = asyncio.ensure_future(held.__aexit__(None, None, None))
+                done, _ = await asyncio.wait({letting_go}, timeout=5)
+                if not done:
+                    hung.append(upload_id)
+                    return
+                exits += 1
+                async with probe.lock(upload_id, timeout_s=0, request_release=False):
+                    pass  # free again, not held by a renewal task that outlived its lock
+
+        until = time.monotonic() + 3
+        await asyncio.gather(*(holder(f"{i:022d}", until) for i in range(20)))
+        await locker.aclose()
+        await probe.aclose()
+        assert not hung, f"letting go of {hung} never finished ({exits} exits finished)"
+        assert exits > 200  # enough exits to have hit the window before the fix
+
+    asyncio.run(run())

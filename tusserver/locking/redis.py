@@ -4,12 +4,18 @@ Acquire is `SET key token NX PX lease`; release is a compare-and-delete script, 
 never free a lock it lost. While held, one task per lock renews the lease and polls a
 release-request key; when another instance asks (or the lease is lost) the holder's
 `on_release_request` callback cuts its body stream, like the file locker does on one host.
+
+The renewal task is stopped by a flag as well as by `cancel()`: on Python 3.11 redis-py sends each
+command under `asyncio.wait_for`, which returns the command's result and drops a cancellation that
+lands just as the command finishes. A renewal task that relied on `cancel()` alone then renewed the
+lease for ever, the lock's exit waited on it for ever, and every later request on that upload got
+423. The flag is checked after every await, so a lost cancellation costs at most one Redis command.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +26,8 @@ from ..config import Settings
 from ..errors import StorageError
 from ..extras import require_extra
 from .base import LockTimeout, ReleaseCallback
+
+log = logging.getLogger("tusserver.locking.redis")
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
@@ -38,6 +46,7 @@ class RedisLocker:
         self.poll_s = poll_s
         self._release_script: Any = self._client.register_script(_RELEASE)
         self._renew_script: Any = self._client.register_script(_RENEW)
+        self._letting_go: set[asyncio.Future[None]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisLocker:
@@ -50,6 +59,8 @@ class RedisLocker:
             raise StorageError(f"redis at the configured --redis-url is not reachable: {exc}") from exc
 
     async def aclose(self) -> None:
+        if self._letting_go:  # locks still being freed by cancelled requests: free them first
+            await asyncio.wait(set(self._letting_go), timeout=5)
         await self._client.aclose()
 
     def _keys(self, upload_id: str) -> tuple[str, str]:
@@ -74,29 +85,52 @@ class RedisLocker:
                 raise LockTimeout(upload_id)
             await asyncio.sleep(self.poll_s)
         await self._client.delete(release_key)  # it was meant for the holder before us
-        keeper = asyncio.create_task(self._keep(lock_key, release_key, token, on_release_request))
+        stop = asyncio.Event()
+        keeper = asyncio.create_task(self._keep(lock_key, release_key, token, stop, on_release_request))
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            await self._release_script(keys=[lock_key], args=[token])
+            # Shielded: a request cancelled while letting go still frees the lock (in the background)
+            # instead of leaving it to the lease; its own cancellation still propagates.
+            letting_go = asyncio.ensure_future(self._let_go(keeper, stop, lock_key, token))
+            self._letting_go.add(letting_go)  # a strong reference while it may run on after a cancellation
+            letting_go.add_done_callback(self._letting_go.discard)
+            await asyncio.shield(letting_go)
 
-    async def _keep(self, lock_key: str, release_key: str, token: str, callback: ReleaseCallback | None) -> None:
+    async def _let_go(self, keeper: asyncio.Task[None], stop: asyncio.Event, lock_key: str, token: str) -> None:
+        stop.set()
+        keeper.cancel()
+        await asyncio.wait({keeper})  # not `await keeper`: that would re-raise the keeper's own cancellation
+        await self._release_script(keys=[lock_key], args=[token])
+
+    async def _keep(
+        self, lock_key: str, release_key: str, token: str, stop: asyncio.Event, callback: ReleaseCallback | None
+    ) -> None:
         """Renew the lease; tell the holder to stop when asked to release or when the lease was lost."""
         interval = max(self.poll_s * 4, 0.1)
         renew_every = self.lease_ms / 3000
         last_renew = time.monotonic()
         asked = False
-        while True:
-            await asyncio.sleep(interval)
-            if time.monotonic() - last_renew >= renew_every:
-                renewed = await self._renew_script(keys=[lock_key], args=[token, self.lease_ms])
-                last_renew = time.monotonic()
-                if not renewed and callback is not None and not asked:
-                    callback()
-                    asked = True
-            if callback is not None and not asked and await self._client.exists(release_key):
-                callback()
+
+        def ask() -> None:
+            nonlocal asked
+            if callback is not None and not asked:
                 asked = True
+                callback()
+
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            if stop.is_set():
+                return
+            try:
+                if time.monotonic() - last_renew >= renew_every:
+                    renewed = await self._renew_script(keys=[lock_key], args=[token, self.lease_ms])
+                    last_renew = time.monotonic()
+                    if stop.is_set():
+                        return
+                    if not renewed:
+                        ask()  # the lease expired and may be someone else's now: stop writing
+                if callback is not None and not asked and await self._client.exists(release_key) and not stop.is_set():
+                    ask()
+            except Exception as exc:  # noqa: BLE001 - Redis unreachable for a moment: the next round retries
+                log.warning("renewing the lock %s failed: %s", lock_key, exc)

@@ -29,6 +29,13 @@ class DigestIndex(Protocol):
     async def remove(self, key: str, upload_id: str) -> None: ...
 
 
+@runtime_checkable
+class SupportsAclose(Protocol):
+    """An index holding a connection (Redis) to close when the app stops."""
+
+    async def aclose(self) -> None: ...
+
+
 class MemoryDigestIndex:
     def __init__(self) -> None:
         self._entries: dict[str, str] = {}
@@ -68,7 +75,15 @@ class FileDigestIndex:
 
 
 def build_digest_index(settings: Settings, store: Store) -> DigestIndex:
-    """Files under --data-dir (shared by the workers of one host) when the store keeps its data there."""
+    """The index every instance or worker that shares `store` can see.
+
+    Redis when the locks are there (instances on several hosts share Redis, whatever the store);
+    files beside the data when the store keeps its data on a disk its workers share; else per process.
+    """
+    if settings.effective_locker == "redis":
+        from .redis_digest_index import RedisDigestIndex
+
+        return RedisDigestIndex.from_settings(settings)
     if store.shares_disk_index:
         return FileDigestIndex(Path(settings.data_dir) / ".digests")
     return MemoryDigestIndex()

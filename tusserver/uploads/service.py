@@ -87,7 +87,7 @@ class Uploads:
         self.locker = locker
         self.hooks = hooks
         self.expiry = ExpiryPolicy(settings.expire_after_s)
-        self.digests = DigestTracker(store, settings.max_digest_states)
+        self.digests = DigestTracker.from_settings(store, settings)
         self.quota = UnfinishedQuota(
             store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
         )
@@ -261,7 +261,7 @@ class Uploads:
         if written:
             info.storage[MODIFIED] = time.time()  # Upload-Expires on this response counts from this write
         if digest_state is not None:
-            self.digests.advance(info.id, digest_state, info.offset)
+            await self.digests.advance(info.id, digest_state, info.offset)
         if info.is_complete:
             await self.finish(info, caller)
         elif body.released:

@@ -1,0 +1,46 @@
+"""The instant-upload index in Redis: one string per (owner, digest, length) key, for every instance.
+
+Chosen by `build_digest_index` when the locker is Redis: instances that share an S3 bucket but no
+disk then find each other's finished uploads. Entries are hints, as in every index (see
+digest_index.py); `remove` deletes only the entry it was asked about, atomically, so it never drops
+a newer copy another instance just put there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import Settings
+from ..extras import require_extra
+
+_REMOVE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+
+
+class RedisDigestIndex:
+    def __init__(self, client: Any, prefix: str = "tusserver:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._remove: Any = client.register_script(_REMOVE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisDigestIndex:
+        aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
+        return cls(aioredis.Redis.from_url(settings.redis_url))
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}digest:{key}"
+
+    async def get(self, key: str) -> str | None:
+        raw: bytes | None = await self._client.get(self._key(key))
+        return raw.decode() if raw else None
+
+    async def put(self, key: str, upload_id: str) -> None:
+        await self._client.set(self._key(key), upload_id)
+
+    async def remove(self, key: str, upload_id: str) -> None:
+        await self._remove(keys=[self._key(key)], args=[upload_id])
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
