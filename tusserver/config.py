@@ -111,6 +111,8 @@ class Settings:
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
     s3_prefix: str = ""
+    s3_part_size_bytes: int = 8 * 1024**2  # preferred; grown per upload when 10,000 parts would not hold it
+    s3_parts_in_flight: int = 3  # each costs one part of memory per PATCH
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -202,6 +204,16 @@ class Settings:
             raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
         if self.store == "s3" and not self.s3_bucket:
             raise SettingsError("--s3-bucket is required with --store s3")
+        if not 5 * 1024**2 <= self.s3_part_size_bytes <= 5 * 1024**3:
+            raise SettingsError(f"--s3-part-size must be within 5M-5G (S3 limits); got {self.s3_part_size_bytes}")
+        if self.s3_parts_in_flight <= 0:
+            raise SettingsError(f"--s3-parts-in-flight must be positive, got {self.s3_parts_in_flight!r}")
+        if self.store == "s3":
+            # One multipart upload holds 10,000 parts of 5 GiB: no limit means that one, and more is refused.
+            s3_max = 10_000 * 5 * 1024**3
+            if self.max_size_bytes > s3_max:
+                raise SettingsError(f"--max-size is over the {s3_max} bytes an S3 upload can hold")
+            changes["max_size_bytes"] = self.max_size_bytes or s3_max
         for name in ("jwt_public_key", "jwks"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
