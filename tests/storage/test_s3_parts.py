@@ -265,3 +265,25 @@ def test_full_temp_disk_is_507_with_received_bytes_kept(
     offset = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
     assert 2 * MiB < offset <= 3 * MiB  # all that fitted on the temp disk
     assert os.listdir(tmp3) == []  # the spool went with the request
+
+
+def test_concatenate_tops_up_short_parts_from_the_next(s3_server: S3Server) -> None:
+    """Short parts gather with the start of the next one (a spool under 5 MiB), the rest is copied in ranges."""
+    pieces = [os.urandom(n) for n in (1000, MIN_PART + 10, 3 * MiB, 4 * MiB, 100, 0, 6 * MiB)]
+
+    async def run() -> None:
+        store = make_store(s3_server)
+        parts = []
+        for piece in pieces:
+            part = UploadInfo(id=new_upload_id(), length=len(piece), concat="partial")
+            await store.create(part)
+            await store.write_chunk(part, stream(piece))
+            parts.append(await store.get_info(part.id))
+        final = UploadInfo(id=new_upload_id(), length=sum(map(len, pieces)), concat="final")
+        await store.create(final)
+        await store.concatenate(final, parts)
+        final = await store.get_info(final.id)
+        assert final.is_complete and final.offset == len(b"".join(pieces))
+        assert await read_all(store, final) == b"".join(pieces)
+
+    asyncio.run(run())

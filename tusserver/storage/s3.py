@@ -46,7 +46,7 @@ from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import CommitCheck
 from .ids import check_upload_id
-from .s3_parts import MAX_OBJECT, MAX_PARTS, MIN_PART, PREFERRED_PART, PartBody, PartWriter, plan_part_size
+from .s3_parts import MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART, PREFERRED_PART, PartBody, PartWriter, plan_part_size
 
 __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "map_s3_errors"]
 
@@ -430,16 +430,45 @@ class S3Store:
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=self._key(upload_id, ".gone"))
 
     async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
-        """Server-side copies (UploadPartCopy); parts under S3's 5 MiB minimum are merged through a spool file."""
+        """Server-side copies (UploadPartCopy, in ranges of at most 5 GiB); a part too short to be an S3 part
+        is gathered with the start of the next one through a spool of under 5 MiB."""
         with map_s3_errors(final.id):
             created = await self._run(self.client.create_multipart_upload, Bucket=self.bucket, Key=self._key(final.id))
             upload_id = created["UploadId"]
             etags: list[dict[str, Any]] = []
             small = tempfile.TemporaryFile()
+
+            async def send_small() -> None:
+                small.seek(0)
+                response = await self._run(
+                    self.client.upload_part,
+                    Bucket=self.bucket,
+                    Key=self._key(final.id),
+                    UploadId=upload_id,
+                    PartNumber=len(etags) + 1,
+                    Body=small.read(),
+                )
+                etags.append({"ETag": response["ETag"], "PartNumber": len(etags) + 1})
+                small.seek(0)
+                small.truncate()
+
             try:
-                for index, part in enumerate(parts):
-                    last = index == len(parts) - 1
-                    if part.offset >= MIN_PART and small.tell() == 0:
+                for part in parts:
+                    start = 0
+                    if small.tell():
+                        start = min(part.offset, MIN_PART - small.tell())
+                        async for data in self.read(part, 0, start):
+                            small.write(data)
+                        if small.tell() >= MIN_PART:
+                            await send_small()
+                    rest = part.offset - start
+                    if 0 < rest < MIN_PART:
+                        async for data in self.read(part, start, part.offset):
+                            small.write(data)
+                        continue
+                    size = -(-rest // -(-rest // MAX_PART)) if rest else 0  # equal ranges of at most 5 GiB
+                    while start < part.offset:
+                        end = min(start + size, part.offset)
                         copied = await self._run(
                             self.client.upload_part_copy,
                             Bucket=self.bucket,
@@ -447,24 +476,12 @@ class S3Store:
                             UploadId=upload_id,
                             PartNumber=len(etags) + 1,
                             CopySource={"Bucket": self.bucket, "Key": self._key(part.id)},
+                            CopySourceRange=f"bytes={start}-{end - 1}",
                         )
                         etags.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": len(etags) + 1})
-                        continue
-                    async for data in self.read(part, 0, part.offset):
-                        small.write(data)
-                    if small.tell() >= MIN_PART or last:
-                        small.seek(0)
-                        response = await self._run(
-                            self.client.upload_part,
-                            Bucket=self.bucket,
-                            Key=self._key(final.id),
-                            UploadId=upload_id,
-                            PartNumber=len(etags) + 1,
-                            Body=small.read(),
-                        )
-                        etags.append({"ETag": response["ETag"], "PartNumber": len(etags) + 1})
-                        small.seek(0)
-                        small.truncate()
+                        start = end
+                if small.tell() or not etags:
+                    await send_small()  # the last part may be short (or empty, for an empty final)
                 await self._run(
                     self.client.complete_multipart_upload,
                     Bucket=self.bucket,
