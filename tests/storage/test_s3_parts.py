@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
-from tests.support import IN_CI, TUS, require_tool
+from tests.support import IN_CI, TUS, require_tool, wait_for
 from tusserver.config import Settings, SettingsError
 from tusserver.errors import ChecksumMismatch, Conflict
 from tusserver.models import UploadInfo
@@ -287,3 +288,29 @@ def test_concatenate_tops_up_short_parts_from_the_next(s3_server: S3Server) -> N
         assert await read_all(store, final) == b"".join(pieces)
 
     asyncio.run(run())
+
+
+def test_client_gone_mid_part_keeps_every_byte_received(server_factory: ServerFactory, s3_server: S3Server) -> None:
+    """A real server: the client sends 7 MiB of a 12 MiB PATCH and leaves; all 7 MiB count (a part + the tail)."""
+    data = os.urandom(12 * MiB)
+    sent = 7 * MiB + 3
+    server = server_factory(*s3_server.serve_flags, "--s3-part-size", "5M", env=CREDENTIALS)
+    url = httpx.URL(server.create(len(data)))
+    head = (
+        f"PATCH {url.path} HTTP/1.1\r\nHost: {url.host}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port or 80)) as sock:
+        sock.sendall(head.encode() + data[:sent])
+    offset = wait_for(
+        lambda: (
+            (h := httpx.head(str(url), headers=TUS)).status_code == 200
+            and int(h.headers["Upload-Offset"]) == sent
+            and sent
+        ),
+        what="the received bytes to be stored",
+    )
+    assert offset == sent
+    r = httpx.patch(str(url), content=data[sent:], headers={**PATCH_HEADERS, "Upload-Offset": str(sent)}, timeout=60)
+    assert r.status_code == 204, r.text
+    assert httpx.get(str(url), timeout=60).content == data
