@@ -314,3 +314,26 @@ def test_client_gone_mid_part_keeps_every_byte_received(server_factory: ServerFa
     r = httpx.patch(str(url), content=data[sent:], headers={**PATCH_HEADERS, "Upload-Offset": str(sent)}, timeout=60)
     assert r.status_code == 204, r.text
     assert httpx.get(str(url), timeout=60).content == data
+
+
+def test_deferred_length_declared_by_an_empty_patch_completes(s3_server: S3Server) -> None:
+    """The length set after the last byte, with no body: the tail becomes the last part and the object exists."""
+    data = os.urandom(7 * MiB)
+
+    async def run() -> None:
+        store = make_store(s3_server)
+        info = UploadInfo(id=new_upload_id(), length=None)
+        await store.create(info)
+        await store.write_chunk(info, stream(data))
+        info = await store.get_info(info.id)
+        info.length = len(data)
+        await store.save_info(info)
+        assert await store.write_chunk(info, stream(b"")) == 0
+        info = await store.get_info(info.id)
+        assert info.is_complete and await read_all(store, info) == data
+        empty = UploadInfo(id=new_upload_id(), length=0)
+        await store.create(empty)
+        assert await store.write_chunk(empty, stream(b"")) == 0
+        assert (await store.get_info(empty.id)).storage.get("completed")
+
+    asyncio.run(run())

@@ -310,9 +310,10 @@ class S3Store:
                 raise InsufficientStorage("no space left on the server to receive the body") from full
             if commit_check is not None:
                 commit_check()  # raising here leaves `<id>.part` naming the old parts: the chunk is discarded
-            if received:
+            finishing = info.length is not None and info.offset + received == info.length
+            if received or finishing:  # an empty PATCH that declares the length finishes the upload too
                 with map_s3_errors(info.id):
-                    await self._commit(info, writer, received)
+                    await self._commit(info, writer, received, finishing)
             if full is not None:
                 error = InsufficientStorage()
                 error.stored = received
@@ -347,11 +348,11 @@ class S3Store:
             Body=body,
         )
 
-    async def _commit(self, info: UploadInfo, writer: PartWriter, received: int) -> None:
+    async def _commit(self, info: UploadInfo, writer: PartWriter, received: int, finishing: bool) -> None:
         """Make the bytes of this PATCH count: the last part and completion, or the new tail."""
         sent = writer.number - 1
-        if info.length is not None and info.offset + received == info.length:
-            if writer.filled:
+        if finishing:
+            if writer.filled or not sent:  # S3 completes nothing without a part: an empty upload gets an empty one
                 await self._upload_part(info, writer.number, writer.remainder())
                 sent += 1
             await self._complete(info, sent)
