@@ -1,4 +1,4 @@
-"""`make bench-s3`: the S3 store against moto, tusserver vs @tus/server with @tus/s3-store, in one run.
+"""`python bench/s3.py`: the S3 store against moto, tusserver vs @tus/server with @tus/s3-store, in one run.
 
     python bench/s3.py [--rounds 3] [--quick] [--peers-dir DIR] [--output docs/benchmarks.md]
 
