@@ -58,6 +58,7 @@ class PartWriter:
 
     `in_flight` parts are sent at once. A failed send is raised by the next `add` or by `drain`, after
     which nothing more is sent; the parts already sent stay in S3 (the caller decides whether they count).
+    `aclose` must always be called: it waits for the sends and removes the spool.
     """
 
     def __init__(
@@ -138,9 +139,11 @@ class PartWriter:
         return self._spool
 
     async def aclose(self) -> None:
-        """Stop: cancel sends still running (their parts will not count) and drop the spool."""
-        for task in list(self._tasks):
-            task.cancel()
+        """Wait for sends still running (their parts will not count) and drop the spool.
+
+        Not cancelled: a send runs in a thread that would go on after a cancel, and could land after the
+        next PATCH (perhaps on another instance, once the lock is free) has sent the same part number.
+        """
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(OSError):
