@@ -187,15 +187,16 @@ def main() -> int:
 
 def render(results: dict[tuple[str, str], list[Result]], names: list[str], node: Peer, rounds: int,
            quick: bool) -> str:  # fmt: skip
-    moto = subprocess.run([str(Path(sys.executable).parent / "moto_server"), "--version"],
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    from importlib.metadata import version
+
+    moto = f"moto {version('moto')}"
     lines = [
         "## S3 store",
         "",
         f"Command: `python bench/s3.py --rounds {rounds}{' --quick' if quick else ''}`, run "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. tusserver `--store s3` (defaults: 8 MiB parts, "
         f"3 in flight) against @tus/server with @tus/s3-store {node.version} (its defaults), on the same "
-        f"moto server ({moto or 'moto'}), one fresh bucket per run. moto, a Python process on the same cores, "
+        f"moto server ({moto}), one fresh bucket per run. moto, a Python process on the same cores, "
         "bounds both: read the ratio, computed within each round (median, min–max over rounds).",
         "",
         "| workload | server | MB/s | server CPU s/GiB | peak RSS MB | p99 s | tusserver / server |",
