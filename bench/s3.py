@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -134,8 +135,10 @@ def workloads_version(path: Path) -> str:
 def tusserver_s3_peer(endpoint: str) -> Peer:
     from tusserver import __version__
 
-    command = [sys.executable, "-m", "tusserver", "serve", "--port", "{port}", "--data-dir", "{data}",
-               "--store", "s3", "--s3-endpoint-url", endpoint, "--s3-bucket", BUCKET]  # fmt: skip
+    # Through `sh -c 'exec …'` (same pid) only to keep its log: the peers' output goes nowhere.
+    serve = shlex.join([sys.executable, "-m", "tusserver", "serve", "--port", "{port}", "--data-dir", "{data}",
+                        "--store", "s3", "--s3-endpoint-url", endpoint, "--s3-bucket", BUCKET])  # fmt: skip
+    command = ["sh", "-c", f"exec {serve} 2>>{{data}}.log"]
     return Peer("tusserver", command, env=CREDENTIALS, version=__version__)
 
 
@@ -172,6 +175,11 @@ def main() -> int:
                     s3_running = S3Running(**vars(running), endpoint=endpoint)
                     try:
                         result = run(s3_running)
+                    except Exception:
+                        log = Path(f"{running.data_dir}.log")
+                        if log.exists():
+                            print(log.read_text()[-5000:], file=sys.stderr)
+                        raise
                     finally:
                         running.stop()
                     results[(workload, peer.name)].append(result)
