@@ -86,6 +86,8 @@ _HELP = {
     "s3_endpoint_url": "S3 endpoint of a service other than AWS, such as MinIO (none: AWS)",
     "s3_region": "S3 region",
     "s3_prefix": "key prefix for every object the S3 store writes",
+    "s3_part_size_bytes": "preferred S3 part size (5M-5G); larger when 10,000 parts would not hold an upload",
+    "s3_parts_in_flight": "S3 parts one PATCH sends at once (each holds one part in memory)",
 }
 
 _METAVARS = {

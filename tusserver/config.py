@@ -111,6 +111,8 @@ class Settings:
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
     s3_prefix: str = ""
+    s3_part_size_bytes: int = 8 * 1024**2  # preferred; grown per upload when 10,000 parts would not hold it
+    s3_parts_in_flight: int = 3  # each costs one part of memory per PATCH
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -207,6 +209,13 @@ class Settings:
         if self.workers > 1 and self.effective_locker == "memory":
             raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
         backend.check_settings(self)
+        if backend.max_upload_bytes:
+            # e.g. S3: one multipart upload holds 10,000 parts of 5 GiB. No limit means the store's, more is refused.
+            if self.max_size_bytes > backend.max_upload_bytes:
+                raise SettingsError(
+                    f"--max-size is over the {backend.max_upload_bytes} bytes a {self.store} upload can hold"
+                )
+            changes["max_size_bytes"] = self.max_size_bytes or backend.max_upload_bytes
         for name in ("jwt_public_key", "jwks"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

@@ -49,6 +49,7 @@ class Store(Protocol):
     default_locker: ClassVar[str] = "memory"  # the locker used when --locker is not given
     shares_disk_index: ClassVar[bool] = False  # the digest index lives in files under --data-dir
     one_process: ClassVar[bool] = False  # uploads live in this process only: refuses --workers > 1
+    max_upload_bytes: ClassVar[int] = 0  # the largest upload the backend can hold; 0: no limit of its own
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
