@@ -173,15 +173,15 @@ def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | N
             parser.add_argument(flag, dest=name, default=None, metavar=metavar(name, kind), help=help_text)
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Flags win over `TUSSERVER_*` variables, which win over defaults."""
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
+    """Flags win over `TUSSERVER_*` variables (of `environ`, else the process), which win over defaults."""
     overrides: dict[str, Any] = {}
     for name in field_types():
         value = getattr(args, name, None)
         if value is None:
             continue
         overrides[name] = value if isinstance(value, bool) else parse_value(name, value)
-    return Settings.from_env(**overrides).validate()
+    return Settings.from_env(environ, **overrides).validate()
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
