@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import InProcessServer
+from tests.support import InProcessServer, LiveServer
 
 # Protocol answers must not depend on the store: every in-process check runs against each one that needs
 # no outside service (tests/storage holds the contract tests, S3 included).
@@ -25,3 +25,11 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     app = InProcessServer(tmp_path_factory.mktemp("shared") / "data", "--store", request.param)
     yield app.start()
     app.stop()
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real `tusserver serve` per module, for the checks that need a socket (a body cut mid-way)."""
+    server = LiveServer(tmp_path_factory.mktemp("real") / "data").start()
+    yield server
+    server.stop()
