@@ -242,7 +242,7 @@ class InProcessServer:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.url}{self.settings.base_path}"
+        return f"{self.url}/files/"  # the default base path, as LiveServer.endpoint
 
     @property
     def client(self) -> httpx.Client:
