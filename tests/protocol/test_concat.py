@@ -54,13 +54,13 @@ def download_when_ready(http: httpx.Client, url: str) -> bytes:
     "options", [{"parallelUploads": 4}, {"chunkSize": MiB}, {"parallelUploads": 3, "chunkSize": 2 * MiB}],
     ids=["parallel-4", "chunk-1MiB", "parallel-3-chunk-2MiB"],
 )  # fmt: skip
-def test_tus_js_client(server: LiveServer, tmp_path: Path, options: dict[str, object]) -> None:
+def test_tus_js_client(real_server: LiveServer, tmp_path: Path, options: dict[str, object]) -> None:
     data = os.urandom(20 * MiB)
     path = tmp_path / "twenty.bin"
     path.write_bytes(data)
-    url = tus_js_upload(path, server.endpoint, options)
-    assert hashlib.sha256(download_when_ready(server.client, url)).digest() == hashlib.sha256(data).digest()
-    head = server.client.head(url, headers=TUS)
+    url = tus_js_upload(path, real_server.endpoint, options)
+    assert hashlib.sha256(download_when_ready(real_server.client, url)).digest() == hashlib.sha256(data).digest()
+    head = real_server.client.head(url, headers=TUS)
     assert head.headers["Upload-Length"] == str(len(data))
     if options.get("parallelUploads"):
         assert head.headers["Upload-Concat"].startswith("final;")
