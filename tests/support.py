@@ -279,3 +279,19 @@ class InProcessServer:
 
 
 Server = LiveServer | InProcessServer
+
+
+def half_patch(
+    server: LiveServer, url: str, sent: bytes, promised: int, offset: int = 0, auth: str = ""
+) -> socket.socket:
+    """A PATCH on a raw socket that announces `promised` bytes, sends `sent`, and then goes quiet with the
+    socket open: a stalled or vanished client (the caller closes the socket)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    head = (
+        f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: {offset}\r\nContent-Type: {OCTET}\r\nContent-Length: {promised}\r\n"
+        + (f"Authorization: Bearer {auth}\r\n" if auth else "")
+        + "\r\n"
+    )
+    sock.sendall(head.encode() + sent)
+    return sock

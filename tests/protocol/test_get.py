@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.protocol.verbs import Case, run
-from tests.support import TUS, InProcessServer
+from tests.support import OCTET, TUS, InProcessServer
 
 DATA = bytes(range(256)) * 4
 
@@ -99,3 +99,31 @@ def test_unfinished_upload_is_409(app: InProcessServer) -> None:
 
 def test_unknown_upload_is_404(app: InProcessServer) -> None:
     run(app.client, app.endpoint + "AAAAAAAAAAAAAAAAAAAAAA", Case("GET", status=404, tus=False))
+
+
+def finished(app: InProcessServer, data: bytes) -> str:
+    r = app.client.post(
+        app.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Content-Type": OCTET}, content=data
+    )
+    assert r.status_code == 201
+    return r.headers["Location"]
+
+
+@pytest.mark.parametrize("range_", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_any_range_of_an_empty_upload_is_416(app: InProcessServer, range_: str) -> None:
+    """Was 206 with `Content-Range: bytes 0--1/0` for a suffix range."""
+    r = app.client.get(app.create(0), headers={"Range": range_})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */0"
+
+
+def test_suffix_longer_than_the_upload(app: InProcessServer) -> None:
+    r = app.client.get(finished(app, b"abc"), headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == b"abc"
+    assert r.headers["Content-Range"] == "bytes 0-2/3"
+
+
+def test_get_response_carries_tus_resumable(app: InProcessServer) -> None:
+    """The spec wants Tus-Resumable on every response but OPTIONS."""
+    r = app.client.get(finished(app, b"abc"))
+    assert r.status_code == 200 and r.headers["Tus-Resumable"] == "1.0.0"

@@ -112,3 +112,11 @@ def test_rejected_patch_does_not_set_a_deferred_length(app: InProcessServer) -> 
     assert server.client.patch(url, content=b"12345", headers=headers).status_code == 413
     head = server.client.head(url, headers=TUS)
     assert head.headers.get("Upload-Defer-Length") == "1" and "Upload-Length" not in head.headers
+
+
+def test_proxy_proto_is_case_insensitive(app_factory: AppFactory) -> None:
+    """`proto=HTTPS` gave an http:// Location."""
+    server = app_factory("--behind-proxy")
+    headers = {**TUS, "Upload-Length": "1", "Forwarded": 'for=10.0.0.1;host="c.example:8443";proto=HTTPS, host=d'}
+    r = server.client.post(server.endpoint, headers=headers)
+    assert r.headers["Location"].startswith("https://c.example:8443/files/")
