@@ -231,7 +231,8 @@ class InProcessServer:
     a `Location`) work because the transport ignores the host.
     """
 
-    url = "http://127.0.0.1:1080"
+    port = 1080  # only the port in its URLs: nothing listens
+    url = f"http://127.0.0.1:{port}"
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
