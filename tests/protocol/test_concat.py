@@ -75,8 +75,8 @@ def _partial(server: Server, data: bytes, send: bool = True) -> str:
 
 
 def test_final_before_its_parts_finish_answers_at_once(app: InProcessServer) -> None:
-    server = app
     """concatenation-unfinished: the final POST never waits for parts; it completes when they do."""
+    server = app
     pieces = [os.urandom(3 * MiB), os.urandom(2 * MiB)]
     first = _partial(server, pieces[0])
     second = _partial(server, pieces[1], send=False)
