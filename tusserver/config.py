@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -112,8 +112,6 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_prefix: str = ""
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
     @property
     def auth_enabled(self) -> bool:
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
@@ -214,8 +212,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             key = env_name(f.name, prefix)
             if key in env:
                 values[f.name] = parse_value(f.name, env[key])
@@ -241,7 +237,7 @@ def env_name(name: str, prefix: str = ENV_PREFIX) -> str:
 
 def field_types() -> dict[str, Any]:
     hints = get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in fields(Settings) if f.name != "extra"}
+    return {f.name: hints[f.name] for f in fields(Settings)}
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
