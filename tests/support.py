@@ -1,23 +1,34 @@
-"""Test helpers: a real `tusserver serve` on a free loopback port, tools that must exist under CI, polling."""
+"""Test helpers: the tus header constants, the app in-process (no socket), a real `tusserver serve` on a
+free loopback port (for what needs sockets, processes or uvicorn), tools that must exist under CI, polling."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from tusserver.app import create_app
+from tusserver.cli import build_parser, settings_from_args
+from tusserver.config import Settings
+
 T = TypeVar("T")
+# The constants every test module shares: the protocol header, the PATCH body type, and both together.
 TUS = {"Tus-Resumable": "1.0.0"}
+OCTET = "application/offset+octet-stream"
+PATCH = {**TUS, "Content-Type": OCTET}
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -78,6 +89,7 @@ class LiveServer:
         self.extra_env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._client: httpx.Client | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
     @property
@@ -87,6 +99,14 @@ class LiveServer:
     @property
     def endpoint(self) -> str:
         return f"{self.url}/files/"
+
+    @property
+    def client(self) -> httpx.Client:
+        """An httpx client opening a new connection per request (as `httpx.get` does), so a restart or a
+        kill never leaves it a dead keep-alive connection: the same API as `InProcessServer.client`."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+        return self._client
 
     def start(self) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")}
@@ -129,6 +149,9 @@ class LiveServer:
                 self.proc.wait(10)
         if hasattr(self, "_log"):
             self._log.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def restart(self) -> LiveServer:
         self.stop()
@@ -142,3 +165,134 @@ class LiveServer:
         response = httpx.post(self.endpoint, headers=h)
         assert response.status_code == 201, response.text
         return response.headers["Location"]
+
+
+def serve_settings(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Settings:
+    """The Settings `tusserver serve --data-dir DATA_DIR ARGS` would run with, given only `env` (no os.environ)."""
+    namespace = build_parser().parse_args(["serve", "--data-dir", str(data_dir), *args])
+    return settings_from_args(namespace, environ=env or {})
+
+
+class _AppThread(httpx.BaseTransport):
+    """A sync httpx transport over `httpx.ASGITransport`: one event loop in a thread runs the app from
+    start-up to shut-down, so what the app starts in the background (a sweep, an assembly, hook deliveries)
+    goes on between requests, as in a server. Bodies are read whole both ways (no streaming)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.asgi = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))  # a loopback peer, as in a server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="in-process-app", daemon=True)
+        self.lifespan: contextlib.AbstractAsyncContextManager[Any] | None = None
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.lifespan = self.app.router.lifespan_context(self.app)  # the app's own start-up and shut-down
+        self.call(self.lifespan.__aenter__())
+
+    def stop(self) -> None:
+        if self.lifespan is not None:
+            self.call(self.lifespan.__aexit__(None, None, None))
+            self.lifespan = None
+        self.call(self._cancel_the_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    @staticmethod
+    async def _cancel_the_rest() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        forwarded = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+
+        async def send() -> httpx.Response:
+            response = await self.asgi.handle_async_request(forwarded)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return self.call(send())
+
+
+class InProcessServer:
+    """`create_app` behind `httpx.ASGITransport`: the same requests and responses as `LiveServer`, with no
+    subprocess or socket. The app's lifespan runs on `start()` and `stop()` (its sweeper and hook queue
+    start; writers are flushed and the store closed at the end).
+
+    Use it for anything at the HTTP level; keep `LiveServer` for crashes, workers, raw sockets, timeouts,
+    TLS, uvicorn's own behaviour and external clients. `client` is an httpx.Client; absolute URLs (such as
+    a `Location`) work because the transport ignores the host.
+    """
+
+    port = 1080  # only the port in its URLs: nothing listens
+    url = f"http://127.0.0.1:{port}"
+
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.settings = serve_settings(data_dir, *args, env=env)
+        self._app: _AppThread | None = None
+        self._client: httpx.Client | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/files/"  # the default base path, as LiveServer.endpoint
+
+    @property
+    def client(self) -> httpx.Client:
+        assert self._client is not None, "start() the server first"
+        return self._client
+
+    def start(self) -> InProcessServer:
+        self._app = _AppThread(create_app(self.settings))
+        self._app.start()
+        self._client = httpx.Client(transport=self._app, base_url=self.url, timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._app is not None:
+            self._app.stop()
+            self._app = None
+
+    def restart(self) -> InProcessServer:
+        """A clean shut-down and a new app on the same data: what a graceful restart keeps."""
+        self.stop()
+        return self.start()
+
+    def create(self, length: int | None, headers: dict[str, str] | None = None) -> str:
+        """POST a new upload and return its absolute URL."""
+        h = {**TUS, **(headers or {})}
+        if length is not None:
+            h["Upload-Length"] = str(length)
+        response = self.client.post(self.endpoint, headers=h)
+        assert response.status_code == 201, response.text
+        return response.headers["Location"]
+
+
+Server = LiveServer | InProcessServer
+
+
+def half_patch(
+    server: LiveServer, url: str, sent: bytes, promised: int, offset: int = 0, auth: str = ""
+) -> socket.socket:
+    """A PATCH on a raw socket that announces `promised` bytes, sends `sent`, and then goes quiet with the
+    socket open: a stalled or vanished client (the caller closes the socket)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    head = (
+        f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: {offset}\r\nContent-Type: {OCTET}\r\nContent-Length: {promised}\r\n"
+        + (f"Authorization: Bearer {auth}\r\n" if auth else "")
+        + "\r\n"
+    )
+    sock.sendall(head.encode() + sent)
+    return sock

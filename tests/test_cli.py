@@ -133,3 +133,73 @@ def test_token_max_size_takes_a_suffix(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(["token", "--sub", "alice", "--max-size", "10G", "--jwt-secret", "x" * 32]) == 0
     claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
     assert claims["max_size"] == 10 * 1024**3
+
+
+def test_help_groups_the_settings_by_concern(capsys: pytest.CaptureFixture[str]) -> None:
+    from tusserver.config import field_types
+
+    grouped = [name for names in cli.SETTING_GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(field_types()), "each setting in exactly one group of cli.SETTING_GROUPS"
+    out = _help(capsys, "serve")
+    headings = [line[: -len(" settings:")] for line in out.splitlines() if line.endswith(" settings:")]
+    assert headings == list(cli.SETTING_GROUPS)
+    body = out[out.index("network settings:") :]  # past the usage line
+    assert body.index("--port PORT") < body.index("storage settings:") < body.index("--s3-bucket BUCKET")
+    assert body.index("--s3-bucket BUCKET") < body.index("auth settings:") < body.index("--jwt-secret SECRET")
+    cleanup = _help(capsys, "cleanup")  # a subcommand shows only the groups of the settings it reads
+    assert "storage settings:" in cleanup and "expiry settings:" in cleanup and "auth settings:" not in cleanup
+
+
+def test_every_setting_is_used_by_the_server() -> None:
+    """A setting nothing reads is a flag that silently does nothing (such as the old `Settings.extra`)."""
+    import inspect
+    import re
+
+    import tusserver
+    from tusserver.config import Settings, field_types
+
+    package = Path(tusserver.__file__).parent
+    sources = [p.read_text() for p in package.rglob("*.py") if p.name != "config.py"]
+    properties = "".join(inspect.getsource(v.fget) for v in vars(Settings).values() if isinstance(v, property))
+    unused = [
+        name for name in field_types()
+        if not any(re.search(rf"\.{name}\b", text) for text in sources) and f"self.{name}" not in properties
+    ]  # fmt: skip
+    assert unused == []
+
+
+SIZE_FIELDS = ["max_size_bytes", "max_metadata_bytes", "max_header_bytes", "write_buffer_bytes",
+               "write_buffer_total_bytes", "s3_part_size_bytes"]  # fmt: skip
+
+
+def test_every_size_setting_takes_a_suffix_as_flag_and_env() -> None:
+    from tusserver.config import Settings, field_types, option_name
+
+    assert sorted(SIZE_FIELDS) == sorted(name for name in field_types() if name.endswith("_bytes"))
+    for name in SIZE_FIELDS:
+        flag = "--" + option_name(name).replace("_", "-")
+        args = cli.build_parser().parse_args(["serve", flag, "64K"])
+        assert getattr(cli.settings_from_args(args, environ={}), name) == 64 * 1024, flag
+        env = {f"TUSSERVER_{option_name(name).upper()}": "2M"}
+        assert getattr(Settings.from_env(env), name) == 2 * 1024**2, env
+
+
+def test_upload_client_sizes_take_suffixes() -> None:
+    argv = ["upload", "f.bin", "--endpoint", "http://x/files/", "--chunk-size", "512K", "--limit-rate", "1M"]
+    args = cli.build_parser().parse_args(argv)
+    assert (args.chunk_size, args.limit_rate) == (512 * 1024, 1024**2)
+
+
+def test_importing_the_client_loads_no_server() -> None:
+    """`tusserver.client` is a library for uploaders: it must not pull in Starlette, uvicorn or the app."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tusserver.client, tusserver.client.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')"
+        " or m in ('tusserver.app', 'tusserver.cli'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -1,11 +1,11 @@
+"""Prometheus metrics (`--metrics`): uploads, bytes and request timings counted; off by default. In-process."""
+
 from __future__ import annotations
 
 import re
 
-import httpx
-
-from tests.conftest import ServerFactory
-from tests.support import TUS
+from tests.conftest import AppFactory
+from tests.support import OCTET, TUS
 
 
 def _value(text: str, name: str) -> float:
@@ -14,15 +14,13 @@ def _value(text: str, name: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_count_uploads_and_bytes(server_factory: ServerFactory) -> None:
-    server = server_factory("--metrics")
+def test_metrics_count_uploads_and_bytes(app_factory: AppFactory) -> None:
+    server = app_factory("--metrics")
     url = server.create(5)
-    r = httpx.patch(
-        url, content=b"12345", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
-    )
+    r = server.client.patch(url, content=b"12345", headers={**TUS, "Upload-Offset": "0", "Content-Type": OCTET})
     assert r.status_code == 204
-    assert httpx.delete(url, headers=TUS).status_code == 204
-    text = httpx.get(f"{server.url}/metrics").text
+    assert server.client.delete(url, headers=TUS).status_code == 204
+    text = server.client.get(f"{server.url}/metrics").text
     assert _value(text, 'tusserver_uploads_total{event="create"}') == 1
     assert _value(text, 'tusserver_uploads_total{event="finish"}') == 1
     assert _value(text, 'tusserver_uploads_total{event="terminate"}') == 1
@@ -30,6 +28,6 @@ def test_metrics_count_uploads_and_bytes(server_factory: ServerFactory) -> None:
     assert 'tusserver_request_seconds_count{method="PATCH",status="204"} 1.0' in text
 
 
-def test_metrics_off_by_default(server_factory: ServerFactory) -> None:
-    server = server_factory()
-    assert httpx.get(f"{server.url}/metrics").status_code == 404
+def test_metrics_off_by_default(app_factory: AppFactory) -> None:
+    server = app_factory()
+    assert server.client.get(f"{server.url}/metrics").status_code == 404

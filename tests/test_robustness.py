@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -14,10 +15,9 @@ import pytest
 from tusclient import client as tus_client
 
 from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, wait_for
+from tests.support import PATCH, TUS, LiveServer, half_patch, wait_for
 
 MiB = 1024 * 1024
-PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def sha256(data: bytes) -> str:
@@ -47,24 +47,13 @@ def test_tuspy_upload_survives_sigkill_and_restart(server_factory: ServerFactory
     assert sha256(httpx.get(uploader.url).content) == sha256(data)
 
 
-def _half_patch(server: LiveServer, url: str, sent: bytes, promised: int, offset: int = 0) -> socket.socket:
-    path = httpx.URL(url).path
-    sock = socket.create_connection(("127.0.0.1", server.port))
-    head = (
-        f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n"
-        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {promised}\r\n\r\n"
-    )
-    sock.sendall(head.encode() + sent)
-    return sock
-
-
 @pytest.mark.parametrize("close_socket", [False, True], ids=["silent-open-connection", "closed-connection"])
 def test_resume_right_after_a_dead_patch(server: LiveServer, close_socket: bool) -> None:
     """The client's earlier PATCH still holds the lock (silent TCP) or just died: resuming works at once."""
     data = os.urandom(3 * MiB)
     url = server.create(len(data))
     sent = data[: MiB + 12345]
-    sock = _half_patch(server, url, sent, promised=len(data))
+    sock = half_patch(server, url, sent, promised=len(data))
     try:
         if close_socket:
             sock.close()
@@ -79,7 +68,7 @@ def test_resume_right_after_a_dead_patch(server: LiveServer, close_socket: bool)
             what="HEAD to report the bytes of the dead PATCH",
         )
         offset = int(head.headers["Upload-Offset"])
-        r = httpx.patch(url, content=data[offset:], headers={**PATCH_HEADERS, "Upload-Offset": str(offset)}, timeout=20)
+        r = httpx.patch(url, content=data[offset:], headers={**PATCH, "Upload-Offset": str(offset)}, timeout=20)
         assert r.status_code == 204, r.text
         assert sha256(httpx.get(url).content) == sha256(data)
     finally:
@@ -102,7 +91,7 @@ def test_workers_with_concurrent_uploads(server_factory: ServerFactory) -> None:
                 url = r.headers["Location"]
                 for offset in range(0, len(data), 256 * 1024):
                     chunk = data[offset : offset + 256 * 1024]
-                    r = http.patch(url, content=chunk, headers={**PATCH_HEADERS, "Upload-Offset": str(offset)})
+                    r = http.patch(url, content=chunk, headers={**PATCH, "Upload-Offset": str(offset)})
                     assert r.status_code == 204, r.text
                 results[index] = sha256(http.get(url).content)
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -145,7 +134,7 @@ def test_two_patches_at_once_never_interleave(server_factory: ServerFactory) -> 
 
         barrier.wait()
         try:
-            r = httpx.patch(url, content=slow_body(), headers={**PATCH_HEADERS, "Upload-Offset": "0"}, timeout=30)
+            r = httpx.patch(url, content=slow_body(), headers={**PATCH, "Upload-Offset": "0"}, timeout=30)
             statuses[name] = r.status_code
         except httpx.TransportError:
             statuses[name] = -1
@@ -166,7 +155,7 @@ def test_two_patches_at_once_never_interleave(server_factory: ServerFactory) -> 
     assert len(letters) <= 1, f"bytes of both PATCHes in one file: {sorted(letters)}"
     winner = bytes(letters) or b"a"
     if offset < size:
-        r = httpx.patch(url, content=winner * (size - offset), headers={**PATCH_HEADERS, "Upload-Offset": str(offset)})
+        r = httpx.patch(url, content=winner * (size - offset), headers={**PATCH, "Upload-Offset": str(offset)})
         assert r.status_code == 204, r.text
     assert httpx.get(url).content == winner * size
 
@@ -200,7 +189,7 @@ def _build_bad_requests() -> None:
     ]  # fmt: skip
     for path in paths:
         for method in ("HEAD", "PATCH", "DELETE", "GET", "OPTIONS"):
-            BAD_REQUESTS.append((method, path, {**PATCH_HEADERS, "Upload-Offset": "0"}, b"evil"))
+            BAD_REQUESTS.append((method, path, {**PATCH, "Upload-Offset": "0"}, b"evil"))
     # (" 5" is not here: HTTP strips whitespace around header values, so it arrives as "5".)
     bad_ints = ["-1", "+5", "5 5", "1e3", "0x10", "1_000", "99999999999999999999999", "", "abc", "1.0"]
     for value in bad_ints:
@@ -239,13 +228,13 @@ def test_malformed_requests_get_4xx_and_write_nothing_outside(server_factory: Se
     upload_path = httpx.URL(url).path
     per_upload = [
         ("PATCH", upload_path, {**TUS, "Upload-Offset": "0", "Content-Type": "text/plain"}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "5"}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "-0"}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "0"}, b"x" * 11),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "0", "Upload-Length": "12"}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "0", "Upload-Checksum": "sha1"}, b"x"),
-        ("PATCH", upload_path, {**PATCH_HEADERS, "Upload-Offset": "0", "Upload-Checksum": "whirlpool AAAA"}, b"x"),
+        ("PATCH", upload_path, {**PATCH}, b"x"),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "5"}, b"x"),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "-0"}, b"x"),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "0"}, b"x" * 11),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "0", "Upload-Length": "12"}, b"x"),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "0", "Upload-Checksum": "sha1"}, b"x"),
+        ("PATCH", upload_path, {**PATCH, "Upload-Offset": "0", "Upload-Checksum": "whirlpool AAAA"}, b"x"),
         ("PATCH", upload_path, {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, b"x"),
         ("GET", upload_path, {"Range": "bytes=0-1"}, b""),
         ("POST", upload_path, {**TUS}, b""),
@@ -263,7 +252,7 @@ def test_malformed_requests_get_4xx_and_write_nothing_outside(server_factory: Se
     assert not Path("/etc/passwd.info").exists()
     # Nothing was stored in the valid upload by the bad PATCHes, and the server is still healthy.
     assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
-    ok = httpx.patch(url, content=b"0123456789", headers={**PATCH_HEADERS, "Upload-Offset": "0"})
+    ok = httpx.patch(url, content=b"0123456789", headers={**PATCH, "Upload-Offset": "0"})
     assert ok.status_code == 204
     assert "Traceback" not in server.log()
 
@@ -273,9 +262,33 @@ def test_body_with_h2c_upgrade_is_refused_not_lost(server: LiveServer) -> None:
     url = server.create(100)
     status = raw_request(
         server.port, "PATCH", httpx.URL(url).path,
-        {**PATCH_HEADERS, "Upload-Offset": "0", "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+        {**PATCH, "Upload-Offset": "0", "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
          "HTTP2-Settings": "AAMAAABkAAQCAAAAAAIAAAAA"},
         b"x" * 100,
     )  # fmt: skip
     assert status == 400
     assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+
+
+def test_sigterm_is_not_blocked_by_a_stalled_client(server_factory: ServerFactory) -> None:
+    """A silent client kept the server from stopping on SIGTERM forever; now --shutdown-timeout cuts it."""
+    server = server_factory("--shutdown-timeout", "1")
+    data = os.urandom(50_000)
+    url = server.create(len(data))
+    sent = data[:20_000]
+    sock = half_patch(server, url, sent, promised=len(data))
+    try:
+        assert server.proc is not None
+        # Once the PATCH holds the upload's lock it is a request in flight, not an idle connection.
+        lock_file = server.data_dir / ".locks" / (url.rsplit("/", 1)[1] + ".lock")
+        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        wait_for(lambda: server.proc is not None and server.proc.poll() is not None, timeout=20, what="exit")
+        response = sock.recv(4096)
+        assert response == b"" or response.startswith(b"HTTP/1.1 204")
+    finally:
+        sock.close()
+    server.start()
+    assert int(httpx.head(url, headers=TUS).headers["Upload-Offset"]) == len(
+        sent
+    )  # the stalled PATCH's bytes were kept, not lost

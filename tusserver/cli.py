@@ -30,7 +30,7 @@ _HELP = {
     "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded when building Location URLs",
     "cors_origins": "comma-separated allowed browser origins; '*' for any; empty disables CORS",
     "log_level": "log level: debug, info, warning or error",
-    "access_log": "log one line per request (off by default: it costs ~15%% CPU on small uploads)",
+    "access_log": "log one line per request (off by default: it costs CPU on small uploads; a proxy usually logs)",
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "hooks_url": "tusd v2 HTTP hooks: POST each enabled event as tusd's JSON to this URL",
     "hooks_dir": "tusd file hooks: run DIR/<event> with the JSON on stdin, its response JSON on stdout",
@@ -66,12 +66,12 @@ _HELP = {
     "concat_wait_s": "a final concatenation POST waits this long for the assembly (then 201 with Upload-Offset)",
     "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
-    "write_buffer_bytes": "bytes gathered per upload before one disk write (1M: fastest while still in CPU cache)",
+    "write_buffer_bytes": "bytes gathered per upload before one disk write (see docs/benchmarks.md)",
     "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64K)",
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
-    "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap (about 1.7x upload speed), "
-    "and free pages handed back after 2 s idle",
-    "lean_http": "hand request bodies to the app without uvicorn's two extra copies (1.2x with many uploads)",
+    "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
+    "after 2 s idle (see docs/benchmarks.md)",
+    "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "jwt_secret": "HS256 secret: turns auth on and signs rotated tokens (prefer the env variable: flags show in ps)",
     "jwt_public_key": "PEM public key file (RS256/PS256, ES256, EdDSA): turns auth on",
     "jwks": "JWKS file of public keys (the token's kid picks one): turns auth on",
@@ -117,6 +117,34 @@ _METAVARS = {
     "instant_upload": "MODE",  # auto, on, off
 }
 
+# `--help` shows the settings grouped by concern, in this order; a test checks every field is in one group.
+SETTING_GROUPS: dict[str, tuple[str, ...]] = {
+    "network": (
+        "host", "port", "base_path", "unix_socket", "tls_cert", "tls_key", "behind_proxy", "cors_origins",
+        "workers", "shutdown_timeout_s",
+    ),
+    "storage": (
+        "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",
+        "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix", "s3_part_size_bytes", "s3_parts_in_flight",
+    ),
+    "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
+    "limits": (
+        "max_size_bytes", "max_metadata_bytes", "max_header_bytes", "max_concat_parts", "max_unfinished",
+        "read_timeout_s", "max_digest_states",
+    ),
+    "expiry": ("expire_after_s", "sweep_interval_s"),
+    "auth": (
+        "jwt_secret", "jwt_public_key", "jwks", "jwt_algorithms", "jwt_leeway_s", "jwt_issuer", "jwt_audience",
+        "token_ttl_s", "token_max_age_s",
+    ),
+    "hooks": (
+        "hooks_url", "hooks_dir", "hooks_enabled", "hooks_timeout_s", "hooks_retry", "hooks_backoff_s",
+        "hooks_concurrency", "hooks_queue", "progress_interval_s",
+    ),
+    "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),
+    "performance": ("write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "lean_http"),
+}  # fmt: skip
+
 SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."
 
 # What `tusserver cleanup` reads: where the uploads are, how they are locked, and when they expire.
@@ -161,30 +189,39 @@ def describe_default(name: str, value: Any) -> str:
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    """One flag per Settings field (or per field in `only`), in argument groups by concern."""
     defaults = Settings()
-    for name, kind in field_types().items():
-        if only is not None and name not in only:
-            continue
-        flag = "--" + option_name(name).replace("_", "-")
-        text = _HELP.get(name, name.replace("_", " "))
-        shown = name not in ("locker", "jwt_algorithms")  # their help says what "unset" means
-        default = f"default {describe_default(name, getattr(defaults, name))}; " if shown else ""
-        help_text = f"{text} [{default}env {env_name(name)}]"
-        if kind is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, default=None, metavar=metavar(name, kind), help=help_text)
+    kinds = field_types()
+    for title, names in SETTING_GROUPS.items():
+        chosen = [name for name in names if only is None or name in only]
+        if chosen:
+            group = parser.add_argument_group(f"{title} settings")
+            for name in chosen:
+                _add_setting_flag(group, name, kinds[name], getattr(defaults, name))
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Flags win over `TUSSERVER_*` variables, which win over defaults."""
+def _add_setting_flag(group: Any, name: str, kind: Any, default_value: Any) -> None:
+    """`--name VALUE` (or `--name/--no-name`) with its help, unit, default and environment variable."""
+    flag = "--" + option_name(name).replace("_", "-")
+    text = _HELP[name]  # a test checks every field has a line
+    shown = name not in ("locker", "jwt_algorithms")  # their help says what "unset" means
+    default = f"default {describe_default(name, default_value)}; " if shown else ""
+    help_text = f"{text} [{default}env {env_name(name)}]"
+    if kind is bool:
+        group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+    else:
+        group.add_argument(flag, dest=name, default=None, metavar=metavar(name, kind), help=help_text)
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
+    """Flags win over `TUSSERVER_*` variables (of `environ`, else the process), which win over defaults."""
     overrides: dict[str, Any] = {}
     for name in field_types():
         value = getattr(args, name, None)
         if value is None:
             continue
         overrides[name] = value if isinstance(value, bool) else parse_value(name, value)
-    return Settings.from_env(**overrides).validate()
+    return Settings.from_env(environ, **overrides).validate()
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -113,8 +113,6 @@ class Settings:
     s3_prefix: str = ""
     s3_part_size_bytes: int = 8 * 1024**2  # preferred; grown per upload when 10,000 parts would not hold it
     s3_parts_in_flight: int = 3  # each costs one part of memory per PATCH
-
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def auth_enabled(self) -> bool:
@@ -228,8 +226,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             key = env_name(f.name, prefix)
             if key in env:
                 values[f.name] = parse_value(f.name, env[key])
@@ -255,7 +251,7 @@ def env_name(name: str, prefix: str = ENV_PREFIX) -> str:
 
 def field_types() -> dict[str, Any]:
     hints = get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in fields(Settings) if f.name != "extra"}
+    return {f.name: hints[f.name] for f in fields(Settings)}
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)

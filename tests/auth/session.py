@@ -11,12 +11,12 @@ import httpx
 import jwt
 
 from tests.auth.keys import claims, hs256
-from tests.support import TUS
+from tests.support import OCTET, TUS
 
 SECRET = "s"
 # TTL 2 s as the issue asks; a 1 s leeway keeps the expiry tests short (a token dies ~3 s after issue).
 ROTATING = ("--jwt-secret", SECRET, "--token-ttl", "2", "--jwt-leeway", "1")
-PATCH_HEADERS = {"Content-Type": "application/offset+octet-stream"}
+PATCH_HEADERS = {"Content-Type": OCTET}
 
 
 def mint(sub: str = "alice", ttl: float = 2, secret: str = SECRET, **extra: Any) -> str:
@@ -46,11 +46,13 @@ def sha256_file(path: Path) -> str:
 class TokenChain:
     """An httpx client that always sends the newest token it holds, as the contract tells clients to."""
 
-    def __init__(self, token: str, timeout: float = 60) -> None:
+    def __init__(self, token: str, timeout: float = 60, client: httpx.Client | None = None) -> None:
+        """`client`: a server's own (in-process or real), left open on close(); else a new one."""
         self.token = token
         self.first = token
         self.seen = [token]
-        self.client = httpx.Client(timeout=timeout)
+        self.owned = client is None
+        self.client = client if client is not None else httpx.Client(timeout=timeout)
 
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         response = self.client.request(method, url, headers={**bearer(self.token), **(headers or {})}, **kwargs)
@@ -78,4 +80,5 @@ class TokenChain:
         return digest.hexdigest()
 
     def close(self) -> None:
-        self.client.close()
+        if self.owned:
+            self.client.close()

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, require_tool, wait_for
+from tests.conftest import AppFactory, ServerFactory
+from tests.support import PATCH, TUS, InProcessServer, LiveServer, require_tool, wait_for
 from tusserver.models import UploadInfo
 from tusserver.protocol.digest import DigestTracker
 from tusserver.storage.memory import MemoryStore
 
 MiB = 1024 * 1024
-PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def digest_header(data: bytes) -> str:
@@ -64,69 +63,72 @@ def test_duplicate_body_keeps_the_connection_alive(server: LiveServer, tmp_path:
     ]  # fmt: skip
 
 
-def test_empty_file_and_wrong_empty_digest(server: LiveServer) -> None:
-    with httpx.Client(timeout=30) as http:
-        r = create(http, server.endpoint, b"")
-        assert r.status_code == 201 and r.headers["Upload-Offset"] == "0"
-        assert http.get(r.headers["Location"]).content == b""
-        r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "0", "Repr-Digest": digest_header(b"x")})
-        assert r.status_code == 460
+def test_empty_file_and_wrong_empty_digest(app: InProcessServer) -> None:
+    server = app
+    http = server.client
+    r = create(http, server.endpoint, b"")
+    assert r.status_code == 201 and r.headers["Upload-Offset"] == "0"
+    assert http.get(r.headers["Location"]).content == b""
+    r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "0", "Repr-Digest": digest_header(b"x")})
+    assert r.status_code == 460
 
 
-def test_deferred_length_digest_is_verified_then_indexed(server: LiveServer) -> None:
+def test_deferred_length_digest_is_verified_then_indexed(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(MiB + 5)
-    with httpx.Client(timeout=30) as http:
-        headers = {**TUS, "Upload-Defer-Length": "1", "Repr-Digest": digest_header(data)}
-        url = http.post(server.endpoint, headers=headers).headers["Location"]
-        assert http.patch(url, content=data[:MiB], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-        r = http.patch(
-            url, content=data[MiB:], headers={**PATCH, "Upload-Offset": str(MiB), "Upload-Length": str(len(data))}
-        )
-        assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
-        # Verified at the last byte, so now indexed under its (now known) length.
-        assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
-        # A wrong digest with a deferred length: 460 once the length is known and the last byte is in.
-        headers = {**TUS, "Upload-Defer-Length": "1", "Repr-Digest": digest_header(b"other")}
-        url = http.post(server.endpoint, headers=headers).headers["Location"]
-        r = http.patch(url, content=data, headers={**PATCH, "Upload-Offset": "0", "Upload-Length": str(len(data))})
-        assert r.status_code == 460
-        assert http.head(url, headers=TUS).status_code in (404, 410)
+    http = server.client
+    headers = {**TUS, "Upload-Defer-Length": "1", "Repr-Digest": digest_header(data)}
+    url = http.post(server.endpoint, headers=headers).headers["Location"]
+    assert http.patch(url, content=data[:MiB], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    r = http.patch(
+        url, content=data[MiB:], headers={**PATCH, "Upload-Offset": str(MiB), "Upload-Length": str(len(data))}
+    )
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
+    # Verified at the last byte, so now indexed under its (now known) length.
+    assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
+    # A wrong digest with a deferred length: 460 once the length is known and the last byte is in.
+    headers = {**TUS, "Upload-Defer-Length": "1", "Repr-Digest": digest_header(b"other")}
+    url = http.post(server.endpoint, headers=headers).headers["Location"]
+    r = http.patch(url, content=data, headers={**PATCH, "Upload-Offset": "0", "Upload-Length": str(len(data))})
+    assert r.status_code == 460
+    assert http.head(url, headers=TUS).status_code in (404, 410)
 
 
-def test_copies_outlive_each_other(server: LiveServer) -> None:
+def test_copies_outlive_each_other(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(2 * MiB)
-    with httpx.Client(timeout=30) as http:
-        first = upload_with_body(http, server.endpoint, data)
-        second = create(http, server.endpoint, data).headers["Location"]
-        assert http.delete(first, headers=TUS).status_code == 204
-        assert http.get(first).status_code in (404, 410)
-        assert http.get(second).content == data
-        # The surviving copy still serves instant uploads, and deleting it spares the third.
-        third = create(http, server.endpoint, data)
-        assert third.headers["Upload-Offset"] == str(len(data))
-        assert http.delete(second, headers=TUS).status_code == 204
-        assert http.get(third.headers["Location"]).content == data
-        assert http.delete(third.headers["Location"], headers=TUS).status_code == 204
-        # No copy left: an ordinary, empty upload.
-        r = create(http, server.endpoint, data)
-        assert r.status_code == 201 and "Upload-Offset" not in r.headers
+    http = server.client
+    first = upload_with_body(http, server.endpoint, data)
+    second = create(http, server.endpoint, data).headers["Location"]
+    assert http.delete(first, headers=TUS).status_code == 204
+    assert http.get(first).status_code in (404, 410)
+    assert http.get(second).content == data
+    # The surviving copy still serves instant uploads, and deleting it spares the third.
+    third = create(http, server.endpoint, data)
+    assert third.headers["Upload-Offset"] == str(len(data))
+    assert http.delete(second, headers=TUS).status_code == 204
+    assert http.get(third.headers["Location"]).content == data
+    assert http.delete(third.headers["Location"], headers=TUS).status_code == 204
+    # No copy left: an ordinary, empty upload.
+    r = create(http, server.endpoint, data)
+    assert r.status_code == 201 and "Upload-Offset" not in r.headers
 
 
-def test_expiry_sweeps_spare_shared_bytes(server_factory: ServerFactory) -> None:
-    server = server_factory("--expire-after", "1", "--sweep-interval", "0.2")
+def test_expiry_sweeps_spare_shared_bytes(app_factory: AppFactory) -> None:
+    server = app_factory("--expire-after", "1", "--sweep-interval", "0.2")
     data = os.urandom(MiB)
-    with httpx.Client(timeout=30) as http:
-        first = upload_with_body(http, server.endpoint, data)
-        second = create(http, server.endpoint, data).headers["Location"]
-        # An unfinished upload declaring the same digest expires and is swept...
-        stale = http.post(server.endpoint, headers={**TUS, "Upload-Length": str(len(data) + 1)}).headers["Location"]
-        assert http.patch(stale, content=data, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-        wait_for(lambda: http.head(stale, headers=TUS).status_code in (404, 410), what="unfinished upload swept")
-        # ...while both finished copies stay whole, and dedup still works.
-        assert http.get(first).content == data and http.get(second).content == data
-        assert http.delete(first, headers=TUS).status_code == 204
-        wait_for(lambda: http.get(second).content == data, what="second copy after sweeps")
-        assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
+    http = server.client
+    first = upload_with_body(http, server.endpoint, data)
+    second = create(http, server.endpoint, data).headers["Location"]
+    # An unfinished upload declaring the same digest expires and is swept...
+    stale = http.post(server.endpoint, headers={**TUS, "Upload-Length": str(len(data) + 1)}).headers["Location"]
+    assert http.patch(stale, content=data, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    wait_for(lambda: http.head(stale, headers=TUS).status_code in (404, 410), what="unfinished upload swept")
+    # ...while both finished copies stay whole, and dedup still works.
+    assert http.get(first).content == data and http.get(second).content == data
+    assert http.delete(first, headers=TUS).status_code == 204
+    wait_for(lambda: http.get(second).content == data, what="second copy after sweeps")
+    assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
 
 
 def test_verification_across_workers(server_factory: ServerFactory) -> None:
@@ -151,18 +153,18 @@ def test_verification_across_workers(server_factory: ServerFactory) -> None:
     assert httpx.get(r.headers["Location"]).content == data
 
 
-def test_one_digest_state_still_verifies_interleaved_uploads(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-digest-states", "1")
+def test_one_digest_state_still_verifies_interleaved_uploads(app_factory: AppFactory) -> None:
+    server = app_factory("--max-digest-states", "1")
     files = [os.urandom(MiB), os.urandom(MiB)]
-    with httpx.Client(timeout=30) as http:
-        urls = [create(http, server.endpoint, f).headers["Location"] for f in files]
-        half = MiB // 2
-        for url, f in zip(urls, files, strict=True):  # each evicts the other's running hash
-            assert http.patch(url, content=f[:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-        for url, f in zip(urls, files, strict=True):
-            r = http.patch(url, content=f[half:], headers={**PATCH, "Upload-Offset": str(half)})
-            assert r.status_code == 204
-            assert http.get(url).content == f
+    http = server.client
+    urls = [create(http, server.endpoint, f).headers["Location"] for f in files]
+    half = MiB // 2
+    for url, f in zip(urls, files, strict=True):  # each evicts the other's running hash
+        assert http.patch(url, content=f[:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    for url, f in zip(urls, files, strict=True):
+        r = http.patch(url, content=f[half:], headers={**PATCH, "Upload-Offset": str(half)})
+        assert r.status_code == 204
+        assert http.get(url).content == f
 
 
 def test_digest_state_memory_is_bounded() -> None:
@@ -196,20 +198,17 @@ async def _one(chunk: bytes) -> AsyncIterator[bytes]:
     yield chunk
 
 
-def test_a_chunk_refused_by_upload_checksum_is_not_in_the_whole_file_digest(server: LiveServer) -> None:
+def test_a_chunk_refused_by_upload_checksum_is_not_in_the_whole_file_digest(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(2 * MiB)
     half = MiB
-    with httpx.Client(timeout=30) as http:
-        url = create(http, server.endpoint, data).headers["Location"]
-        assert http.patch(url, content=data[:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-        wrong = f"sha1 {base64.b64encode(hashlib.sha1(b'other').digest()).decode()}"
-        r = http.patch(
-            url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": wrong}
-        )
-        assert r.status_code == 460
-        right = f"sha1 {base64.b64encode(hashlib.sha1(data[half:]).digest()).decode()}"
-        r = http.patch(
-            url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": right}
-        )
-        assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
-        assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))
+    http = server.client
+    url = create(http, server.endpoint, data).headers["Location"]
+    assert http.patch(url, content=data[:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    wrong = f"sha1 {base64.b64encode(hashlib.sha1(b'other').digest()).decode()}"
+    r = http.patch(url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": wrong})
+    assert r.status_code == 460
+    right = f"sha1 {base64.b64encode(hashlib.sha1(data[half:]).digest()).decode()}"
+    r = http.patch(url, content=data[half:], headers={**PATCH, "Upload-Offset": str(half), "Upload-Checksum": right})
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
+    assert create(http, server.endpoint, data).headers["Upload-Offset"] == str(len(data))

@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from tests.auth.session import SECRET, TokenChain, mint
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer
+from tests.conftest import AppFactory, ServerFactory
+from tests.support import PATCH, TUS, InProcessServer, Server
 
 MiB = 1024 * 1024
-PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +28,8 @@ def digest_header(data: bytes, algorithm: str = "sha-256") -> str:
     return f"{algorithm}=:{base64.b64encode(h.digest()).decode()}:"
 
 
-def received(server: LiveServer) -> float:
-    text = httpx.get(f"{server.url}/metrics").text
+def received(server: Server) -> float:
+    text = server.client.get(f"{server.url}/metrics").text
     match = re.search(r"^tusserver_request_body_bytes_total ([0-9.e+]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
 
@@ -50,80 +49,84 @@ def full_upload(http: httpx.Client, endpoint: str, data: bytes, headers: dict[st
     return url
 
 
-def test_second_upload_is_instant_and_independent(server_factory: ServerFactory, fifty_mib: bytes) -> None:
-    server = server_factory("--metrics")
+def test_second_upload_is_instant_and_independent(app_factory: AppFactory, fifty_mib: bytes) -> None:
+    server = app_factory("--metrics")
     digest = digest_header(fifty_mib)
-    with httpx.Client(timeout=60) as http:
-        first = full_upload(http, server.endpoint, fifty_mib, {"Repr-Digest": digest})
-        before = received(server)
-        r = http.post(server.endpoint, headers={**TUS, "Upload-Length": str(len(fifty_mib)), "Repr-Digest": digest})
-        assert r.status_code == 201
-        assert r.headers["Upload-Offset"] == str(len(fifty_mib))  # complete in one request
-        second = r.headers["Location"]
-        assert second != first
-        assert received(server) == before  # zero body bytes
-        head = http.head(second, headers=TUS)
-        assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(fifty_mib))
-        # Deleting the first never affects the second.
-        assert http.delete(first, headers=TUS).status_code == 204
-        assert hashlib.sha256(http.get(second).content).digest() == hashlib.sha256(fifty_mib).digest()
+    http = server.client
+    first = full_upload(http, server.endpoint, fifty_mib, {"Repr-Digest": digest})
+    before = received(server)
+    r = http.post(server.endpoint, headers={**TUS, "Upload-Length": str(len(fifty_mib)), "Repr-Digest": digest})
+    assert r.status_code == 201
+    assert r.headers["Upload-Offset"] == str(len(fifty_mib))  # complete in one request
+    second = r.headers["Location"]
+    assert second != first
+    assert received(server) == before  # zero body bytes
+    head = http.head(second, headers=TUS)
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(fifty_mib))
+    # Deleting the first never affects the second.
+    assert http.delete(first, headers=TUS).status_code == 204
+    assert hashlib.sha256(http.get(second).content).digest() == hashlib.sha256(fifty_mib).digest()
 
 
-def test_duplicate_creation_with_body_discards_the_body(server: LiveServer) -> None:
+def test_duplicate_creation_with_body_discards_the_body(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(300_000)
     digest = digest_header(data)
-    with httpx.Client(timeout=30) as http:
-        full_upload(http, server.endpoint, data, {"Repr-Digest": digest})
-        headers = {**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest,
-                   "Content-Type": "application/offset+octet-stream"}  # fmt: skip
-        r = http.post(server.endpoint, headers=headers, content=data)
-        assert r.status_code == 201 and r.headers["Upload-Offset"] == str(len(data))
-        assert http.get(r.headers["Location"]).content == data
-        assert http.options(server.endpoint).status_code == 204  # the client (and server) carry on
+    http = server.client
+    full_upload(http, server.endpoint, data, {"Repr-Digest": digest})
+    headers = {**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest,
+               "Content-Type": "application/offset+octet-stream"}  # fmt: skip
+    r = http.post(server.endpoint, headers=headers, content=data)
+    assert r.status_code == 201 and r.headers["Upload-Offset"] == str(len(data))
+    assert http.get(r.headers["Location"]).content == data
+    assert http.options(server.endpoint).status_code == 204  # the client (and server) carry on
 
 
-def test_without_a_verified_first_upload_there_is_no_shortcut(server: LiveServer) -> None:
+def test_without_a_verified_first_upload_there_is_no_shortcut(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(1000)
-    with httpx.Client(timeout=30) as http:
-        full_upload(http, server.endpoint, data)  # no Repr-Digest: never indexed
-        r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "1000", "Repr-Digest": digest_header(data)})
-        assert r.status_code == 201 and "Upload-Offset" not in r.headers
-        r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "999", "Repr-Digest": digest_header(data)})
-        assert "Upload-Offset" not in r.headers  # same digest, other length: not the same file
+    http = server.client
+    full_upload(http, server.endpoint, data)  # no Repr-Digest: never indexed
+    r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "1000", "Repr-Digest": digest_header(data)})
+    assert r.status_code == 201 and "Upload-Offset" not in r.headers
+    r = http.post(server.endpoint, headers={**TUS, "Upload-Length": "999", "Repr-Digest": digest_header(data)})
+    assert "Upload-Offset" not in r.headers  # same digest, other length: not the same file
 
 
-def test_wrong_declared_digest_is_460_and_nothing_is_kept(server: LiveServer) -> None:
+def test_wrong_declared_digest_is_460_and_nothing_is_kept(app: InProcessServer) -> None:
+    server = app
     data = os.urandom(3 * MiB)
-    with httpx.Client(timeout=30) as http:
-        r = http.post(
-            server.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest_header(b"other")}
-        )
-        url = r.headers["Location"]
-        assert http.patch(url, content=data[:MiB], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-        r = http.patch(url, content=data[MiB:], headers={**PATCH, "Upload-Offset": str(MiB)})
-        assert r.status_code == 460
-        assert http.head(url, headers=TUS).status_code in (404, 410)
-        assert http.get(url).status_code in (404, 410)
-        # And the wrong digest did not enter the index.
-        r = http.post(
-            server.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest_header(b"other")}
-        )
-        assert "Upload-Offset" not in r.headers
+    http = server.client
+    r = http.post(
+        server.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest_header(b"other")}
+    )
+    url = r.headers["Location"]
+    assert http.patch(url, content=data[:MiB], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    r = http.patch(url, content=data[MiB:], headers={**PATCH, "Upload-Offset": str(MiB)})
+    assert r.status_code == 460
+    assert http.head(url, headers=TUS).status_code in (404, 410)
+    assert http.get(url).status_code in (404, 410)
+    # And the wrong digest did not enter the index.
+    r = http.post(
+        server.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest_header(b"other")}
+    )
+    assert "Upload-Offset" not in r.headers
 
 
 @pytest.mark.parametrize("algorithm", ["sha-256", "sha-512"])
-def test_algorithms_and_parsing(server: LiveServer, algorithm: str) -> None:
+def test_algorithms_and_parsing(app: InProcessServer, algorithm: str) -> None:
+    server = app
     data = os.urandom(5000)
-    with httpx.Client(timeout=30) as http:
-        full_upload(http, server.endpoint, data, {"Repr-Digest": digest_header(data, algorithm)})
-        r = http.post(
-            server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": digest_header(data, algorithm)}
-        )
-        assert r.headers["Upload-Offset"] == "5000"
-        bad = http.post(server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": "sha-256=:nope:"})
-        assert bad.status_code == 400
-        unknown = http.post(server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": "md5=:AAAA:"})
-        assert unknown.status_code == 201 and "Upload-Offset" not in unknown.headers  # ignored, as RFC 9530 says
+    http = server.client
+    full_upload(http, server.endpoint, data, {"Repr-Digest": digest_header(data, algorithm)})
+    r = http.post(
+        server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": digest_header(data, algorithm)}
+    )
+    assert r.headers["Upload-Offset"] == "5000"
+    bad = http.post(server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": "sha-256=:nope:"})
+    assert bad.status_code == 400
+    unknown = http.post(server.endpoint, headers={**TUS, "Upload-Length": "5000", "Repr-Digest": "md5=:AAAA:"})
+    assert unknown.status_code == 201 and "Upload-Offset" not in unknown.headers  # ignored, as RFC 9530 says
 
 
 def test_verification_survives_sigkill_and_resume(server_factory: ServerFactory, tmp_path: Path) -> None:
@@ -152,37 +155,38 @@ def test_verification_survives_sigkill_and_resume(server_factory: ServerFactory,
         assert again.headers["Upload-Offset"] == str(len(data))
 
 
-def test_final_concatenation_digest(server: LiveServer) -> None:
+def test_final_concatenation_digest(app: InProcessServer) -> None:
+    server = app
     pieces = [os.urandom(2000), os.urandom(3000)]
     whole = b"".join(pieces)
-    with httpx.Client(timeout=30) as http:
-        parts = [full_upload(http, server.endpoint, p, {"Upload-Concat": "partial"}) for p in pieces]
-        good = http.post(
-            server.endpoint,
-            headers={**TUS, "Upload-Concat": "final;" + " ".join(parts), "Repr-Digest": digest_header(whole)},
-        )
-        bad = http.post(
-            server.endpoint,
-            headers={**TUS, "Upload-Concat": "final;" + " ".join(parts), "Repr-Digest": digest_header(b"x")},
-        )
-        from tests.support import wait_for
+    http = server.client
+    parts = [full_upload(http, server.endpoint, p, {"Upload-Concat": "partial"}) for p in pieces]
+    good = http.post(
+        server.endpoint,
+        headers={**TUS, "Upload-Concat": "final;" + " ".join(parts), "Repr-Digest": digest_header(whole)},
+    )
+    bad = http.post(
+        server.endpoint,
+        headers={**TUS, "Upload-Concat": "final;" + " ".join(parts), "Repr-Digest": digest_header(b"x")},
+    )
+    from tests.support import wait_for
 
-        wait_for(lambda: http.get(good.headers["Location"]).status_code == 200, what="good final assembled")
-        wait_for(
-            lambda: http.head(bad.headers["Location"], headers=TUS).status_code in (404, 410),
-            what="bad final discarded",
-        )
-        r = http.post(
-            server.endpoint, headers={**TUS, "Upload-Length": str(len(whole)), "Repr-Digest": digest_header(whole)}
-        )
-        assert r.headers["Upload-Offset"] == str(len(whole))  # the verified final entered the index
+    wait_for(lambda: http.get(good.headers["Location"]).status_code == 200, what="good final assembled")
+    wait_for(
+        lambda: http.head(bad.headers["Location"], headers=TUS).status_code in (404, 410),
+        what="bad final discarded",
+    )
+    r = http.post(
+        server.endpoint, headers={**TUS, "Upload-Length": str(len(whole)), "Repr-Digest": digest_header(whole)}
+    )
+    assert r.headers["Upload-Offset"] == str(len(whole))  # the verified final entered the index
 
 
-def test_dedup_is_scoped_to_the_owner(server_factory: ServerFactory) -> None:
-    server = server_factory("--jwt-secret", SECRET, "--token-ttl", "30", "--metrics")
+def test_dedup_is_scoped_to_the_owner(app_factory: AppFactory) -> None:
+    server = app_factory("--jwt-secret", SECRET, "--token-ttl", "30", "--metrics")
     data = os.urandom(2 * MiB)
     digest = digest_header(data)
-    alice, bob = TokenChain(mint("alice", 60)), TokenChain(mint("bob", 60))
+    alice, bob = TokenChain(mint("alice", 60), client=server.client), TokenChain(mint("bob", 60), client=server.client)
     try:
         url = alice.create(server.endpoint, len(data), **{"Repr-Digest": digest})
         r = alice.request("PATCH", url, headers={**PATCH, "Upload-Offset": "0"}, content=data)
@@ -201,11 +205,11 @@ def test_dedup_is_scoped_to_the_owner(server_factory: ServerFactory) -> None:
         bob.close()
 
 
-def test_another_user_cannot_probe_or_obtain_a_file(server_factory: ServerFactory) -> None:
-    server = server_factory("--jwt-secret", SECRET)
+def test_another_user_cannot_probe_or_obtain_a_file(app_factory: AppFactory) -> None:
+    server = app_factory("--jwt-secret", SECRET)
     data = os.urandom(MiB)
     digest = digest_header(data)
-    alice, bob = TokenChain(mint("alice", 60)), TokenChain(mint("bob", 60))
+    alice, bob = TokenChain(mint("alice", 60), client=server.client), TokenChain(mint("bob", 60), client=server.client)
     try:
         r = alice.request(
             "POST",

@@ -14,12 +14,12 @@ import pytest
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory, ServerFactory
 from tests.hooks.receiver import Decision, Receiver
-from tests.support import NODE_DIR, TUS, require_node_package, wait_for
+from tests.support import NODE_DIR, OCTET, TUS, require_node_package, wait_for
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PATCH = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+PATCH = {**TUS, "Upload-Offset": "0", "Content-Type": OCTET}
 
 
 def b64(text: str) -> str:
@@ -33,11 +33,11 @@ def refuse_executables(hook: dict[str, Any]) -> Decision:
     return 200, {}
 
 
-def test_tusd_payload_for_each_post_event(server_factory: ServerFactory, receiver: Receiver) -> None:
-    server = server_factory("--hooks-url", receiver.url)
+def test_tusd_payload_for_each_post_event(app_factory: AppFactory, receiver: Receiver) -> None:
+    server = app_factory("--hooks-url", receiver.url)
     url = server.create(3, {"Upload-Metadata": f"filename {b64('a.txt')}"})
-    assert httpx.patch(url, content=b"abc", headers=PATCH).status_code == 204
-    assert httpx.delete(url, headers=TUS).status_code == 204
+    assert server.client.patch(url, content=b"abc", headers=PATCH).status_code == 204
+    assert server.client.delete(url, headers=TUS).status_code == 204
     wait_for(lambda: "post-terminate" in receiver.types(), what="post-terminate")
     wait_for(lambda: len(receiver.types()) == 5, what="five hooks")
     # Post-hooks go out concurrently: their order is not promised, each arrives once.
@@ -98,7 +98,7 @@ def test_pre_create_rejection_reaches_tus_js_client(
     assert "response code: 422" in done.stderr and "no executables here" in done.stderr
 
 
-def test_pre_create_changes_id_and_metadata(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_pre_create_changes_id_and_metadata(app_factory: AppFactory, receiver: Receiver) -> None:
     def rename(hook: dict[str, Any]) -> Decision:
         if hook["Type"] != "pre-create":
             return 200, {}
@@ -108,31 +108,31 @@ def test_pre_create_changes_id_and_metadata(server_factory: ServerFactory, recei
         return 200, {"ChangeFileInfo": {"ID": f"tenant-a-{name}", "MetaData": {"filename": name, "tenant": "a"}}}
 
     receiver.decide = rename
-    server = server_factory("--hooks-url", receiver.url)
+    server = app_factory("--hooks-url", receiver.url)
     url = server.create(2, {"Upload-Metadata": f"filename {b64('0123456789abcdef')}"})
     assert url == f"{server.endpoint}tenant-a-0123456789abcdef"
-    head = httpx.head(url, headers=TUS)
+    head = server.client.head(url, headers=TUS)
     assert head.status_code == 200
     assert sorted(head.headers["Upload-Metadata"].split(",")) == [
         f"filename {b64('0123456789abcdef')}",
         f"tenant {b64('a')}",
     ]
-    assert httpx.patch(url, content=b"hi", headers=PATCH).status_code == 204
-    assert httpx.get(url).content == b"hi"
+    assert server.client.patch(url, content=b"hi", headers=PATCH).status_code == 204
+    assert server.client.get(url).content == b"hi"
     wait_for(lambda: receiver.of_type("post-create"), what="post-create")
     assert receiver.of_type("post-create")[0]["Event"]["Upload"]["ID"] == "tenant-a-0123456789abcdef"
     # The same ID again is taken, and an ID that is not one we could have made is refused: never stored.
-    again = httpx.post(
+    again = server.client.post(
         server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('0123456789abcdef')}"}
     )
     assert again.status_code == 503
-    bad = httpx.post(
+    bad = server.client.post(
         server.endpoint, headers={**TUS, "Upload-Length": "1", "Upload-Metadata": f"filename {b64('bad-id')}"}
     )
     assert bad.status_code == 503 and "invalid upload ID" in bad.text
 
 
-def test_pre_access_refuses_one_upload_and_not_another(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_pre_access_refuses_one_upload_and_not_another(app_factory: AppFactory, receiver: Receiver) -> None:
     blocked: set[str] = set()
 
     def gate(hook: dict[str, Any]) -> Decision:
@@ -141,31 +141,31 @@ def test_pre_access_refuses_one_upload_and_not_another(server_factory: ServerFac
         return 200, {}
 
     receiver.decide = gate
-    server = server_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-access")
+    server = app_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-access")
     open_url, shut_url = server.create(3), server.create(3)
     blocked.add(shut_url.rsplit("/", 1)[1])
-    refused_head = httpx.head(shut_url, headers=TUS)
-    refused_patch = httpx.patch(shut_url, content=b"abc", headers=PATCH)
+    refused_head = server.client.head(shut_url, headers=TUS)
+    refused_patch = server.client.patch(shut_url, content=b"abc", headers=PATCH)
     assert (refused_head.status_code, refused_patch.status_code) == (403, 403)
     assert refused_patch.text.strip() == "quarantined"
-    assert httpx.get(shut_url).status_code == 403
-    assert httpx.delete(shut_url, headers=TUS).status_code == 403
-    assert httpx.patch(open_url, content=b"abc", headers=PATCH).status_code == 204
-    assert httpx.head(open_url, headers=TUS).headers["Upload-Offset"] == "3"
-    assert httpx.get(open_url).content == b"abc"
+    assert server.client.get(shut_url).status_code == 403
+    assert server.client.delete(shut_url, headers=TUS).status_code == 403
+    assert server.client.patch(open_url, content=b"abc", headers=PATCH).status_code == 204
+    assert server.client.head(open_url, headers=TUS).headers["Upload-Offset"] == "3"
+    assert server.client.get(open_url).content == b"abc"
     blocked.clear()
-    assert httpx.head(shut_url, headers=TUS).headers["Upload-Offset"] == "0"  # the refused PATCH stored nothing
+    assert server.client.head(shut_url, headers=TUS).headers["Upload-Offset"] == "0"  # the refused PATCH stored nothing
     methods = [h["Event"]["HTTPRequest"]["Method"] for h in receiver.of_type("pre-access")]
     assert methods == ["HEAD", "PATCH", "GET", "DELETE", "PATCH", "HEAD", "GET", "HEAD"]
 
 
-def test_pre_access_runs_only_after_auth_accepted_the_token(server_factory: ServerFactory, receiver: Receiver) -> None:
-    server = server_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-access", "--jwt-secret", "s" * 32)
-    assert httpx.head(f"{server.endpoint}0123456789abcdefghij", headers=TUS).status_code == 401
+def test_pre_access_runs_only_after_auth_accepted_the_token(app_factory: AppFactory, receiver: Receiver) -> None:
+    server = app_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-access", "--jwt-secret", "s" * 32)
+    assert server.client.head(f"{server.endpoint}0123456789abcdefghij", headers=TUS).status_code == 401
     assert receiver.attempts == []
 
 
-def test_pre_terminate_refuses_a_delete(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_pre_terminate_refuses_a_delete(app_factory: AppFactory, receiver: Receiver) -> None:
     keep: set[str] = set()
 
     def guard(hook: dict[str, Any]) -> Decision:
@@ -174,19 +174,19 @@ def test_pre_terminate_refuses_a_delete(server_factory: ServerFactory, receiver:
         return 200, {}
 
     receiver.decide = guard
-    server = server_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-terminate,post-terminate")
+    server = app_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-terminate,post-terminate")
     held, free = server.create(3), server.create(3)
     keep.add(held.rsplit("/", 1)[1])
-    refused = httpx.delete(held, headers=TUS)
+    refused = server.client.delete(held, headers=TUS)
     assert refused.status_code == 409 and refused.text.strip() == "legal hold"
-    assert httpx.head(held, headers=TUS).status_code == 200  # still there
-    assert httpx.delete(free, headers=TUS).status_code == 204
-    assert httpx.head(free, headers=TUS).status_code in (404, 410)
+    assert server.client.head(held, headers=TUS).status_code == 200  # still there
+    assert server.client.delete(free, headers=TUS).status_code == 204
+    assert server.client.head(free, headers=TUS).status_code in (404, 410)
     wait_for(lambda: receiver.of_type("post-terminate"), what="post-terminate")
     assert [h["Event"]["Upload"]["ID"] for h in receiver.of_type("post-terminate")] == [free.rsplit("/", 1)[1]]
 
 
-def test_post_finish_delivered_once_after_two_failures(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_post_finish_delivered_once_after_two_failures(app_factory: AppFactory, receiver: Receiver) -> None:
     tries = {"post-finish": 0}
 
     def flaky(hook: dict[str, Any]) -> Decision:
@@ -197,21 +197,21 @@ def test_post_finish_delivered_once_after_two_failures(server_factory: ServerFac
         return 200, {}
 
     receiver.decide = flaky
-    server = server_factory(
+    server = app_factory(
         "--hooks-url", receiver.url, "--hooks-backoff", "0.05", "--hooks-enabled", "post-finish,post-terminate"
     )
     url = server.create(3)
-    assert httpx.patch(url, content=b"abc", headers=PATCH).status_code == 204
+    assert server.client.patch(url, content=b"abc", headers=PATCH).status_code == 204
     wait_for(lambda: receiver.of_type("post-finish"), what="post-finish after retries")
-    assert httpx.delete(url, headers=TUS).status_code == 204
+    assert server.client.delete(url, headers=TUS).status_code == 204
     wait_for(lambda: receiver.of_type("post-terminate"), what="post-terminate")  # it follows any late duplicate
     assert len(receiver.of_type("post-finish")) == 1
     assert tries["post-finish"] == 3
 
 
-def test_unreachable_pre_hook_fails_closed(server_factory: ServerFactory) -> None:
-    server = server_factory("--hooks-url", "http://127.0.0.1:9/down", "--hooks-retry", "1", "--hooks-backoff", "0.01")
-    refused = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"})
+def test_unreachable_pre_hook_fails_closed(app_factory: AppFactory) -> None:
+    server = app_factory("--hooks-url", "http://127.0.0.1:9/down", "--hooks-retry", "1", "--hooks-backoff", "0.01")
+    refused = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "3"})
     assert refused.status_code == 503 and "pre-create hook" in refused.text
 
 
@@ -221,12 +221,12 @@ def test_dead_post_hook_endpoint_never_stops_uploads_and_drops_are_counted(serve
         "--hooks-retry", "1", "--hooks-backoff", "0.01", "--metrics", "--log-level", "error",
     )  # fmt: skip
     url = server.create(3)
-    assert httpx.patch(url, content=b"abc", headers=PATCH).status_code == 204
-    assert httpx.get(url).content == b"abc"
+    assert server.client.patch(url, content=b"abc", headers=PATCH).status_code == 204
+    assert server.client.get(url).content == b"abc"
 
     def drops() -> float:
         total = 0.0
-        for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        for line in server.client.get(f"{server.url}/metrics").text.splitlines():
             if line.startswith("tusserver_hook_drops_total{") and 'reason="failed"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
@@ -235,12 +235,12 @@ def test_dead_post_hook_endpoint_never_stops_uploads_and_drops_are_counted(serve
     wait_for(lambda: "dropped post-finish hook" in server.log(), what="the drop logged")
 
 
-def test_slow_or_refusing_pre_hook_endpoint_fails_closed(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_slow_or_refusing_pre_hook_endpoint_fails_closed(app_factory: AppFactory, receiver: Receiver) -> None:
     receiver.delay_s = 3.0
-    server = server_factory("--hooks-url", receiver.url, "--hooks-timeout", "0.3", "--hooks-retry", "0")
-    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}, timeout=30).status_code == 503
+    server = app_factory("--hooks-url", receiver.url, "--hooks-timeout", "0.3", "--hooks-retry", "0")
+    assert server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}, timeout=30).status_code == 503
     receiver.delay_s = 0.0
     receiver.decide = lambda hook: (404, None)  # a wrong hook path: an answer, not retried, never a yes
-    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 503
+    assert server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 503
     receiver.decide = lambda hook: (200, {})
-    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 201
+    assert server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "3"}).status_code == 201

@@ -19,11 +19,19 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.support import NODE_DIR, TUS, LiveServer, require_node_package, wait_for
+from tests.conftest import AppFactory
+from tests.support import (
+    NODE_DIR,
+    PATCH,
+    TUS,
+    InProcessServer,
+    LiveServer,
+    Server,
+    require_node_package,
+    wait_for,
+)
 
 MiB = 1024 * 1024
-PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def tus_js_upload(path: Path, endpoint: str, options: dict[str, object]) -> str:
@@ -36,9 +44,9 @@ def tus_js_upload(path: Path, endpoint: str, options: dict[str, object]) -> str:
     return str(json.loads(done.stdout.strip().splitlines()[-1])["url"])
 
 
-def download_when_ready(url: str) -> bytes:
+def download_when_ready(http: httpx.Client, url: str) -> bytes:
     """A final upload may still be assembling right after tus-js-client's onSuccess: 409 + Retry-After."""
-    response = wait_for(lambda: (r := httpx.get(url, timeout=30)).status_code == 200 and r, what="assembled download")
+    response = wait_for(lambda: (r := http.get(url, timeout=30)).status_code == 200 and r, what="assembled download")
     return response.content
 
 
@@ -46,93 +54,99 @@ def download_when_ready(url: str) -> bytes:
     "options", [{"parallelUploads": 4}, {"chunkSize": MiB}, {"parallelUploads": 3, "chunkSize": 2 * MiB}],
     ids=["parallel-4", "chunk-1MiB", "parallel-3-chunk-2MiB"],
 )  # fmt: skip
-def test_tus_js_client(server: LiveServer, tmp_path: Path, options: dict[str, object]) -> None:
+def test_tus_js_client(real_server: LiveServer, tmp_path: Path, options: dict[str, object]) -> None:
     data = os.urandom(20 * MiB)
     path = tmp_path / "twenty.bin"
     path.write_bytes(data)
-    url = tus_js_upload(path, server.endpoint, options)
-    assert hashlib.sha256(download_when_ready(url)).digest() == hashlib.sha256(data).digest()
-    head = httpx.head(url, headers=TUS)
+    url = tus_js_upload(path, real_server.endpoint, options)
+    assert hashlib.sha256(download_when_ready(real_server.client, url)).digest() == hashlib.sha256(data).digest()
+    head = real_server.client.head(url, headers=TUS)
     assert head.headers["Upload-Length"] == str(len(data))
     if options.get("parallelUploads"):
         assert head.headers["Upload-Concat"].startswith("final;")
         assert len(head.headers["Upload-Concat"].split(" ")) == options["parallelUploads"]
 
 
-def _partial(server: LiveServer, data: bytes, send: bool = True) -> str:
+def _partial(server: Server, data: bytes, send: bool = True) -> str:
     url = server.create(len(data), {"Upload-Concat": "partial"})
     if send:
-        assert httpx.patch(url, content=data, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+        assert server.client.patch(url, content=data, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
     return url
 
 
-def test_final_before_its_parts_finish_answers_at_once(server: LiveServer) -> None:
+def test_final_before_its_parts_finish_answers_at_once(app: InProcessServer) -> None:
     """concatenation-unfinished: the final POST never waits for parts; it completes when they do."""
+    server = app
     pieces = [os.urandom(3 * MiB), os.urandom(2 * MiB)]
     first = _partial(server, pieces[0])
     second = _partial(server, pieces[1], send=False)
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{first} {second}"})
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{first} {second}"})
     assert r.status_code == 201
     final = r.headers["Location"]
-    head = httpx.head(final, headers=TUS)
+    head = server.client.head(final, headers=TUS)
     assert "Upload-Offset" not in head.headers
     assert head.headers["Upload-Length"] == str(5 * MiB)
-    got = httpx.get(final)
+    got = server.client.get(final)
     assert got.status_code == 409
-    assert httpx.patch(final, content=b"x", headers={**PATCH, "Upload-Offset": "0"}).status_code == 403
+    assert server.client.patch(final, content=b"x", headers={**PATCH, "Upload-Offset": "0"}).status_code == 403
     half = MiB
-    assert httpx.patch(second, content=pieces[1][:half], headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-    assert "Upload-Offset" not in httpx.head(final, headers=TUS).headers
-    r = httpx.patch(second, content=pieces[1][half:], headers={**PATCH, "Upload-Offset": str(half)})
+    assert (
+        server.client.patch(second, content=pieces[1][:half], headers={**PATCH, "Upload-Offset": "0"}).status_code
+        == 204
+    )
+    assert "Upload-Offset" not in server.client.head(final, headers=TUS).headers
+    r = server.client.patch(second, content=pieces[1][half:], headers={**PATCH, "Upload-Offset": str(half)})
     assert r.status_code == 204
-    wait_for(lambda: httpx.head(final, headers=TUS).headers.get("Upload-Offset") == str(5 * MiB), what="assembly")
-    assert download_when_ready(final) == b"".join(pieces)
+    wait_for(
+        lambda: server.client.head(final, headers=TUS).headers.get("Upload-Offset") == str(5 * MiB), what="assembly"
+    )
+    assert download_when_ready(server.client, final) == b"".join(pieces)
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["keep-partials", "no-keep-partials"])
-def test_partials_after_assembly(server_factory: ServerFactory, keep: bool) -> None:
-    server = server_factory("--keep-partials" if keep else "--no-keep-partials")
+def test_partials_after_assembly(app_factory: AppFactory, keep: bool) -> None:
+    server = app_factory("--keep-partials" if keep else "--no-keep-partials")
     parts = [_partial(server, b"abc"), _partial(server, b"def")]
-    final = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;" + " ".join(parts)})
-    assert download_when_ready(final.headers["Location"]) == b"abcdef"
-    statuses = {httpx.head(p, headers=TUS).status_code for p in parts}
+    final = server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;" + " ".join(parts)})
+    assert download_when_ready(server.client, final.headers["Location"]) == b"abcdef"
+    statuses = {server.client.head(p, headers=TUS).status_code for p in parts}
     assert statuses == ({200} if keep else {410})
 
 
-def test_foreign_and_unfinished_rules(server: LiveServer) -> None:
+def test_foreign_and_unfinished_rules(app: InProcessServer) -> None:
+    server = app
     plain = server.create(3)
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{plain}"})
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{plain}"})
     assert r.status_code == 400 and "partial" in r.text
-    r = httpx.post(
+    r = server.client.post(
         server.endpoint, headers={**TUS, "Upload-Concat": "final;http://elsewhere/other/AAAAAAAAAAAAAAAAAAAAAA"}
     )
     assert r.status_code == 400
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;/files/AAAAAAAAAAAAAAAAAAAAAA"})
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;/files/AAAAAAAAAAAAAAAAAAAAAA"})
     assert r.status_code == 400 and "does not exist" in r.text
 
 
-OCTET = {"Content-Type": "application/offset+octet-stream"}
-
-
-def create_partial(server: LiveServer, length: int | None) -> str:
+def create_partial(server: Server, length: int | None) -> str:
     headers = {"Upload-Concat": "partial"}
     if length is None:
         headers["Upload-Defer-Length"] = "1"
     return server.create(length, headers)
 
 
-def upload(url: str, data: bytes, offset: int = 0, extra: dict[str, str] | None = None) -> httpx.Response:
-    r = httpx.patch(url, content=data, headers={**TUS, **OCTET, "Upload-Offset": str(offset), **(extra or {})})
+def upload(
+    http: httpx.Client, url: str, data: bytes, offset: int = 0, extra: dict[str, str] | None = None
+) -> httpx.Response:
+    r = http.patch(url, content=data, headers={**PATCH, "Upload-Offset": str(offset), **(extra or {})})
     assert r.status_code == 204, r.text
     return r
 
 
-def create_final(server: LiveServer, urls: list[str]) -> httpx.Response:
-    return httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;" + " ".join(urls)})
+def create_final(server: Server, urls: list[str]) -> httpx.Response:
+    return server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": "final;" + " ".join(urls)})
 
 
-def assembled(url: str) -> httpx.Response | None:
-    r = httpx.head(url, headers=TUS)
+def assembled(http: httpx.Client, url: str) -> httpx.Response | None:
+    r = http.head(url, headers=TUS)
     return r if "Upload-Offset" in r.headers else None
 
 
@@ -140,69 +154,69 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-def test_partials_then_final(shared: LiveServer) -> None:
+def test_partials_then_final(shared: InProcessServer) -> None:
     chunks = [os.urandom(1000), os.urandom(1), os.urandom(70_000)]
     partials = [create_partial(shared, len(c)) for c in chunks]
     for url, data in zip(partials, chunks, strict=True):
-        upload(url, data)
-        head = httpx.head(url, headers=TUS)
+        upload(shared.client, url, data)
+        head = shared.client.head(url, headers=TUS)
         assert head.headers["Upload-Concat"] == "partial"
     r = create_final(shared, partials)
     assert r.status_code == 201, r.text
     assert r.headers["Upload-Offset"] == str(sum(map(len, chunks)))  # assembled within --concat-wait
     final = r.headers["Location"]
-    head = assembled(final)
+    head = assembled(shared.client, final)
     assert head is not None
     assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(sum(map(len, chunks)))
     concat = head.headers["Upload-Concat"]
     assert concat.startswith("final;")
     assert [path_of(u) for u in concat[len("final;") :].split(" ")] == [path_of(u) for u in partials]
-    assert httpx.get(final).content == b"".join(chunks)
+    assert shared.client.get(final).content == b"".join(chunks)
 
 
-def test_relative_urls_and_metadata(shared: LiveServer) -> None:
+def test_relative_urls_and_metadata(shared: InProcessServer) -> None:
     chunks = [b"abc", b"defg"]
     partials = [create_partial(shared, len(c)) for c in chunks]
     for url, data in zip(partials, chunks, strict=True):
-        upload(url, data)
-    r = httpx.post(
+        upload(shared.client, url, data)
+    r = shared.client.post(
         shared.endpoint,
         headers={**TUS, "Upload-Concat": "final;" + " ".join(path_of(u) for u in partials),
                  "Upload-Metadata": "filename ZmluYWwudHh0"},
     )  # fmt: skip
     assert r.status_code == 201, r.text
     final = r.headers["Location"]
-    wait_for(lambda: assembled(final), what="assembly")
-    got = httpx.get(final)
+    wait_for(lambda: assembled(shared.client, final), what="assembly")
+    got = shared.client.get(final)
     assert got.content == b"abcdefg"
     assert "final.txt" in got.headers.get("Content-Disposition", "")
 
 
-def test_final_before_partials_finish(shared: LiveServer) -> None:
+def test_final_before_partials_finish(shared: InProcessServer) -> None:
     """concatenation-unfinished: the final exists first and completes once the last partial does."""
-    assert "concatenation-unfinished" in httpx.options(shared.endpoint).headers["Tus-Extension"].split(",")
+    assert "concatenation-unfinished" in shared.client.options(shared.endpoint).headers["Tus-Extension"].split(",")
     a, b = os.urandom(5000), os.urandom(7000)
     pa, pb = create_partial(shared, len(a)), create_partial(shared, None)  # one even with deferred length
-    upload(pa, a[:100])
+    upload(shared.client, pa, a[:100])
     r = create_final(shared, [pa, pb])
     assert r.status_code == 201, r.text
     final = r.headers["Location"]
-    head = httpx.head(final, headers=TUS)
+    head = shared.client.head(final, headers=TUS)
     assert head.status_code == 200
     assert "Upload-Offset" not in head.headers
     assert "Upload-Length" not in head.headers  # not known while a partial has a deferred length
     assert head.headers["Upload-Concat"].startswith("final;")
-    upload(pa, a[100:], 100)
-    upload(pb, b, 0, {"Upload-Length": str(len(b))})
-    head = wait_for(lambda: assembled(final), what="assembly after the partials finished")
+    upload(shared.client, pa, a[100:], 100)
+    upload(shared.client, pb, b, 0, {"Upload-Length": str(len(b))})
+    head = wait_for(lambda: assembled(shared.client, final), what="assembly after the partials finished")
     assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(a) + len(b))
-    assert httpx.get(final).content == a + b
+    assert shared.client.get(final).content == a + b
 
 
-def test_final_must_not_carry_length(shared: LiveServer) -> None:
+def test_final_must_not_carry_length(shared: InProcessServer) -> None:
     p = create_partial(shared, 1)
-    upload(p, b"1")
-    r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": f"final;{p}", "Upload-Length": "1"})
+    upload(shared.client, p, b"1")
+    r = shared.client.post(shared.endpoint, headers={**TUS, "Upload-Concat": f"final;{p}", "Upload-Length": "1"})
     assert r.status_code == 400
 
 
@@ -216,51 +230,51 @@ def test_final_must_not_carry_length(shared: LiveServer) -> None:
         lambda s: "/files/",
     ],
 )
-def test_bad_parts_are_400(shared: LiveServer, make_url: Callable[[LiveServer], str]) -> None:
+def test_bad_parts_are_400(shared: InProcessServer, make_url: Callable[[InProcessServer], str]) -> None:
     good = create_partial(shared, 1)
-    upload(good, b"1")
+    upload(shared.client, good, b"1")
     bad = make_url(shared)
     r = create_final(shared, [good, bad])
     assert r.status_code == 400, (bad, r.status_code, r.text)
     assert r.text.strip() and "\n" not in r.text.strip()
 
 
-def test_bad_concat_header_is_400(shared: LiveServer) -> None:
+def test_bad_concat_header_is_400(shared: InProcessServer) -> None:
     for value in ("final;", "final", "partial;x", "something"):
-        r = httpx.post(shared.endpoint, headers={**TUS, "Upload-Concat": value, "Upload-Length": "1"})
+        r = shared.client.post(shared.endpoint, headers={**TUS, "Upload-Concat": value, "Upload-Length": "1"})
         assert r.status_code == 400, value
 
 
-def test_terminated_partial_is_400(shared: LiveServer) -> None:
+def test_terminated_partial_is_400(shared: InProcessServer) -> None:
     p = create_partial(shared, 2)
-    assert httpx.delete(p, headers=TUS).status_code == 204
+    assert shared.client.delete(p, headers=TUS).status_code == 204
     assert create_final(shared, [p]).status_code == 400
 
 
-def test_large_final_returns_before_assembly(server_factory: ServerFactory) -> None:
+def test_large_final_returns_before_assembly(app_factory: AppFactory) -> None:
     """4 x 16 MiB, --concat-wait 0: the POST answers without Upload-Offset; HEAD reports it only once
     assembly is done, and says Retry-After until then."""
-    shared = server_factory("--concat-wait", "0")
+    shared = app_factory("--concat-wait", "0")
     size = 16 * 1024 * 1024
     block = os.urandom(1024 * 1024)
     partials = []
     for i in range(4):
         url = create_partial(shared, size)
         piece = bytes([i]) + block[1:]
-        upload(url, piece * 16)
+        upload(shared.client, url, piece * 16)
         partials.append(url)
     r = create_final(shared, partials)
     assert r.status_code == 201
     assert "Upload-Offset" not in r.headers
     final = r.headers["Location"]
-    head = httpx.head(final, headers=TUS)
+    head = shared.client.head(final, headers=TUS)
     assert head.status_code == 200
     assert head.headers["Upload-Length"] == str(4 * size)
     # Either still assembling (no offset, Retry-After) or done (offset == length); never a partial offset.
     assert head.headers.get("Upload-Offset", str(4 * size)) == str(4 * size)
     assert ("Retry-After" in head.headers) == ("Upload-Offset" not in head.headers)
-    wait_for(lambda: assembled(final), timeout=60, what="assembly")
-    with httpx.stream("GET", final) as got:
+    wait_for(lambda: assembled(shared.client, final), timeout=60, what="assembly")
+    with shared.client.stream("GET", final) as got:
         position = 0
         for data in got.iter_bytes(1024 * 1024):
             index = position // size
@@ -304,11 +318,11 @@ def test_concatenation_falls_back_when_copy_file_range_copies_nothing(
 def test_final_waiting_on_parts_survives_a_restart(server: LiveServer) -> None:
     """Which finals wait on which parts is kept in memory; after a restart a HEAD or GET still assembles."""
     first = create_partial(server, 3)
-    upload(first, b"abc")
+    upload(server.client, first, b"abc")
     second = create_partial(server, 3)
     final = create_final(server, [first, second]).headers["Location"]
     server.kill()
     server.start()
-    upload(second, b"def")
-    wait_for(lambda: assembled(final), what="assembly after restart")
-    assert httpx.get(final).content == b"abcdef"
+    upload(server.client, second, b"def")
+    wait_for(lambda: assembled(server.client, final), what="assembly after restart")
+    assert server.client.get(final).content == b"abcdef"

@@ -14,27 +14,25 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, wait_for
-
-PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
+from tests.conftest import AppFactory, ServerFactory
+from tests.support import PATCH, TUS, InProcessServer, LiveServer, wait_for
 
 
 def upload_id(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, tmp_path: Path) -> None:
+def test_sweeper_removes_abandoned_uploads_only(app_factory: AppFactory, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    server = server_factory("--expire-after", "2", "--sweep-interval", "0.3", data_dir=data_dir)
+    server = app_factory("--expire-after", "2", "--sweep-interval", "0.3", data_dir=data_dir)
     abandoned = server.create(100)
-    assert httpx.patch(abandoned, content=b"x" * 10, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    assert server.client.patch(abandoned, content=b"x" * 10, headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
     finished = server.create(3)
-    assert httpx.patch(finished, content=b"abc", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    assert server.client.patch(finished, content=b"abc", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
     running = server.create(1000)
-    head = httpx.head(abandoned, headers=TUS)
+    head = server.client.head(abandoned, headers=TUS)
     assert "Upload-Expires" in head.headers
-    assert "Upload-Expires" not in httpx.head(finished, headers=TUS).headers
+    assert "Upload-Expires" not in server.client.head(finished, headers=TUS).headers
 
     stop = threading.Event()
     errors: list[str] = []
@@ -42,7 +40,7 @@ def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, t
     def keep_sending() -> None:
         offset = 0
         while not stop.is_set() and offset < 1000:
-            r = httpx.patch(running, content=b"r", headers={**PATCH, "Upload-Offset": str(offset)})
+            r = server.client.patch(running, content=b"r", headers={**PATCH, "Upload-Offset": str(offset)})
             if r.status_code != 204:
                 errors.append(f"{r.status_code} {r.text}")
                 return
@@ -52,25 +50,27 @@ def test_sweeper_removes_abandoned_uploads_only(server_factory: ServerFactory, t
     sender = threading.Thread(target=keep_sending)
     sender.start()
     try:
-        wait_for(lambda: httpx.head(abandoned, headers=TUS).status_code == 410, timeout=20, what="abandoned → 410")
+        wait_for(
+            lambda: server.client.head(abandoned, headers=TUS).status_code == 410, timeout=20, what="abandoned → 410"
+        )
         wait_for(lambda: not (data_dir / upload_id(abandoned)).exists(), timeout=20, what="abandoned data removed")
         assert not (data_dir / f"{upload_id(abandoned)}.info").exists()
         assert not (data_dir / ".locks" / f"{upload_id(abandoned)}.lock").exists()
-        assert httpx.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
+        assert server.client.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
     finally:
         stop.set()
         sender.join(10)
     assert not errors, errors
-    assert httpx.head(running, headers=TUS).status_code == 200
-    assert httpx.get(finished).content == b"abc"
+    assert server.client.head(running, headers=TUS).status_code == 200
+    assert server.client.get(finished).content == b"abc"
 
 
-def test_cleanup_command(server_factory: ServerFactory, tmp_path: Path) -> None:
+def test_cleanup_command(app_factory: AppFactory, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    server = server_factory("--expire-after", "0", data_dir=data_dir)  # the server itself never sweeps
+    server = app_factory("--expire-after", "0", data_dir=data_dir)  # the server itself never sweeps
     stale = server.create(10)
     done = server.create(1)
-    assert httpx.patch(done, content=b"1", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
+    assert server.client.patch(done, content=b"1", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
 
     def cleanup() -> str:
         run = subprocess.run(
@@ -83,16 +83,15 @@ def test_cleanup_command(server_factory: ServerFactory, tmp_path: Path) -> None:
     output = wait_for(lambda: (out := cleanup()).startswith("removed 1 ") and out, timeout=20, what="cleanup")
     assert "removed 1 expired" in output
     assert not (data_dir / upload_id(stale)).exists()
-    assert httpx.head(stale, headers=TUS).status_code == 410
-    assert httpx.get(done).content == b"1"
+    assert server.client.head(stale, headers=TUS).status_code == 410
+    assert server.client.get(done).content == b"1"
 
 
-OCTET = {"Content-Type": "application/offset+octet-stream"}
 FAST_EXPIRY = ("--expire-after", "2", "--sweep-interval", "0.5")
 
 
-def patch(url: str, data: bytes, offset: int) -> httpx.Response:
-    return httpx.patch(url, content=data, headers={**TUS, **OCTET, "Upload-Offset": str(offset)}, timeout=30)
+def patch(http: httpx.Client, url: str, data: bytes, offset: int) -> httpx.Response:
+    return http.patch(url, content=data, headers={**PATCH, "Upload-Offset": str(offset)}, timeout=30)
 
 
 def files_of(data_dir: Path, url: str) -> list[str]:
@@ -105,25 +104,25 @@ def assert_http_date_in_future(value: str) -> None:
     assert parsedate_to_datetime(value).timestamp() > time.time() - 1
 
 
-def test_upload_expires_headers(server_factory: ServerFactory) -> None:
-    server: LiveServer = server_factory("--expire-after", "3600")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
+def test_upload_expires_headers(app_factory: AppFactory) -> None:
+    server: InProcessServer = app_factory("--expire-after", "3600")
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
     assert_http_date_in_future(r.headers["Upload-Expires"])
     url = r.headers["Location"]
-    r = patch(url, b"12345", 0)
+    r = patch(server.client, url, b"12345", 0)
     assert_http_date_in_future(r.headers["Upload-Expires"])
-    assert_http_date_in_future(httpx.head(url, headers=TUS).headers["Upload-Expires"])
+    assert_http_date_in_future(server.client.head(url, headers=TUS).headers["Upload-Expires"])
     # Finished uploads are kept: no Upload-Expires once complete.
-    r = patch(url, b"67890", 5)
+    r = patch(server.client, url, b"67890", 5)
     assert "Upload-Expires" not in r.headers
-    assert "Upload-Expires" not in httpx.head(url, headers=TUS).headers
+    assert "Upload-Expires" not in server.client.head(url, headers=TUS).headers
 
 
-def test_expire_after_zero_means_never(server_factory: ServerFactory) -> None:
-    server: LiveServer = server_factory("--expire-after", "0")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
+def test_expire_after_zero_means_never(app_factory: AppFactory) -> None:
+    server: InProcessServer = app_factory("--expire-after", "0")
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "10"})
     assert "Upload-Expires" not in r.headers
-    assert "Upload-Expires" not in httpx.head(r.headers["Location"], headers=TUS).headers
+    assert "Upload-Expires" not in server.client.head(r.headers["Location"], headers=TUS).headers
 
 
 def test_slow_patch_spanning_expiry_is_not_swept(server_factory: ServerFactory) -> None:
@@ -159,23 +158,23 @@ def test_slow_patch_spanning_expiry_is_not_swept(server_factory: ServerFactory) 
 
 
 def patch_stream(url: str, body: Iterator[bytes]) -> httpx.Response:
-    headers = {**TUS, **OCTET, "Upload-Offset": "0", "Content-Length": str(65536 + 1000)}
+    headers = {**PATCH, "Upload-Offset": "0", "Content-Length": str(65536 + 1000)}
     return httpx.patch(url, content=body, headers=headers, timeout=60)
 
 
-def test_expired_partial_cannot_be_concatenated(server_factory: ServerFactory) -> None:
-    server = server_factory("--expire-after", "1", "--sweep-interval", "3600")  # expired but not yet swept
+def test_expired_partial_cannot_be_concatenated(app_factory: AppFactory) -> None:
+    server = app_factory("--expire-after", "1", "--sweep-interval", "3600")  # expired but not yet swept
     partial = server.create(10, {"Upload-Concat": "partial"})
-    assert patch(partial, b"12345", 0).status_code == 204
-    wait_for(lambda: httpx.head(partial, headers=TUS).status_code == 410, what="partial expired")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{partial}"})
+    assert patch(server.client, partial, b"12345", 0).status_code == 204
+    wait_for(lambda: server.client.head(partial, headers=TUS).status_code == 410, what="partial expired")
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Concat": f"final;{partial}"})
     assert r.status_code == 400 and "expired" in r.text
 
 
-def test_upload_expires_counts_from_the_latest_write(server_factory: ServerFactory) -> None:
-    server = server_factory("--expire-after", "3600", "--sweep-interval", "3600")
+def test_upload_expires_counts_from_the_latest_write(app_factory: AppFactory) -> None:
+    server = app_factory("--expire-after", "3600", "--sweep-interval", "3600")
     url = server.create(10)
-    assert patch(url, b"12", 0).status_code == 204
+    assert patch(server.client, url, b"12", 0).status_code == 204
     data_file = server.data_dir / upload_id(url)
     old = time.time() - 1000
     info_file = server.data_dir / f"{upload_id(url)}.info"
@@ -183,7 +182,7 @@ def test_upload_expires_counts_from_the_latest_write(server_factory: ServerFacto
     record["created"] = old
     info_file.write_text(json.dumps(record))
     os.utime(data_file, (old, old))  # as if the upload was made and last written 1000 s ago
-    head = httpx.head(url, headers=TUS)
+    head = server.client.head(url, headers=TUS)
     assert parsedate_to_datetime(head.headers["Upload-Expires"]).timestamp() < time.time() + 2700
-    r = patch(url, b"34", 2)
+    r = patch(server.client, url, b"34", 2)
     assert parsedate_to_datetime(r.headers["Upload-Expires"]).timestamp() > time.time() + 3500

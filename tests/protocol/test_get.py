@@ -8,15 +8,15 @@ import httpx
 import pytest
 
 from tests.protocol.verbs import Case, run
-from tests.support import TUS, LiveServer
+from tests.support import OCTET, TUS, InProcessServer
 
 DATA = bytes(range(256)) * 4
 
 
-def _finished(server: LiveServer, metadata: dict[str, str]) -> str:
+def _finished(app: InProcessServer, metadata: dict[str, str]) -> str:
     encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
-    url = server.create(len(DATA), {"Upload-Metadata": encoded} if metadata else {})
-    r = httpx.patch(
+    url = app.create(len(DATA), {"Upload-Metadata": encoded} if metadata else {})
+    r = app.client.patch(
         url, content=DATA, headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
     )
     assert r.status_code == 204
@@ -43,8 +43,8 @@ def _finished(server: LiveServer, metadata: dict[str, str]) -> str:
     ],  # fmt: skip
     ids=["whole", "range", "open-range", "suffix", "unsatisfiable", "multi-range-ignored", "head-without-tus"],
 )
-def test_download(server: LiveServer, case: Case) -> None:
-    run(server.url + _finished(server, {}), case)
+def test_download(app: InProcessServer, case: Case) -> None:
+    run(app.client, app.url + _finished(app, {}), case)
 
 
 @pytest.mark.parametrize(
@@ -81,10 +81,10 @@ def test_download(server: LiveServer, case: Case) -> None:
     ids=["pdf", "inline-image", "quotes", "utf8", "crlf-filename", "crlf-type", "html-is-attachment"],
 )
 def test_download_headers_are_safe(
-    server: LiveServer, metadata: dict[str, str], content_type: str, disposition: str
+    app: InProcessServer, metadata: dict[str, str], content_type: str, disposition: str
 ) -> None:
-    path = _finished(server, metadata)
-    r = httpx.get(server.url + path)
+    path = _finished(app, metadata)
+    r = app.client.get(app.url + path)
     assert r.status_code == 200
     assert r.headers["Content-Type"] == content_type
     assert r.headers["Content-Disposition"] == disposition
@@ -92,10 +92,38 @@ def test_download_headers_are_safe(
     assert "X-Evil" not in r.headers and "Set-Cookie" not in r.headers
 
 
-def test_unfinished_upload_is_409(server: LiveServer) -> None:
-    url = server.create(10)
-    run(url, Case("GET", status=409, tus=False))
+def test_unfinished_upload_is_409(app: InProcessServer) -> None:
+    url = app.create(10)
+    run(app.client, url, Case("GET", status=409, tus=False))
 
 
-def test_unknown_upload_is_404(server: LiveServer) -> None:
-    run(server.endpoint + "AAAAAAAAAAAAAAAAAAAAAA", Case("GET", status=404, tus=False))
+def test_unknown_upload_is_404(app: InProcessServer) -> None:
+    run(app.client, app.endpoint + "AAAAAAAAAAAAAAAAAAAAAA", Case("GET", status=404, tus=False))
+
+
+def finished(app: InProcessServer, data: bytes) -> str:
+    r = app.client.post(
+        app.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Content-Type": OCTET}, content=data
+    )
+    assert r.status_code == 201
+    return r.headers["Location"]
+
+
+@pytest.mark.parametrize("range_", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_any_range_of_an_empty_upload_is_416(app: InProcessServer, range_: str) -> None:
+    """Was 206 with `Content-Range: bytes 0--1/0` for a suffix range."""
+    r = app.client.get(app.create(0), headers={"Range": range_})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */0"
+
+
+def test_suffix_longer_than_the_upload(app: InProcessServer) -> None:
+    r = app.client.get(finished(app, b"abc"), headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == b"abc"
+    assert r.headers["Content-Range"] == "bytes 0-2/3"
+
+
+def test_get_response_carries_tus_resumable(app: InProcessServer) -> None:
+    """The spec wants Tus-Resumable on every response but OPTIONS."""
+    r = app.client.get(finished(app, b"abc"))
+    assert r.status_code == 200 and r.headers["Tus-Resumable"] == "1.0.0"

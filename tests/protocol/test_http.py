@@ -5,21 +5,23 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory
 from tests.protocol.verbs import Case, run
-from tests.support import TUS, LiveServer
+from tests.support import OCTET, TUS, InProcessServer
 
 PROXY_HEADERS = {**TUS, "Upload-Length": "1", "X-Forwarded-Host": "uploads.example.com", "X-Forwarded-Proto": "https"}
 
 
-def test_location_is_absolute_for_the_host_the_client_used(server: LiveServer) -> None:
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"})
-    assert r.headers["Location"].startswith(f"http://127.0.0.1:{server.port}/files/")
+def test_location_is_absolute_for_the_host_the_client_used(app: InProcessServer) -> None:
+    server = app
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1"})
+    assert r.headers["Location"].startswith(server.endpoint)
 
 
-def test_proxy_headers_are_ignored_without_behind_proxy(server: LiveServer) -> None:
-    r = httpx.post(server.endpoint, headers=PROXY_HEADERS)
-    assert r.headers["Location"].startswith(f"http://127.0.0.1:{server.port}/files/")
+def test_proxy_headers_are_ignored_without_behind_proxy(app: InProcessServer) -> None:
+    server = app
+    r = server.client.post(server.endpoint, headers=PROXY_HEADERS)
+    assert r.headers["Location"].startswith(server.endpoint)
 
 
 @pytest.mark.parametrize(
@@ -37,23 +39,24 @@ def test_proxy_headers_are_ignored_without_behind_proxy(server: LiveServer) -> N
     ],  # fmt: skip
     ids=["x-forwarded", "forwarded", "hostile"],
 )
-def test_location_behind_proxy(server_factory: ServerFactory, headers: dict[str, str], prefix: str) -> None:
-    server = server_factory("--behind-proxy")
-    r = httpx.post(server.endpoint, headers=headers)
+def test_location_behind_proxy(app_factory: AppFactory, headers: dict[str, str], prefix: str) -> None:
+    server = app_factory("--behind-proxy")
+    r = server.client.post(server.endpoint, headers=headers)
     assert r.status_code == 201
     assert r.headers["Location"].startswith(prefix), r.headers["Location"]
 
 
-def test_base_path_setting(server_factory: ServerFactory) -> None:
-    server = server_factory("--base-path", "/api/uploads")
-    r = httpx.post(f"{server.url}/api/uploads/", headers={**TUS, "Upload-Length": "1"})
+def test_base_path_setting(app_factory: AppFactory) -> None:
+    server = app_factory("--base-path", "/api/uploads")
+    r = server.client.post(f"{server.url}/api/uploads/", headers={**TUS, "Upload-Length": "1"})
     assert r.status_code == 201
     assert httpx.URL(r.headers["Location"]).path.startswith("/api/uploads/")
-    assert httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}).status_code == 404
+    assert server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}).status_code == 404
 
 
-def test_cors_preflight_and_exposed_headers(server: LiveServer) -> None:
-    preflight = httpx.options(
+def test_cors_preflight_and_exposed_headers(app: InProcessServer) -> None:
+    server = app
+    preflight = server.client.options(
         server.endpoint,
         headers={
             "Origin": "https://app.example.com",
@@ -63,17 +66,17 @@ def test_cors_preflight_and_exposed_headers(server: LiveServer) -> None:
     )
     assert preflight.status_code == 200
     assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://app.example.com"})
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://app.example.com"})
     exposed = {h.strip().lower() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
     for name in ("location", "upload-offset", "upload-length", "tus-resumable", "upload-expires", "x-new-token",
                  "upload-metadata", "tus-version", "tus-extension", "tus-max-size", "upload-concat"):  # fmt: skip
         assert name in exposed, name
 
 
-def test_cors_can_be_limited_to_origins(server_factory: ServerFactory) -> None:
-    server = server_factory("--cors-origins", "https://good.example")
-    good = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://good.example"})
-    bad = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://bad.example"})
+def test_cors_can_be_limited_to_origins(app_factory: AppFactory) -> None:
+    server = app_factory("--cors-origins", "https://good.example")
+    good = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://good.example"})
+    bad = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Origin": "https://bad.example"})
     assert good.headers.get("Access-Control-Allow-Origin") == "https://good.example"
     assert "Access-Control-Allow-Origin" not in bad.headers
 
@@ -89,23 +92,31 @@ def test_cors_can_be_limited_to_origins(server_factory: ServerFactory) -> None:
     ],
     ids=["max-size", "max-metadata", "max-header", "bad-method", "advertised"],
 )
-def test_limits(server_factory: ServerFactory, case: Case) -> None:
-    server = server_factory("--max-size", "2000", "--max-metadata", "100", "--max-header", "2048")
-    run(server.endpoint, case)  # also checks the one-line reason of every 4xx
+def test_limits(app_factory: AppFactory, case: Case) -> None:
+    server = app_factory("--max-size", "2000", "--max-metadata", "100", "--max-header", "2048")
+    run(server.client, server.endpoint, case)  # also checks the one-line reason of every 4xx
 
 
-def test_patch_longer_than_the_upload_is_413_before_reading(server: LiveServer) -> None:
+def test_patch_longer_than_the_upload_is_413_before_reading(app: InProcessServer) -> None:
+    server = app
     url = server.create(5)
-    r = httpx.patch(
-        url, content=b"123456", headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
-    )
+    r = server.client.patch(url, content=b"123456", headers={**TUS, "Upload-Offset": "0", "Content-Type": OCTET})
     assert r.status_code == 413
-    assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+    assert server.client.head(url, headers=TUS).headers["Upload-Offset"] == "0"
 
 
-def test_rejected_patch_does_not_set_a_deferred_length(server: LiveServer) -> None:
+def test_rejected_patch_does_not_set_a_deferred_length(app: InProcessServer) -> None:
+    server = app
     url = server.create(None, {"Upload-Defer-Length": "1"})
-    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Length": "3"}
-    assert httpx.patch(url, content=b"12345", headers=headers).status_code == 413
-    head = httpx.head(url, headers=TUS)
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": OCTET, "Upload-Length": "3"}
+    assert server.client.patch(url, content=b"12345", headers=headers).status_code == 413
+    head = server.client.head(url, headers=TUS)
     assert head.headers.get("Upload-Defer-Length") == "1" and "Upload-Length" not in head.headers
+
+
+def test_proxy_proto_is_case_insensitive(app_factory: AppFactory) -> None:
+    """`proto=HTTPS` gave an http:// Location."""
+    server = app_factory("--behind-proxy")
+    headers = {**TUS, "Upload-Length": "1", "Forwarded": 'for=10.0.0.1;host="c.example:8443";proto=HTTPS, host=d'}
+    r = server.client.post(server.endpoint, headers=headers)
+    assert r.headers["Location"].startswith("https://c.example:8443/files/")

@@ -1,30 +1,32 @@
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.protocol.verbs import ABSENT, Case, run
-from tests.support import LiveServer
+from tests.support import InProcessServer
 
 EXTENSIONS = {"creation", "creation-with-upload", "creation-defer-length", "termination", "checksum", "expiration"}
 
 
 @pytest.mark.parametrize("tus", [True, False])
-def test_options_advertises_the_server(live: LiveServer, tus: bool) -> None:
+def test_options_advertises_the_server(live: InProcessServer, tus: bool) -> None:
     r = run(
-        live.endpoint, Case("OPTIONS", status=204, tus=tus, expect={"Tus-Version": "1.0.0", "Tus-Max-Size": "1000"})
+        live.client,
+        live.endpoint,
+        Case("OPTIONS", status=204, tus=tus, expect={"Tus-Version": "1.0.0", "Tus-Max-Size": "1000"}),
     )
     assert EXTENSIONS <= set(r.headers["Tus-Extension"].split(","))
     assert {"sha1", "md5", "sha256", "sha512", "crc32"} <= set(r.headers["Tus-Checksum-Algorithm"].split(","))
     assert r.content == b""
 
 
-def test_options_without_trailing_slash(live: LiveServer) -> None:
-    run(live.endpoint.rstrip("/"), Case("OPTIONS", status=204, expect={"Tus-Version": "1.0.0"}))
+def test_options_without_trailing_slash(live: InProcessServer) -> None:
+    run(live.client, live.endpoint.rstrip("/"), Case("OPTIONS", status=204, expect={"Tus-Version": "1.0.0"}))
 
 
-def test_cors_preflight(live: LiveServer) -> None:
+def test_cors_preflight(live: InProcessServer) -> None:
     r = run(
+        live.client,
         live.endpoint,
         Case(
             "OPTIONS",
@@ -44,8 +46,8 @@ def test_cors_preflight(live: LiveServer) -> None:
         assert header in allowed
 
 
-def test_cors_exposes_every_tus_header(live: LiveServer) -> None:
-    r = httpx.post(
+def test_cors_exposes_every_tus_header(live: InProcessServer) -> None:
+    r = live.client.post(
         live.endpoint, headers={"Tus-Resumable": "1.0.0", "Upload-Length": "1", "Origin": "https://app.example"}
     )
     assert r.status_code == 201
@@ -58,5 +60,5 @@ def test_cors_exposes_every_tus_header(live: LiveServer) -> None:
     assert wanted <= exposed
 
 
-def test_no_cors_headers_without_origin(live: LiveServer) -> None:
-    run(live.endpoint, Case("OPTIONS", status=204, expect={"Access-Control-Allow-Origin": ABSENT}))
+def test_no_cors_headers_without_origin(live: InProcessServer) -> None:
+    run(live.client, live.endpoint, Case("OPTIONS", status=204, expect={"Access-Control-Allow-Origin": ABSENT}))

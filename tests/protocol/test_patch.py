@@ -4,18 +4,25 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.protocol.verbs import OCTET, Case, run
-from tests.support import TUS, LiveServer, require_tool
+from tests.protocol.verbs import Case, run
+from tests.support import OCTET, TUS, InProcessServer, LiveServer, require_tool
 
 
-def test_patch_appends(live: LiveServer) -> None:
+def test_patch_appends(live: InProcessServer) -> None:
     url = live.create(6)
-    run(url, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"abc", 204, {"Upload-Offset": "3"}))
-    run(url, Case("PATCH", {"Upload-Offset": "3", "Content-Type": OCTET}, b"def", 204, {"Upload-Offset": "6"}))
-    assert httpx.get(url).content == b"abcdef"
+    run(
+        live.client,
+        url,
+        Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"abc", 204, {"Upload-Offset": "3"}),
+    )
+    run(
+        live.client,
+        url,
+        Case("PATCH", {"Upload-Offset": "3", "Content-Type": OCTET}, b"def", 204, {"Upload-Offset": "6"}),
+    )
+    assert live.client.get(url).content == b"abcdef"
 
 
 @pytest.mark.parametrize(
@@ -33,33 +40,39 @@ def test_patch_appends(live: LiveServer) -> None:
     ],
     ids=lambda c: f"{c.status}-{c.headers.get('Content-Type')}-{c.headers.get('Upload-Offset')}",
 )
-def test_patch_errors_store_nothing(live: LiveServer, case: Case) -> None:
+def test_patch_errors_store_nothing(live: InProcessServer, case: Case) -> None:
     url = live.create(5)
-    run(url, case)
-    assert httpx.head(url, headers=TUS).headers["Upload-Offset"] == "0"
+    run(live.client, url, case)
+    assert live.client.head(url, headers=TUS).headers["Upload-Offset"] == "0"
 
 
-def test_patch_unknown_is_404(live: LiveServer) -> None:
-    run(live.endpoint + "0" * 32, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"ab", 404))
+def test_patch_unknown_is_404(live: InProcessServer) -> None:
+    run(live.client, live.endpoint + "0" * 32, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"ab", 404))
 
 
-def test_patch_after_complete_is_rejected(live: LiveServer) -> None:
+def test_patch_after_complete_is_rejected(live: InProcessServer) -> None:
     url = live.create(2)
-    run(url, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"ab", 204, {"Upload-Offset": "2"}))
-    r = httpx.patch(url, headers={**TUS, "Upload-Offset": "2", "Content-Type": OCTET}, content=b"c")
+    run(
+        live.client,
+        url,
+        Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"ab", 204, {"Upload-Offset": "2"}),
+    )
+    r = live.client.patch(url, headers={**TUS, "Upload-Offset": "2", "Content-Type": OCTET}, content=b"c")
     assert r.status_code in (400, 409, 413)
-    assert httpx.get(url).content == b"ab"
+    assert live.client.get(url).content == b"ab"
 
 
-def test_empty_patch_is_fine(live: LiveServer) -> None:
+def test_empty_patch_is_fine(live: InProcessServer) -> None:
     url = live.create(2)
-    run(url, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"", 204, {"Upload-Offset": "0"}))
+    run(
+        live.client, url, Case("PATCH", {"Upload-Offset": "0", "Content-Type": OCTET}, b"", 204, {"Upload-Offset": "0"})
+    )
 
 
-def test_content_type_parameters_are_tolerated(live: LiveServer) -> None:
+def test_content_type_parameters_are_tolerated(live: InProcessServer) -> None:
     url = live.create(2)
     headers = {"Upload-Offset": "0", "Content-Type": "Application/Offset+Octet-Stream; charset=binary"}
-    run(url, Case("PATCH", headers, b"ab", 204, {"Upload-Offset": "2"}))
+    run(live.client, url, Case("PATCH", headers, b"ab", 204, {"Upload-Offset": "2"}))
 
 
 def test_curl_expect_100_continue_sends_no_body_on_rejection(server: LiveServer, tmp_path: Path) -> None:
@@ -77,4 +90,4 @@ def test_curl_expect_100_continue_sends_no_body_on_rejection(server: LiveServer,
 
     assert send(7) == ["409", "0"]
     assert send(0) == ["204", "2000000"]
-    assert httpx.get(url).content == body.read_bytes()
+    assert server.client.get(url).content == body.read_bytes()

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import base64
 
-import httpx
 import pytest
 
-from tests.protocol.verbs import ABSENT, OCTET, Case, patch, run
-from tests.support import TUS, LiveServer
+from tests.conftest import AppFactory
+from tests.protocol.verbs import ABSENT, Case, patch, run
+from tests.support import OCTET, TUS, InProcessServer
 
 
 def b64(text: str) -> str:
@@ -33,125 +33,143 @@ def b64(text: str) -> str:
     ],
     ids=lambda c: f"{c.status}-{'-'.join(f'{k}={v}' for k, v in c.headers.items())}",
 )
-def test_post_table(live: LiveServer, case: Case) -> None:
-    r = run(live.endpoint, case)
+def test_post_table(live: InProcessServer, case: Case) -> None:
+    r = run(live.client, live.endpoint, case)
     if case.status == 201:
         assert r.headers["Location"].startswith(live.endpoint)
 
 
-def test_location_is_absolute_and_usable(live: LiveServer) -> None:
-    r = run(live.endpoint, Case("POST", {"Upload-Length": "3"}, status=201))
+def test_location_is_absolute_and_usable(live: InProcessServer) -> None:
+    r = run(live.client, live.endpoint, Case("POST", {"Upload-Length": "3"}, status=201))
     url = r.headers["Location"]
-    assert url.startswith(f"http://127.0.0.1:{live.port}/files/")
-    run(url, Case("HEAD", status=200, expect={"Upload-Offset": "0", "Upload-Length": "3"}))
+    assert url.startswith(live.endpoint)
+    run(live.client, url, Case("HEAD", status=200, expect={"Upload-Offset": "0", "Upload-Length": "3"}))
 
 
-def test_post_without_trailing_slash(live: LiveServer) -> None:
-    r = run(live.endpoint.rstrip("/"), Case("POST", {"Upload-Length": "3"}, status=201))
+def test_post_without_trailing_slash(live: InProcessServer) -> None:
+    r = run(live.client, live.endpoint.rstrip("/"), Case("POST", {"Upload-Length": "3"}, status=201))
     assert r.headers["Location"].startswith(live.endpoint)
 
 
-def test_creation_with_upload(live: LiveServer) -> None:
-    r = run(live.endpoint, Case("POST", {"Upload-Length": "11", "Content-Type": OCTET}, b"hello", status=201))
+def test_creation_with_upload(live: InProcessServer) -> None:
+    r = run(
+        live.client, live.endpoint, Case("POST", {"Upload-Length": "11", "Content-Type": OCTET}, b"hello", status=201)
+    )
     assert r.headers["Upload-Offset"] == "5"
     url = r.headers["Location"]
-    assert patch(url, 5, b" world").headers["Upload-Offset"] == "11"
-    assert httpx.get(url).content == b"hello world"
+    assert patch(live.client, url, 5, b" world").headers["Upload-Offset"] == "11"
+    assert live.client.get(url).content == b"hello world"
 
 
-def test_creation_with_upload_whole_file(live: LiveServer) -> None:
-    r = run(live.endpoint, Case("POST", {"Upload-Length": "3", "Content-Type": OCTET}, b"abc", status=201))
+def test_creation_with_upload_whole_file(live: InProcessServer) -> None:
+    r = run(live.client, live.endpoint, Case("POST", {"Upload-Length": "3", "Content-Type": OCTET}, b"abc", status=201))
     assert r.headers["Upload-Offset"] == "3"
-    assert httpx.get(r.headers["Location"]).content == b"abc"
+    assert live.client.get(r.headers["Location"]).content == b"abc"
 
 
-def test_creation_with_upload_wrong_content_type(live: LiveServer) -> None:
-    run(live.endpoint, Case("POST", {"Upload-Length": "3", "Content-Type": "text/plain"}, b"abc", status=415))
+def test_creation_with_upload_wrong_content_type(live: InProcessServer) -> None:
+    run(
+        live.client,
+        live.endpoint,
+        Case("POST", {"Upload-Length": "3", "Content-Type": "text/plain"}, b"abc", status=415),
+    )
 
 
-def test_creation_with_upload_body_too_long(live: LiveServer) -> None:
-    r = run(live.endpoint, Case("POST", {"Upload-Length": "3", "Content-Type": OCTET}, b"abcdef", status=413))
+def test_creation_with_upload_body_too_long(live: InProcessServer) -> None:
+    r = run(
+        live.client, live.endpoint, Case("POST", {"Upload-Length": "3", "Content-Type": OCTET}, b"abcdef", status=413)
+    )
     assert "Location" in r.headers
 
 
-def test_defer_length_then_set_on_patch(live: LiveServer) -> None:
-    r = run(live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201))
+def test_defer_length_then_set_on_patch(live: InProcessServer) -> None:
+    r = run(live.client, live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201))
     url = r.headers["Location"]
-    run(url, Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Length": ABSENT, "Upload-Offset": "0"}))
-    assert patch(url, 0, b"abc").status_code == 204
-    run(url, Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Offset": "3"}))
-    r2 = patch(url, 3, b"de", **{"Upload-Length": "5"})
+    run(
+        live.client,
+        url,
+        Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Length": ABSENT, "Upload-Offset": "0"}),
+    )
+    assert patch(live.client, url, 0, b"abc").status_code == 204
+    run(live.client, url, Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Offset": "3"}))
+    r2 = patch(live.client, url, 3, b"de", **{"Upload-Length": "5"})
     assert r2.status_code == 204 and r2.headers["Upload-Offset"] == "5"
-    run(url, Case("HEAD", expect={"Upload-Length": "5", "Upload-Defer-Length": ABSENT}))
-    assert httpx.get(url).content == b"abcde"
+    run(live.client, url, Case("HEAD", expect={"Upload-Length": "5", "Upload-Defer-Length": ABSENT}))
+    assert live.client.get(url).content == b"abcde"
 
 
-def test_defer_length_too_large_or_too_small(live: LiveServer) -> None:
-    url = run(live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
-    assert patch(url, 0, b"abcd").status_code == 204
-    assert patch(url, 4, b"", **{"Upload-Length": "1001"}).status_code == 413
-    assert patch(url, 4, b"", **{"Upload-Length": "3"}).status_code == 400
-    assert patch(url, 4, b"e", **{"Upload-Length": "5"}).status_code == 204
-    assert patch(url, 5, b"", **{"Upload-Length": "6"}).status_code == 400
+def test_defer_length_too_large_or_too_small(live: InProcessServer) -> None:
+    url = run(live.client, live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
+    assert patch(live.client, url, 0, b"abcd").status_code == 204
+    assert patch(live.client, url, 4, b"", **{"Upload-Length": "1001"}).status_code == 413
+    assert patch(live.client, url, 4, b"", **{"Upload-Length": "3"}).status_code == 400
+    assert patch(live.client, url, 4, b"e", **{"Upload-Length": "5"}).status_code == 204
+    assert patch(live.client, url, 5, b"", **{"Upload-Length": "6"}).status_code == 400
 
 
-def test_defer_length_capped_by_max_size(live: LiveServer) -> None:
-    url = run(live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
-    assert patch(url, 0, b"x" * 1001).status_code == 413
-    head = httpx.head(url, headers=TUS)
+def test_defer_length_capped_by_max_size(live: InProcessServer) -> None:
+    url = run(live.client, live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
+    assert patch(live.client, url, 0, b"x" * 1001).status_code == 413
+    head = live.client.head(url, headers=TUS)
     assert int(head.headers["Upload-Offset"]) <= 1000
 
 
-def test_metadata_round_trip(live: LiveServer) -> None:
+def test_metadata_round_trip(live: InProcessServer) -> None:
     meta = f"filename {b64('a, b.txt')},empty,filetype {b64('text/plain')}"
-    url = run(live.endpoint, Case("POST", {"Upload-Length": "1", "Upload-Metadata": meta}, status=201)).headers[
-        "Location"
-    ]
-    run(url, Case("HEAD", expect={"Upload-Metadata": meta}))
+    url = run(
+        live.client, live.endpoint, Case("POST", {"Upload-Length": "1", "Upload-Metadata": meta}, status=201)
+    ).headers["Location"]
+    run(live.client, url, Case("HEAD", expect={"Upload-Metadata": meta}))
 
 
-def test_behind_proxy_trusts_forwarded_headers(server_factory: object) -> None:
-    server = server_factory("--behind-proxy")  # type: ignore[operator]
-    r = httpx.post(
+def test_behind_proxy_trusts_forwarded_headers(app_factory: AppFactory) -> None:
+    server = app_factory("--behind-proxy")
+    r = server.client.post(
         server.endpoint,
         headers={**TUS, "Upload-Length": "1", "X-Forwarded-Host": "up.example", "X-Forwarded-Proto": "https"},
     )
     assert r.status_code == 201
     assert r.headers["Location"].startswith("https://up.example/files/")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "Forwarded": "host=b.example;proto=https"})
+    r = server.client.post(
+        server.endpoint, headers={**TUS, "Upload-Length": "1", "Forwarded": "host=b.example;proto=https"}
+    )
     assert r.headers["Location"].startswith("https://b.example/files/")
-    r = httpx.post(
+    r = server.client.post(
         server.endpoint,
         headers={**TUS, "Upload-Length": "1", "Forwarded": 'for=10.0.0.1;host="c.example:8443";proto=HTTPS, host=d'},
     )
     assert r.headers["Location"].startswith("https://c.example:8443/files/")
-    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "X-Forwarded-Host": "e.ex/@x y"})
+    r = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1", "X-Forwarded-Host": "e.ex/@x y"})
     assert r.headers["Location"].startswith("http://e.exxy/files/")  # nothing but host characters survive
 
 
-def test_forwarded_headers_ignored_without_flag(live: LiveServer) -> None:
+def test_forwarded_headers_ignored_without_flag(live: InProcessServer) -> None:
     headers = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "Forwarded": "host=evil;proto=https"}
-    r = run(live.endpoint, Case("POST", {"Upload-Length": "1", **headers}, status=201))
-    assert r.headers["Location"].startswith(f"http://127.0.0.1:{live.port}/files/")
+    r = run(live.client, live.endpoint, Case("POST", {"Upload-Length": "1", **headers}, status=201))
+    assert r.headers["Location"].startswith(live.endpoint)
 
 
-def test_method_override_head_patch_delete(live: LiveServer) -> None:
+def test_method_override_head_patch_delete(live: InProcessServer) -> None:
     url = live.create(3)
-    r = httpx.post(
+    r = live.client.post(
         url,
         headers={**TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0", "Content-Type": OCTET},
         content=b"ab",
     )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "2"
-    r = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "HEAD"})
+    r = live.client.post(url, headers={**TUS, "X-HTTP-Method-Override": "HEAD"})
     assert r.status_code == 200 and r.headers["Upload-Offset"] == "2"
-    r = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"})
+    r = live.client.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"})
     assert r.status_code == 204
-    assert httpx.head(url, headers=TUS).status_code in (404, 410)
+    assert live.client.head(url, headers=TUS).status_code in (404, 410)
 
 
-def test_rejected_patch_does_not_set_the_deferred_length(live: LiveServer) -> None:
-    url = run(live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
-    assert patch(url, 0, b"abcd", **{"Upload-Length": "2"}).status_code == 413
-    run(url, Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Length": ABSENT, "Upload-Offset": "0"}))
-    assert patch(url, 0, b"abcd", **{"Upload-Length": "4"}).status_code == 204
+def test_rejected_patch_does_not_set_the_deferred_length(live: InProcessServer) -> None:
+    url = run(live.client, live.endpoint, Case("POST", {"Upload-Defer-Length": "1"}, status=201)).headers["Location"]
+    assert patch(live.client, url, 0, b"abcd", **{"Upload-Length": "2"}).status_code == 413
+    run(
+        live.client,
+        url,
+        Case("HEAD", expect={"Upload-Defer-Length": "1", "Upload-Length": ABSENT, "Upload-Offset": "0"}),
+    )
+    assert patch(live.client, url, 0, b"abcd", **{"Upload-Length": "4"}).status_code == 204

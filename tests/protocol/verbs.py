@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support import TUS
+from tests.support import OCTET, TUS
 
-OCTET = "application/offset+octet-stream"
 ABSENT = object()
 
 
@@ -25,9 +24,10 @@ class Case:
     content: bytes | None = None  # the exact body expected
 
 
-def run(url: str, case: Case) -> httpx.Response:
+def run(http: httpx.Client, url: str, case: Case) -> httpx.Response:
+    """Send `case` with `http` (a server's `client`, in-process or real) and check every expectation."""
     headers = {**(TUS if case.tus else {}), **case.headers}
-    response = httpx.request(case.method, url, headers=headers, content=case.body or None, timeout=10)
+    response = http.request(case.method, url, headers=headers, content=case.body or None, timeout=10)
     assert response.status_code == case.status, (case, response.status_code, response.text)
     for name, value in case.expect.items():
         if value is ABSENT:
@@ -45,6 +45,6 @@ def run(url: str, case: Case) -> httpx.Response:
     return response
 
 
-def patch(url: str, offset: int, body: bytes, **extra: str) -> httpx.Response:
+def patch(http: httpx.Client, url: str, offset: int, body: bytes, **extra: str) -> httpx.Response:
     headers = {**TUS, "Upload-Offset": str(offset), "Content-Type": OCTET, **extra}
-    return httpx.patch(url, headers=headers, content=body, timeout=10)
+    return http.patch(url, headers=headers, content=body, timeout=10)

@@ -7,6 +7,7 @@ it reports exactly those bytes; the upload then resumes to a byte-identical file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -16,24 +17,10 @@ import pytest
 
 from tests.auth.keys import claims, hs256
 from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer
+from tests.support import PATCH, TUS, half_patch, wait_for
 
 KiB = 1024
 SECRET = "cut-patch-test-secret-of-32-bytes!"
-PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}
-
-
-def slow_patch(server: LiveServer, url: str, sent: bytes, promised: int, auth: str = "") -> socket.socket:
-    """A PATCH that announces `promised` bytes, sends `sent`, and then goes quiet with the socket open."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    head = (
-        f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
-        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {promised}\r\n"
-        + (f"Authorization: Bearer {auth}\r\n" if auth else "")
-        + "\r\n"
-    )
-    sock.sendall(head.encode() + sent)
-    return sock
 
 
 def read_response(sock: socket.socket) -> tuple[int, str]:
@@ -62,7 +49,7 @@ def test_patch_cut_by_a_head_answers_400_and_head_reports_its_bytes(server_facto
     assert created.status_code == 201, created.text
     url = created.headers["Location"]
     sent = data[: 300 * KiB]
-    sock = slow_patch(server, url, sent, promised=len(data), auth=token)
+    sock = half_patch(server, url, sent, promised=len(data), auth=token)
     try:
         head = httpx.head(url, headers=tus, timeout=30)  # waits for the lock, asks the PATCH to let go
         assert head.status_code == 200
@@ -85,10 +72,10 @@ def test_patch_cut_by_a_second_patch_answers_400(server_factory: ServerFactory) 
     server = server_factory()
     data = os.urandom(600 * KiB)
     url = server.create(len(data))
-    sock = slow_patch(server, url, data[: 200 * KiB], promised=len(data))
+    sock = half_patch(server, url, data[: 200 * KiB], promised=len(data))
     try:
         # The second PATCH from the same offset cuts the first, then finds the first's bytes: 409.
-        r = httpx.patch(url, content=data, headers={**PATCH_HEADERS, "Upload-Offset": "0"}, timeout=30)
+        r = httpx.patch(url, content=data, headers={**PATCH, "Upload-Offset": "0"}, timeout=30)
         status, body = read_response(sock)
     finally:
         sock.close()
@@ -96,6 +83,47 @@ def test_patch_cut_by_a_second_patch_answers_400(server_factory: ServerFactory) 
     offset = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
     assert r.status_code == 409 or (r.status_code == 204 and offset == len(data)), (r.status_code, r.text)
     if offset < len(data):
-        r = httpx.patch(url, content=data[offset:], headers={**PATCH_HEADERS, "Upload-Offset": str(offset)})
+        r = httpx.patch(url, content=data[offset:], headers={**PATCH, "Upload-Offset": str(offset)})
         assert r.status_code == 204, r.text
     assert httpx.get(url).content == data
+
+
+def head_offset(url: str) -> int:
+    r = httpx.head(url, headers=TUS, timeout=15)
+    assert r.status_code == 200, r.status_code
+    return int(r.headers["Upload-Offset"])
+
+
+@pytest.mark.parametrize("store", ["file", "memory"])  # file locker and memory locker
+def test_stalled_patch_is_cut_by_the_next_request(server_factory: ServerFactory, store: str) -> None:
+    server = server_factory("--lock-timeout", "5", "--store", store)
+    data = os.urandom(200_000)
+    url = server.create(len(data))
+    sent = data[:70_000]
+    sock = half_patch(server, url, sent, promised=len(data))
+    try:
+        assert wait_for(lambda: head_offset(url) == len(sent) or None, timeout=20, what="stored offset")
+        rest = httpx.patch(url, headers={**PATCH, "Upload-Offset": str(len(sent))}, content=data[len(sent) :])
+        assert rest.status_code == 204, rest.text
+        assert httpx.get(url).content == data
+    finally:
+        sock.close()
+
+
+def test_delete_cuts_a_stalled_patch_and_nothing_comes_back(server_factory: ServerFactory) -> None:
+    server = server_factory("--lock-timeout", "5")
+    url = server.create(100_000)
+    upload_id = url.rsplit("/", 1)[1]
+    sock = half_patch(server, url, b"q" * 30_000, promised=100_000)
+    try:
+        lock_file = server.data_dir / ".locks" / f"{upload_id}.lock"
+        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
+        r = httpx.delete(url, headers=TUS, timeout=15)
+        assert r.status_code == 204, r.text
+        assert httpx.head(url, headers=TUS).status_code == 410
+        with contextlib.suppress(OSError):  # the dead PATCH's client wakes up: nothing may resurrect it
+            sock.sendall(b"q" * 1000)
+    finally:
+        sock.close()
+    assert httpx.head(url, headers=TUS).status_code == 410
+    assert not (server.data_dir / upload_id).exists()

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer
+from tests.conftest import AppFactory
+from tests.support import TUS, InProcessServer, Server
 
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
 
 
-def finished_partial(server: LiveServer) -> str:
+def finished_partial(server: Server) -> str:
     url = server.create(3, {"Upload-Concat": "partial"})
-    assert httpx.patch(url, headers=PATCH, content=b"abc").status_code == 204
+    assert server.client.patch(url, headers=PATCH, content=b"abc").status_code == 204
     return url
 
 
-def final(server: LiveServer, parts: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(server.endpoint, headers={**TUS, **(headers or {}), "Upload-Concat": f"final;{parts}"})
+def final(server: Server, parts: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return server.client.post(server.endpoint, headers={**TUS, **(headers or {}), "Upload-Concat": f"final;{parts}"})
 
 
-def test_urls_of_other_hosts_are_400(server: LiveServer) -> None:
+def test_urls_of_other_hosts_are_400(app: InProcessServer) -> None:
+    server = app
     part = finished_partial(server)
     upload_id = part.rsplit("/", 1)[-1]
     for url in (
@@ -42,7 +43,8 @@ def test_urls_of_other_hosts_are_400(server: LiveServer) -> None:
         assert final(server, f"{part} {url}").status_code == 400  # one bad URL among good ones is enough
 
 
-def test_relative_urls_and_our_own_host_still_work(server: LiveServer) -> None:
+def test_relative_urls_and_our_own_host_still_work(app: InProcessServer) -> None:
+    server = app
     part = finished_partial(server)
     path = part[len(server.url) :]
     assert part.startswith(f"http://127.0.0.1:{server.port}/")  # Location is absolute with our Host
@@ -51,15 +53,15 @@ def test_relative_urls_and_our_own_host_still_work(server: LiveServer) -> None:
         assert r.status_code == 201, (parts, r.text)
 
 
-def test_forwarded_host_counts_only_behind_a_proxy(server_factory: ServerFactory) -> None:
+def test_forwarded_host_counts_only_behind_a_proxy(app_factory: AppFactory) -> None:
     forwarded = {"X-Forwarded-Host": "uploads.example", "X-Forwarded-Proto": "https"}
-    proxied = server_factory("--behind-proxy")
+    proxied = app_factory("--behind-proxy")
     part = finished_partial(proxied)
     public = f"https://uploads.example{part[len(proxied.url) :]}"
     assert final(proxied, public, forwarded).status_code == 201  # the URL the client was given
     assert final(proxied, public.replace("uploads.example", "evil.example"), forwarded).status_code == 400
 
-    direct = server_factory()
+    direct = app_factory()
     part = finished_partial(direct)
     public = f"https://uploads.example{part[len(direct.url) :]}"
     assert final(direct, public, forwarded).status_code == 400  # forwarded headers are not trusted here

@@ -14,8 +14,8 @@ import hashlib
 import httpx
 
 from tests.auth.session import SECRET, bearer, mint
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer
+from tests.conftest import AppFactory
+from tests.support import TUS, Server
 
 PATCH = {"Content-Type": "application/offset+octet-stream"}
 TEMPLATE = b"Dear %s, your salary for 2026 is %d EUR.\n"
@@ -25,18 +25,18 @@ def digest_of(data: bytes) -> str:
     return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
 
 
-def upload_whole(server: LiveServer, headers: dict[str, str], data: bytes) -> httpx.Response:
+def upload_whole(server: Server, headers: dict[str, str], data: bytes) -> httpx.Response:
     h = {**headers, **PATCH, "Upload-Length": str(len(data)), "Repr-Digest": digest_of(data)}
-    return httpx.post(server.endpoint, headers=h, content=data)
+    return server.client.post(server.endpoint, headers=h, content=data)
 
 
-def guess(server: LiveServer, headers: dict[str, str], data: bytes) -> httpx.Response:
+def guess(server: Server, headers: dict[str, str], data: bytes) -> httpx.Response:
     h = {**headers, "Upload-Length": str(len(data)), "Repr-Digest": digest_of(data)}
-    return httpx.post(server.endpoint, headers=h)
+    return server.client.post(server.endpoint, headers=h)
 
 
-def test_auth_off_default_a_guessed_digest_gets_nothing(server_factory: ServerFactory) -> None:
-    server = server_factory()
+def test_auth_off_default_a_guessed_digest_gets_nothing(app_factory: AppFactory) -> None:
+    server = app_factory()
     secret = TEMPLATE % (b"Ada", 91234)
     victim = upload_whole(server, TUS, secret)
     assert victim.status_code == 201 and victim.headers["Upload-Offset"] == str(len(secret))
@@ -46,25 +46,25 @@ def test_auth_off_default_a_guessed_digest_gets_nothing(server_factory: ServerFa
         assert r.status_code == 201, r.text
         if r.headers.get("Upload-Offset") == r.headers.get("Upload-Length", str(len(secret))):
             hits.append(salary)
-        got = httpx.get(r.headers["Location"])
+        got = server.client.get(r.headers["Location"])
         assert got.status_code == 409 and secret not in got.content  # an empty upload, not the file
     assert hits == []
 
 
-def test_instant_upload_off_still_verifies_the_digest(server_factory: ServerFactory) -> None:
-    server = server_factory("--jwt-secret", SECRET, "--instant-upload", "off")
+def test_instant_upload_off_still_verifies_the_digest(app_factory: AppFactory) -> None:
+    server = app_factory("--jwt-secret", SECRET, "--instant-upload", "off")
     alice = bearer(mint("alice", ttl=600))
     data = TEMPLATE % (b"Alice", 1)
     assert upload_whole(server, alice, data).status_code == 201
     again = guess(server, alice, data)
     assert again.status_code == 201 and "Upload-Offset" not in again.headers  # not linked, even for the owner
     h = {**alice, **PATCH, "Upload-Length": str(len(data)), "Repr-Digest": digest_of(data)}
-    wrong = httpx.post(server.endpoint, headers=h, content=b"X" * len(data))
+    wrong = server.client.post(server.endpoint, headers=h, content=b"X" * len(data))
     assert wrong.status_code == 460, wrong.text  # the contract's check at the last byte still runs
 
 
-def test_auth_on_default_scope_is_the_owner(server_factory: ServerFactory) -> None:
-    server = server_factory("--jwt-secret", SECRET)
+def test_auth_on_default_scope_is_the_owner(app_factory: AppFactory) -> None:
+    server = app_factory("--jwt-secret", SECRET)
     alice, mallory = bearer(mint("alice", ttl=600)), bearer(mint("mallory", ttl=600))
     data = TEMPLATE % (b"Alice", 2)
     assert upload_whole(server, alice, data).status_code == 201
@@ -73,11 +73,11 @@ def test_auth_on_default_scope_is_the_owner(server_factory: ServerFactory) -> No
     assert stolen.status_code == 201 and "Upload-Offset" not in stolen.headers
 
 
-def test_instant_upload_on_with_auth_off_shares_one_scope(server_factory: ServerFactory) -> None:
+def test_instant_upload_on_with_auth_off_shares_one_scope(app_factory: AppFactory) -> None:
     """Explicitly chosen: every client is one owner, as the setting's help says."""
-    server = server_factory("--instant-upload", "on")
+    server = app_factory("--instant-upload", "on")
     data = TEMPLATE % (b"Pub", 3)
     assert upload_whole(server, TUS, data).status_code == 201
     r = guess(server, TUS, data)
     assert r.headers.get("Upload-Offset") == str(len(data))
-    assert httpx.get(r.headers["Location"]).content == data
+    assert server.client.get(r.headers["Location"]).content == data

@@ -7,35 +7,39 @@ partial declared its length (and the spec allows naming a part twice).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from tests.auth.session import SECRET, bearer, mint
-from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, wait_for
+from tests.conftest import AppFactory, ServerFactory
+from tests.support import TUS, Server, wait_for
 
 MiB = 1024 * 1024
 PATCH = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
 
 
-def auth_server(server_factory: ServerFactory, **kwargs: object) -> LiveServer:
-    return server_factory("--jwt-secret", SECRET, "--max-size", str(10 * MiB), **kwargs)
+def auth_server(factory: Callable[..., Server], **kwargs: object) -> Server:
+    return factory("--jwt-secret", SECRET, "--max-size", str(10 * MiB), **kwargs)
 
 
-def partial(server: LiveServer, headers: dict[str, str], length: int | None) -> str:
+def partial(server: Server, headers: dict[str, str], length: int | None) -> str:
     size = {"Upload-Length": str(length)} if length is not None else {"Upload-Defer-Length": "1"}
-    r = httpx.post(server.endpoint, headers={**headers, **size, "Upload-Concat": "partial"})
+    r = server.client.post(server.endpoint, headers={**headers, **size, "Upload-Concat": "partial"})
     assert r.status_code == 201, r.text
     return r.headers["Location"]
 
 
-def final(server: LiveServer, headers: dict[str, str], urls: list[str]) -> httpx.Response:
-    return httpx.post(server.endpoint, headers={**headers, "Upload-Concat": "final;" + " ".join(urls)}, timeout=60)
+def final(server: Server, headers: dict[str, str], urls: list[str]) -> httpx.Response:
+    return server.client.post(
+        server.endpoint, headers={**headers, "Upload-Concat": "final;" + " ".join(urls)}, timeout=60
+    )
 
 
 def test_deferred_partial_named_100_times_is_refused_when_it_declares_its_length(
-    server_factory: ServerFactory,
+    app_factory: AppFactory,
 ) -> None:
-    server = auth_server(server_factory)
+    server = auth_server(app_factory)
     alice = bearer(mint("alice", ttl=600, max_size=MiB))
     part = partial(server, alice, None)
     made = final(server, alice, [part] * 100)
@@ -43,22 +47,22 @@ def test_deferred_partial_named_100_times_is_refused_when_it_declares_its_length
     final_url = made.headers["Location"]
 
     body = b"x" * MiB  # within the token's max_size for one upload, 100 MiB for the final
-    r = httpx.patch(part, headers={**alice, **PATCH, "Upload-Length": str(MiB)}, content=body)
+    r = server.client.patch(part, headers={**alice, **PATCH, "Upload-Length": str(MiB)}, content=body)
     assert r.status_code == 413, r.text
     assert "limit" in r.text and r.text.count("\n") == 1
-    head = httpx.head(part, headers=alice)
+    head = server.client.head(part, headers=alice)
     assert head.headers["Upload-Offset"] == "0" and "Upload-Defer-Length" in head.headers  # nothing stored
-    assert "Upload-Offset" not in httpx.head(final_url, headers=alice).headers
+    assert "Upload-Offset" not in server.client.head(final_url, headers=alice).headers
 
     # A length that keeps the final within the limit is still accepted, and the final assembles.
     small = 10_000
-    r = httpx.patch(part, headers={**alice, **PATCH, "Upload-Length": str(small)}, content=b"y" * small)
+    r = server.client.patch(part, headers={**alice, **PATCH, "Upload-Length": str(small)}, content=b"y" * small)
     assert r.status_code == 204, r.text
-    wait_for(lambda: httpx.head(final_url, headers=alice).headers.get("Upload-Offset") == str(100 * small))
+    wait_for(lambda: server.client.head(final_url, headers=alice).headers.get("Upload-Offset") == str(100 * small))
 
 
-def test_known_lengths_count_each_repetition_on_the_final_post(server_factory: ServerFactory) -> None:
-    server = auth_server(server_factory)
+def test_known_lengths_count_each_repetition_on_the_final_post(app_factory: AppFactory) -> None:
+    server = auth_server(app_factory)
     alice = bearer(mint("alice", ttl=600, max_size=MiB))
     part = partial(server, alice, 600 * 1024)
     r = final(server, alice, [part, part])  # 1.2 MiB > the token's 1 MiB
@@ -72,8 +76,8 @@ def test_known_lengths_count_each_repetition_on_the_final_post(server_factory: S
     assert final(server, bob, [big, big]).status_code == 201
 
 
-def test_known_part_over_the_limit_with_a_deferred_one_is_refused_at_once(server_factory: ServerFactory) -> None:
-    server = auth_server(server_factory)
+def test_known_part_over_the_limit_with_a_deferred_one_is_refused_at_once(app_factory: AppFactory) -> None:
+    server = auth_server(app_factory)
     alice = bearer(mint("alice", ttl=600, max_size=MiB))
     known = partial(server, alice, 700 * 1024)
     deferred = partial(server, alice, None)

@@ -14,7 +14,7 @@ import httpx
 
 from tests.auth.keys import hs256
 from tests.auth.session import SECRET, TokenChain, bearer, decode, mint
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory
 from tests.support import wait_for
 
 MAX_AGE = 6
@@ -28,12 +28,12 @@ def _assert_one_line_401(response: httpx.Response) -> None:
     assert "x-new-token" not in response.headers
 
 
-def test_a_chain_kept_alive_by_rotation_dies_at_the_max_age(server_factory: ServerFactory) -> None:
-    server = server_factory(*SERVER_ARGS)
+def test_a_chain_kept_alive_by_rotation_dies_at_the_max_age(app_factory: AppFactory) -> None:
+    server = app_factory(*SERVER_ARGS)
     first = mint("keeper", ttl=MAX_AGE)
     iat = decode(first)["iat"]
-    url = TokenChain(mint("keeper", ttl=30)).create(server.endpoint, 10)
-    chain = TokenChain(first)
+    url = TokenChain(mint("keeper", ttl=30), client=server.client).create(server.endpoint, 10)
+    chain = TokenChain(first, client=server.client)
     rotations: list[dict[str, int]] = []
 
     def refused() -> httpx.Response | None:
@@ -51,32 +51,34 @@ def test_a_chain_kept_alive_by_rotation_dies_at_the_max_age(server_factory: Serv
     for claims in rotations:  # ...each rotated token bound to the platform token's iat
         assert claims["auth_time"] == iat and claims["exp"] <= iat + MAX_AGE
     # A brand-new platform token starts a new chain and works at once.
-    assert httpx.head(url, headers=bearer(mint("keeper", ttl=30))).status_code == 200
+    assert server.client.head(url, headers=bearer(mint("keeper", ttl=30))).status_code == 200
     chain.close()
 
 
-def test_a_long_lived_platform_token_is_refused_past_the_max_age(server_factory: ServerFactory) -> None:
-    server = server_factory(*SERVER_ARGS)
+def test_a_long_lived_platform_token_is_refused_past_the_max_age(app_factory: AppFactory) -> None:
+    server = app_factory(*SERVER_ARGS)
     token = mint("longlived", ttl=600)  # its own exp is far away; the max age is not
-    url = TokenChain(mint("longlived", ttl=30)).create(server.endpoint, 10)
-    assert decode(httpx.head(url, headers=bearer(token)).headers["X-New-Token"])["exp"] <= decode(token)["iat"] + 6
+    url = TokenChain(mint("longlived", ttl=30), client=server.client).create(server.endpoint, 10)
+    assert (
+        decode(server.client.head(url, headers=bearer(token)).headers["X-New-Token"])["exp"] <= decode(token)["iat"] + 6
+    )
 
     def refused() -> httpx.Response | None:
-        response = httpx.head(url, headers=bearer(token))
+        response = server.client.head(url, headers=bearer(token))
         return response if response.status_code == 401 else None
 
     response = wait_for(refused, timeout=60, interval=0.3, what="the platform token to pass the max age")
     _assert_one_line_401(response)
     assert "maximum token age" in response.headers["WWW-Authenticate"]
-    body = httpx.get(url, headers={"Authorization": f"Bearer {token}"}).text
+    body = server.client.get(url, headers={"Authorization": f"Bearer {token}"}).text
     assert body.endswith("\n") and body.count("\n") == 1 and "maximum token age" in body
 
 
-def test_a_platform_token_without_iat_starts_its_chain_when_first_seen(server_factory: ServerFactory) -> None:
-    server = server_factory(*SERVER_ARGS)
+def test_a_platform_token_without_iat_starts_its_chain_when_first_seen(app_factory: AppFactory) -> None:
+    server = app_factory(*SERVER_ARGS)
     token = hs256({"sub": "no-iat", "exp": int(time.time()) + 600}, SECRET)
     before = int(time.time())
-    response = httpx.post(server.endpoint, headers={**bearer(token), "Upload-Length": "1"})
+    response = server.client.post(server.endpoint, headers={**bearer(token), "Upload-Length": "1"})
     assert response.status_code == 201
     claims = decode(response.headers["X-New-Token"])
     assert claims["auth_time"] >= before and claims["exp"] <= claims["auth_time"] + MAX_AGE

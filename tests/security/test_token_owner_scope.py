@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.auth.session import PATCH_HEADERS, ROTATING, bearer, decode, mint
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory
 from tests.support import wait_for
 
 KiB = 1024
@@ -28,10 +28,10 @@ INSUFFICIENT = 'Bearer error="insufficient_scope"'
 class SharedToken:
     """The single token variable of a parallel client: every thread sends it and stores the newest reply."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, client: httpx.Client) -> None:
         self.token = token
         self.lock = threading.Lock()
-        self.client = httpx.Client(timeout=60)
+        self.client = client  # the server's
 
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, **kw: object) -> httpx.Response:
         with self.lock:
@@ -44,9 +44,9 @@ class SharedToken:
         return response
 
 
-def test_one_token_variable_uploads_parallel_parts_final_and_next_file(server_factory: ServerFactory) -> None:
-    server = server_factory(*SERVER_ARGS)
-    shared = SharedToken(mint("parallel-user", ttl=10))
+def test_one_token_variable_uploads_parallel_parts_final_and_next_file(app_factory: AppFactory) -> None:
+    server = app_factory(*SERVER_ARGS)
+    shared = SharedToken(mint("parallel-user", ttl=10), server.client)
     data = os.urandom(96 * KiB)
     thirds = [data[i * 32 * KiB : (i + 1) * 32 * KiB] for i in range(3)]
 
@@ -84,16 +84,16 @@ def test_one_token_variable_uploads_parallel_parts_final_and_next_file(server_fa
     shared.client.close()
 
 
-def test_platform_restricted_token_stays_restricted_through_rotation(server_factory: ServerFactory) -> None:
-    server = server_factory(*SERVER_ARGS)
-    owner = SharedToken(mint("restricted-user", ttl=10))
+def test_platform_restricted_token_stays_restricted_through_rotation(app_factory: AppFactory) -> None:
+    server = app_factory(*SERVER_ARGS)
+    owner = SharedToken(mint("restricted-user", ttl=10), server.client)
     mine = owner.request("POST", server.endpoint, headers={"Upload-Length": "4"}).headers["Location"]
     elsewhere = owner.request("POST", server.endpoint, headers={"Upload-Length": "4"}).headers["Location"]
     upload_id = mine.rsplit("/", 1)[1]
 
     token = mint("restricted-user", ttl=10, upload_id=upload_id)
     for _ in range(3):  # the platform token, then two generations of rotated tokens
-        ok = httpx.head(mine, headers=bearer(token))
+        ok = server.client.head(mine, headers=bearer(token))
         assert ok.status_code == 200
         assert decode(ok.headers["X-New-Token"])["upload_id"] == upload_id
         for method, url, headers in (
@@ -104,7 +104,7 @@ def test_platform_restricted_token_stays_restricted_through_rotation(server_fact
             ("POST", server.endpoint, {"Upload-Length": "4"}),  # cannot create uploads
             ("POST", server.endpoint, {"Upload-Concat": f"final;{mine} {mine}"}),  # not even a final of its own
         ):
-            refused = httpx.request(method, url, headers={**bearer(token), **headers})
+            refused = server.client.request(method, url, headers={**bearer(token), **headers})
             assert refused.status_code == 403, (method, url, refused.text)
             assert refused.headers["WWW-Authenticate"] == INSUFFICIENT
             # Refused, yet rotated (the token was valid), and never wider: the restriction stays.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.auth.session import PATCH_HEADERS, ROTATING, TokenChain, mint
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory
 
 INSUFFICIENT = 'Bearer error="insufficient_scope"'
 
@@ -19,9 +19,9 @@ def _info_files(data_dir: Path) -> set[str]:
     return {p.name for p in data_dir.glob("*.info")}
 
 
-def test_token_for_part_a_cannot_read_part_b_through_a_final(server_factory: ServerFactory) -> None:
-    server = server_factory(*ROTATING)
-    owner = TokenChain(mint("victim", ttl=30))
+def test_token_for_part_a_cannot_read_part_b_through_a_final(app_factory: AppFactory) -> None:
+    server = app_factory(*ROTATING)
+    owner = TokenChain(mint("victim", ttl=30), client=server.client)
     parts = {}
     for name, data in (("a", b"public part "), ("b", b"SECRET PART")):
         url = owner.create(server.endpoint, len(data), **{"Upload-Concat": "partial"})
@@ -30,7 +30,7 @@ def test_token_for_part_a_cannot_read_part_b_through_a_final(server_factory: Ser
     a_id = parts["a"].rsplit("/", 1)[1]
     before = _info_files(server.data_dir)
 
-    attacker = TokenChain(mint("victim", ttl=30, upload_id=a_id))  # handed out for upload A only
+    attacker = TokenChain(mint("victim", ttl=30, upload_id=a_id), client=server.client)  # handed out for upload A only
     assert attacker.request("GET", parts["a"]).content == b"public part "
     for concat in (f"final;{parts['a']} {parts['b']}", f"final;/files/{a_id} {parts['b']}"):
         response = attacker.request("POST", server.endpoint, headers={"Upload-Concat": concat})
@@ -41,7 +41,7 @@ def test_token_for_part_a_cannot_read_part_b_through_a_final(server_factory: Ser
     assert _info_files(server.data_dir) == before  # no final was created to read B through
 
     # Another user naming the victim's parts in a final of its own: 403 as well.
-    other = TokenChain(mint("mallory", ttl=30))
+    other = TokenChain(mint("mallory", ttl=30), client=server.client)
     response = other.request("POST", server.endpoint, headers={"Upload-Concat": f"final;{parts['a']} {parts['b']}"})
     assert response.status_code == 403 and "another user" in response.text
     assert _info_files(server.data_dir) == before

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.auth.keys import claims, hs256, rsa_pair, write_jwks
 from tests.auth.session import PATCH_HEADERS, SECRET, TokenChain, bearer
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory
 from tests.support import TUS
 
 ROTATED_TYP = "tusserver-rotated+jwt"
@@ -25,12 +24,12 @@ ROTATED_TYP = "tusserver-rotated+jwt"
 
 @pytest.mark.parametrize("key_flag", ["--jwt-public-key", "--jwks"])
 def test_unmarked_hs256_tokens_are_refused_in_public_key_mode(
-    server_factory: ServerFactory, tmp_path: Path, key_flag: str
+    app_factory: AppFactory, tmp_path: Path, key_flag: str
 ) -> None:
     pair = rsa_pair()
     key_file = pair.write_pem(tmp_path) if key_flag == "--jwt-public-key" else write_jwks(tmp_path, pair)
-    server = server_factory(key_flag, str(key_file), "--jwt-secret", SECRET, "--token-ttl", "5")
-    victim = TokenChain(pair.sign(claims("victim", 60), "RS256"))
+    server = app_factory(key_flag, str(key_file), "--jwt-secret", SECRET, "--token-ttl", "5")
+    victim = TokenChain(pair.sign(claims("victim", 60), "RS256"), client=server.client)
     url = victim.create(server.endpoint, 4)
 
     forged = hs256(claims("victim", 60), SECRET)  # any sub, signed with the instances' rotation secret
@@ -41,13 +40,13 @@ def test_unmarked_hs256_tokens_are_refused_in_public_key_mode(
         ("GET", url, {}),
         ("DELETE", url, {}),
     ):
-        response = httpx.request(method, target, headers={**bearer(forged), **headers}, content=b"evil")
+        response = server.client.request(method, target, headers={**bearer(forged), **headers}, content=b"evil")
         assert response.status_code == 401, (method, response.status_code, response.text)
         assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
         assert "x-new-token" not in response.headers
     # A marked look-alike without the chain's auth_time is not one of ours either.
     fake = hs256(claims("victim", 60), SECRET, headers={"typ": ROTATED_TYP})
-    assert httpx.head(url, headers=bearer(fake)).status_code == 401
+    assert server.client.head(url, headers=bearer(fake)).status_code == 401
 
     # The platform's RS256 token starts a chain; its rotations (marked, HS256 with the secret) continue it.
     assert victim.request("HEAD", url).status_code == 200
@@ -55,8 +54,8 @@ def test_unmarked_hs256_tokens_are_refused_in_public_key_mode(
     assert victim.request("GET", url).content == b"good"
 
 
-def test_hs256_platform_tokens_still_work_with_only_a_secret(server_factory: ServerFactory) -> None:
-    server = server_factory("--jwt-secret", SECRET)
+def test_hs256_platform_tokens_still_work_with_only_a_secret(app_factory: AppFactory) -> None:
+    server = app_factory("--jwt-secret", SECRET)
     token = hs256(claims("platform-user", 60), SECRET)  # unmarked: the platform shares the secret
-    response = httpx.post(server.endpoint, headers={**TUS, **bearer(token), "Upload-Length": "1"})
+    response = server.client.post(server.endpoint, headers={**TUS, **bearer(token), "Upload-Length": "1"})
     assert response.status_code == 201

@@ -10,19 +10,19 @@ import concurrent.futures
 import httpx
 
 from tests.auth.session import SECRET, bearer, mint
-from tests.conftest import ServerFactory
+from tests.conftest import AppFactory, ServerFactory
 from tests.s3_support import S3Server
-from tests.support import TUS, LiveServer, wait_for
+from tests.support import OCTET, TUS, Server, wait_for
 
-PATCH = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+PATCH = {"Content-Type": OCTET, "Upload-Offset": "0"}
 CAP = 5
 
 
-def post(server: LiveServer, headers: dict[str, str], length: int = 3) -> httpx.Response:
-    return httpx.post(server.endpoint, headers={**headers, "Upload-Length": str(length)}, timeout=60)
+def post(server: Server, headers: dict[str, str], length: int = 3) -> httpx.Response:
+    return server.client.post(server.endpoint, headers={**headers, "Upload-Length": str(length)}, timeout=60)
 
 
-def fill(server: LiveServer, headers: dict[str, str]) -> list[str]:
+def fill(server: Server, headers: dict[str, str]) -> list[str]:
     urls = []
     for _ in range(CAP):
         r = post(server, headers)
@@ -34,41 +34,41 @@ def fill(server: LiveServer, headers: dict[str, str]) -> list[str]:
     return urls
 
 
-def check_released_by_finish_and_delete(server: LiveServer, headers: dict[str, str], urls: list[str]) -> None:
-    assert httpx.patch(urls[0], headers={**headers, **PATCH}, content=b"abc").status_code == 204
+def check_released_by_finish_and_delete(server: Server, headers: dict[str, str], urls: list[str]) -> None:
+    assert server.client.patch(urls[0], headers={**headers, **PATCH}, content=b"abc").status_code == 204
     r = post(server, headers)
     assert r.status_code == 201, r.text  # a finished upload no longer counts
     assert post(server, headers).status_code == 429
-    assert httpx.delete(urls[1], headers=headers).status_code == 204
+    assert server.client.delete(urls[1], headers=headers).status_code == 204
     assert post(server, headers).status_code == 201  # nor does a deleted one
     assert post(server, headers).status_code == 429
 
 
-def test_auth_off_caps_everyone_together(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-unfinished", str(CAP))
+def test_auth_off_caps_everyone_together(app_factory: AppFactory) -> None:
+    server = app_factory("--max-unfinished", str(CAP))
     urls = fill(server, TUS)
     check_released_by_finish_and_delete(server, TUS, urls)
     # An upload that is complete at creation (length 0) never counts.
     assert post(server, TUS, 0).status_code == 201
 
 
-def test_each_owner_has_its_own_cap(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-unfinished", str(CAP), "--jwt-secret", SECRET)
+def test_each_owner_has_its_own_cap(app_factory: AppFactory) -> None:
+    server = app_factory("--max-unfinished", str(CAP), "--jwt-secret", SECRET)
     alice = bearer(mint("alice", ttl=600))
     urls = fill(server, alice)
     assert post(server, bearer(mint("bob", ttl=600))).status_code == 201  # bob is not alice
     check_released_by_finish_and_delete(server, alice, urls)
     # Finals count too (they are unfinished until assembled) and are refused the same way.
-    parts = [httpx.post(server.endpoint, headers={**bearer(mint("carol", ttl=600)), "Upload-Length": "1",
+    parts = [server.client.post(server.endpoint, headers={**bearer(mint("carol", ttl=600)), "Upload-Length": "1",
                                                   "Upload-Concat": "partial"}).headers["Location"]
              for _ in range(CAP)]  # fmt: skip
     carol = bearer(mint("carol", ttl=600))
-    r = httpx.post(server.endpoint, headers={**carol, "Upload-Concat": "final;" + " ".join(parts)})
+    r = server.client.post(server.endpoint, headers={**carol, "Upload-Concat": "final;" + " ".join(parts)})
     assert r.status_code == 429, r.text
 
 
-def test_expired_uploads_no_longer_count(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-unfinished", str(CAP), "--expire-after", "1", "--sweep-interval", "0.2")
+def test_expired_uploads_no_longer_count(app_factory: AppFactory) -> None:
+    server = app_factory("--max-unfinished", str(CAP), "--expire-after", "1", "--sweep-interval", "0.2")
     fill(server, TUS)
     wait_for(lambda: post(server, TUS).status_code == 201, timeout=30, what="expired uploads to free the cap")
 
@@ -98,11 +98,11 @@ def s3_env() -> dict[str, str]:
     return dict(CREDENTIALS)
 
 
-def test_a_count_skewed_by_a_crash_never_refuses_wrongly(server_factory: ServerFactory) -> None:
+def test_a_count_skewed_by_a_crash_never_refuses_wrongly(app_factory: AppFactory) -> None:
     """The fast count lives in a file; if a crash left it too high, the entries themselves decide."""
     from tusserver.storage.upload_sets import owner_group
 
-    server = server_factory("--max-unfinished", str(CAP))
+    server = app_factory("--max-unfinished", str(CAP))
     assert post(server, TUS).status_code == 201
     counter = server.data_dir / ".sets" / "unfinished" / f"{owner_group(None)}.count"
     assert counter.read_text().strip() == "1"
