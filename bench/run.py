@@ -28,10 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import workloads  # noqa: E402
+from bench.limit import limit_peers, raw_stream  # noqa: E402
 from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
 BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
+SINGLE = "1 single stream (1 PATCH)"
+NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
 def mint(sub: str = "bench") -> str:
@@ -70,8 +73,10 @@ def main() -> int:
         Run = Callable[[workloads.Running], Result]
         plan: list[tuple[str, Peer, Run]] = []
         for server in [ours, *peers]:
+            plan += [(SINGLE, server, lambda s: workloads.single_stream(s, big_payload))]
+            if server is ours:  # the limit right after tusserver's single stream, no peer in between
+                plan += [(SINGLE, raw, lambda s: raw_stream(s, big_payload)) for raw in limit_peers()]
             plan += [
-                ("1 single stream (1 PATCH)", server, lambda s: workloads.single_stream(s, big_payload)),
                 ("2 chunked (8 MiB PATCHes)", server, lambda s: workloads.chunked(s, big_payload)),
                 (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
                  lambda s: workloads.concurrent(s, each_payload, uploads)),
@@ -99,7 +104,10 @@ def main() -> int:
         report = render(results, peers, rounds, args)
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    notes = ""  # what follows the marker was written by hand: keep it
+    if args.output.exists() and NOTES_MARKER in (old := args.output.read_text()):
+        notes = "\n" + old[old.index(NOTES_MARKER) :]
+    args.output.write_text(report + notes)
     return 0
 
 
@@ -162,11 +170,12 @@ def render(
                 ratio = _span([_figure(w, a) / _figure(w, b) for a, b in zip(ours, runs, strict=False)], "{:.2f}") + "x"
             p99 = _span([r.p99_s for r in runs], "{:.2f}") if runs[0].latencies else ""
             steal = _span([r.steal * 100 for r in runs])
+            rss = _span([r.peak_rss / 1e6 for r in runs], "{:.0f}") if runs[0].peak_rss else "–"
             lines.append(
                 f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
-                f"{_span([r.peak_rss / 1e6 for r in runs], '{:.0f}')} | {p99} | {steal} | {ratio} |"
+                f"{rss} | {p99} | {steal} | {ratio} |"
             )
-    single = results.get(("1 single stream (1 PATCH)", "tusserver"), [])
+    single = results.get((SINGLE, "tusserver"), [])
     checked = results.get(("5a chunked + sha256 per PATCH", "tusserver"), [])
     plain = results.get(("2 chunked (8 MiB PATCHes)", "tusserver"), [])
     if checked and plain:
@@ -174,6 +183,14 @@ def render(
         lines += ["", f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
+    limits = [runs for (w, label), runs in results.items() if w == SINGLE and label.startswith("limit:")]
+    if single and limits:
+        best = [max(r.mb_per_s for r in in_round) for in_round in zip(*limits, strict=False)]
+        share = [ours.mb_per_s / limit for ours, limit in zip(single, best, strict=False)]
+        lines += [
+            f"Single stream as a share of the limit (the faster no-HTTP receiver of the same round, "
+            f"{_span(best)} MB/s): {_span(share, '{:.2f}')}x."
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -109,12 +109,15 @@ class Client:
 
 
 def verify(server: Running, path: str, payload: Payload) -> None:
-    stored = server.stored_path(path.rstrip("/").rsplit("/", 1)[1])
+    verify_file(server.peer.name, server.stored_path(path.rstrip("/").rsplit("/", 1)[1]), payload)
+
+
+def verify_file(name: str, stored: Path, payload: Payload) -> None:
     digest = hashlib.sha256()
     with open(stored, "rb") as fh:
         while block := fh.read(8 * MiB):
             digest.update(block)
-    assert digest.hexdigest() == payload.sha256, f"{server.peer.name}: stored bytes differ"
+    assert digest.hexdigest() == payload.sha256, f"{name}: stored bytes differ"
 
 
 WARM = {"enabled": True}  # bench/run.py --no-warm turns it off
