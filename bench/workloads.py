@@ -104,6 +104,15 @@ class Client:
         assert response.status == 204, response.status
         return int(response.getheader("Upload-Offset", "-1"))
 
+    def reconnect(self) -> None:
+        """Start the next request on a new connection (a microsecond's work).
+
+        Warming memory between the POST and the timed PATCH can take longer than a server's
+        keep-alive timeout (5 s for uvicorn) when the machine is busy; the server then closes the idle
+        connection and the PATCH fails with a broken pipe.
+        """
+        self.conn.close()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -173,6 +182,7 @@ def single_stream(server: Running, payload: Payload, token: str | None = None) -
     path = client.create(payload.size)
 
     def run() -> Result:
+        client.reconnect()
         offset = client.patch(path, 0, payload.size, payload.pieces(0, payload.size))
         assert offset == payload.size
         return Result(0, bytes=payload.size, uploads=1)
@@ -201,6 +211,7 @@ def chunked(server: Running, payload: Payload, chunk: int = 8 * MiB, checksum: b
         header_for(start, min(start + chunk, payload.size))
 
     def run() -> Result:
+        client.reconnect()
         offset = 0
         while offset < payload.size:
             end = min(offset + chunk, payload.size)
