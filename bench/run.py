@@ -30,10 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import workloads  # noqa: E402
 from bench.limit import limit_peers, raw_stream  # noqa: E402
 from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
+from bench.slow_clients import SlowResult, SlowRun, slow_clients  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
 BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
 SINGLE = "1 single stream (1 PATCH)"
+SLOW = "6 slow clients"
 NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
@@ -54,6 +56,8 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="workload label prefix (repeatable)")
     parser.add_argument("--peers-dir", type=Path, help="install peers here once and reuse them")
     parser.add_argument("--no-warm", action="store_true", help="do not warm memory before each timed run")
+    parser.add_argument("--slow-clients", type=int, default=2000, help="uploads at once in workload 6")
+    parser.add_argument("--slow-seconds", type=float, default=30.0, help="length of each upload in workload 6")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     workloads.WARM["enabled"] = not args.no_warm
@@ -61,6 +65,7 @@ def main() -> int:
     each = 4 * MiB if args.quick else 16 * MiB
     uploads = 8 if args.quick else 64
     seconds = 3.0 if args.quick else 10.0
+    slow = SlowRun(clients=200 if args.quick else args.slow_clients, seconds=5.0 if args.quick else args.slow_seconds)
 
     block = os.urandom(MiB)
     big_payload, each_payload, small_payload = Payload(big, block), Payload(each, block), Payload(4096, block)
@@ -69,6 +74,8 @@ def main() -> int:
         workdir = Path(tmp)
         peers: list[Peer] = [] if args.no_peers else install_peers(args.peers_dir or workdir)
         ours = tusserver_peer()
+        # Without auth every client is the same owner, and --max-unfinished (1000 by default) caps one owner.
+        ours_open = tusserver_peer("--max-unfinished", "0")
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
         Run = Callable[[workloads.Running], Result]
         plan: list[tuple[str, Peer, Run]] = []
@@ -81,6 +88,8 @@ def main() -> int:
                 (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
                  lambda s: workloads.concurrent(s, each_payload, uploads)),
                 ("4 small (POST + 4 KiB PATCH)", server, lambda s: workloads.small(s, small_payload, 32, seconds)),
+                (f"{SLOW} ({slow.clients} x {slow.rate // 1024} KiB/s, {slow.seconds:.0f} s)",
+                 ours_open if server is ours else server, lambda s: slow_clients(s, each_payload, slow)),
             ]  # fmt: skip
         plan += [
             ("5a chunked + sha256 per PATCH", ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
@@ -184,6 +193,7 @@ def render(
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
     limits = [runs for (w, label), runs in results.items() if w == SINGLE and label.startswith("limit:")]
+    lines += _slow_summary(results)
     if single and limits:
         best = [max(r.mb_per_s for r in in_round) for in_round in zip(*limits, strict=False)]
         share = [ours.mb_per_s / limit for ours, limit in zip(single, best, strict=False)]
@@ -192,6 +202,27 @@ def render(
             f"{_span(best)} MB/s): {_span(share, '{:.2f}')}x."
         ]
     return "\n".join(lines) + "\n"
+
+
+def _slow_summary(results: dict[tuple[str, str], list[Result]]) -> list[str]:
+    """Workload 6 in words: completions, and tusserver's RSS and CPU against the better peer's, per round."""
+    lines: list[str] = []
+    slow = {label: runs for (w, label), runs in results.items() if w.startswith(SLOW)}
+    for label, runs in slow.items():
+        done = [r for r in runs if isinstance(r, SlowResult)]
+        completed = ", ".join(f"{r.completed}/{r.clients}" for r in done)
+        errors = sorted({e for r in done for e in r.errors})[:3]
+        lines.append(f"Slow clients, {label}: uploads completed per round {completed}" +
+                     (f"; errors seen: {'; '.join(errors)}" if errors else "") + ".")  # fmt: skip
+    ours, peers = slow.get("tusserver"), [runs for label, runs in slow.items() if label != "tusserver"]
+    if ours and peers:
+        rss = [a.peak_rss / min(p.peak_rss for p in group) for a, *group in zip(ours, *peers, strict=False)]
+        cpu = [a.cpu_per_gib / min(p.cpu_per_gib for p in group) for a, *group in zip(ours, *peers, strict=False)]
+        lines.append(
+            f"Slow clients, tusserver / the better peer: peak RSS {_span(rss, '{:.2f}')}x, "
+            f"CPU per GiB {_span(cpu, '{:.2f}')}x."
+        )
+    return [""] + lines if lines else []
 
 
 def _memory() -> str:
