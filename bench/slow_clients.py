@@ -33,6 +33,7 @@ from .peers import Running
 from .workloads import Payload, Result, _measure, verify
 
 TICK_S = 0.25
+STALL_S = 120.0  # a client that cannot write or read for this long gives up (counted as an error)
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -43,7 +44,7 @@ class SlowRun:
     seconds: float = 30.0
     patch_bytes: int = 512 * 1024
     drivers: int = 2
-    ramp_s: float = 2.0  # client starts spread over this long, as real arrivals are
+    ramp_s: float = 5.0  # client starts spread over this long, as real arrivals are
 
     @property
     def length(self) -> int:
@@ -139,18 +140,23 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
             headers[name.strip().lower()] = value.strip()
     if int(headers.get("content-length", "0")):
         await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":  # @tus/server answers a POST so
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")  # no trailers sent by the servers here
     return status, headers
 
 
 async def _one_client(args: argparse.Namespace, body: memoryview, delay: float, out: dict[str, list[object]]) -> None:
     await asyncio.sleep(delay)
-    reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+    writer: asyncio.StreamWriter | None = None
     try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", args.port), STALL_S)
         writer.write(
             f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
             f"Upload-Length: {args.length}\r\nContent-Length: 0\r\n\r\n".encode()
         )
-        status, headers = await _response(reader)
+        status, headers = await asyncio.wait_for(_response(reader), STALL_S)
         if status != 201:
             raise RuntimeError(f"POST answered {status}")
         path = urlsplit(headers["location"]).path
@@ -159,31 +165,33 @@ async def _one_client(args: argparse.Namespace, body: memoryview, delay: float, 
         while offset < args.length:
             size = min(args.patch, args.length - offset)
             begin = time.monotonic()
-            writer.write(
-                f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n"
-                f"Content-Type: application/offset+octet-stream\r\nContent-Length: {size}\r\n\r\n".encode()
-            )
-            sent = 0
-            tick = 0
-            while sent < size:
-                tick += 1
-                if (wait := begin + tick * TICK_S - time.monotonic()) > 0:
-                    await asyncio.sleep(wait)
-                due = min(size, tick * step)  # what the schedule says should be out by now
-                writer.write(body[offset + sent : offset + due])
-                await writer.drain()
-                sent = due
-            status, headers = await _response(reader)
-            if status != 204:
-                raise RuntimeError(f"PATCH answered {status}")
-            offset = int(headers["upload-offset"])
+            async with asyncio.timeout(size / args.rate + STALL_S):  # a stalled server: an error, not a hang
+                writer.write(
+                    f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n"
+                    f"Content-Type: application/offset+octet-stream\r\nContent-Length: {size}\r\n\r\n".encode()
+                )
+                sent = 0
+                tick = 0
+                while sent < size:
+                    tick += 1
+                    if (wait := begin + tick * TICK_S - time.monotonic()) > 0:
+                        await asyncio.sleep(wait)
+                    due = min(size, tick * step)  # what the schedule says should be out by now
+                    writer.write(body[offset + sent : offset + due])
+                    await writer.drain()
+                    sent = due
+                status, headers = await _response(reader)
+                if status != 204:
+                    raise RuntimeError(f"PATCH answered {status}")
+                offset = int(headers["upload-offset"])
             out["patch_times"].append(time.monotonic() - begin)
         out["paths"].append(path)
         out["bytes"][0] += offset  # type: ignore[operator]
     except Exception as exc:  # noqa: BLE001 - counted and reported, the other clients go on
-        out["errors"].append(f"{type(exc).__name__}: {exc}")
+        out["errors"].append(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 async def _drive(args: argparse.Namespace) -> dict[str, object]:
