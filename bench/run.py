@@ -6,6 +6,10 @@
 `--only` keeps the workloads whose label starts with the given text (for an A/B run while working on
 one path); `--peers-dir` installs the peers there once and reuses them on later runs.
 
+Besides the peers, workload 1 runs against the machine's limit (bench/limit.py: the same bytes to
+socat and to an os.splice receiver, no HTTP), and workload 6 is 2,000 slow clients at once
+(bench/slow_clients.py; `--slow-clients N` and `--slow-seconds S` to size it).
+
 Each (round, workload, server) gets a freshly started server, so peak RSS is per workload. The machine
 is shared and noisy: what counts is the ratio tusserver/peer computed within each round, reported as
 the median (and min–max) over rounds.
@@ -193,7 +197,6 @@ def render(
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
     limits = [runs for (w, label), runs in results.items() if w == SINGLE and label.startswith("limit:")]
-    lines += _slow_summary(results)
     if single and limits:
         best = [max(r.mb_per_s for r in in_round) for in_round in zip(*limits, strict=False)]
         share = [ours.mb_per_s / limit for ours, limit in zip(single, best, strict=False)]
@@ -201,6 +204,7 @@ def render(
             f"Single stream as a share of the limit (the faster no-HTTP receiver of the same round, "
             f"{_span(best)} MB/s): {_span(share, '{:.2f}')}x."
         ]
+    lines += _slow_summary(results)
     return "\n".join(lines) + "\n"
 
 
