@@ -12,7 +12,7 @@ client side is not the bottleneck; each raises its open-files limit. Driven by b
 (`--slow-clients`), or alone:
 
     python -m bench.slow_clients drive --port 1080 --path /files/ --clients 1000 --length 1966080 \
-        --patch 524288 --rate 65536 --block-file BLOCK     (prints one JSON line)
+        --patch 524288 --rate 65536 --block-file BLOCK --out result.json
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def slow_clients(server: Running, payload: Payload, plan: SlowRun) -> SlowResult
 
     def run() -> Result:
         share = [plan.clients // plan.drivers + (i < plan.clients % plan.drivers) for i in range(plan.drivers)]
+        results = [server.data_dir.parent / f"slow-clients-{i}.json" for i in range(plan.drivers)]
         procs = [
             subprocess.Popen(
                 [
@@ -101,15 +102,16 @@ def slow_clients(server: Running, payload: Payload, plan: SlowRun) -> SlowResult
                     str(plan.ramp_s),
                     "--block-file",
                     block_file,
+                    "--out",
+                    str(out),
                 ],
                 cwd=_ROOT,
-                stdout=subprocess.PIPE,
-            )  # fmt: skip
-            for n in share
+            )
+            for n, out in zip(share, results, strict=True)
         ]
-        for proc in procs:
-            out, _ = proc.communicate(timeout=plan.seconds * 10 + 120)
-            outputs.append(json.loads(out))
+        for proc, out in zip(procs, results, strict=True):
+            proc.wait(timeout=plan.seconds * 10 + 120)
+            outputs.append(json.loads(out.read_text()))
         latencies = [t for o in outputs for t in o["patch_times"]]  # type: ignore[attr-defined]
         acknowledged = sum(int(o["bytes"]) for o in outputs)  # type: ignore[call-overload]
         return SlowResult(0, bytes=acknowledged, uploads=plan.clients, latencies=latencies)
@@ -220,6 +222,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=64 * 1024)
     parser.add_argument("--ramp", type=float, default=2.0)
     parser.add_argument("--block-file", required=True, help="file with the bytes to repeat as the body")
+    parser.add_argument("--out", required=True, help="where to write the JSON result")
     args = parser.parse_args()
     raise_open_files()
     try:
@@ -228,7 +231,8 @@ def main() -> int:
         uvloop.install()
     except ImportError:
         pass
-    print(json.dumps(asyncio.run(_drive(args))))
+    # A file, not stdout: uvloop leaves the inherited pipe non-blocking, and a result over 64 KiB was cut
+    Path(args.out).write_text(json.dumps(asyncio.run(_drive(args))))
     return 0
 
 
