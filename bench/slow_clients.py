@@ -231,7 +231,8 @@ def main() -> int:
         uvloop.install()
     except ImportError:
         pass
-    # A file, not stdout: uvloop leaves the inherited pipe non-blocking, and a result over 64 KiB was cut
+    # A file, not stdout: a result over 64 KiB came out cut at 65,536 bytes, the pipe's size (most likely
+    # the event loop left the inherited descriptor non-blocking while the parent was reading another driver)
     Path(args.out).write_text(json.dumps(asyncio.run(_drive(args))))
     return 0
 
