@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,7 @@ class Peer:
     env: dict[str, str] = field(default_factory=dict)
     version: str = ""
     extra_args: list[str] = field(default_factory=list)
+    raw: bool = False  # no HTTP: a receiver that takes one connection's bytes and exits (bench/limit.py)
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Running:
     port: int
     data_dir: Path
     proc: subprocess.Popen[bytes]
+    finished: bool = False  # a raw receiver closed its connection: it is exiting
+    usage: tuple[float, int] | None = None  # (CPU s, peak RSS) of a raw receiver that has exited
 
     @property
     def endpoint_path(self) -> str:
@@ -63,6 +67,10 @@ class Running:
 
     def stats(self) -> tuple[float, int]:
         """(CPU seconds so far, peak RSS bytes) of the server process."""
+        if self.peer.raw and self.finished and self.usage is None:
+            self._reap()
+        if self.usage is not None:
+            return self.usage
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         hwm = 0
@@ -70,6 +78,13 @@ class Running:
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1]) * 1024
         return cpu, hwm
+
+    def _reap(self) -> None:
+        """Wait for a raw receiver to exit, keeping its CPU time (its /proc entry goes with it)."""
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        # Peak RSS unknown (0): ru_maxrss of a child started by fork counts the parent's pages at the fork.
+        self.usage = (usage.ru_utime + usage.ru_stime, 0)
 
     def stored_path(self, upload_id: str) -> Path:
         return self.data_dir / upload_id
@@ -86,13 +101,19 @@ class Running:
 
 def start(peer: Peer, workdir: Path) -> Running:
     port = free_port()
-    data_dir = workdir / f"data-{peer.name}-{port}"
+    data_dir = workdir / f"data-{re.sub(r'[^A-Za-z0-9._-]+', '-', peer.name)}-{port}"  # socat parses ':'s
     data_dir.mkdir(parents=True)
     command = [part.format(port=port, data=data_dir) for part in peer.command] + peer.extra_args
     env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), **peer.env}
     proc = subprocess.Popen(command, cwd=peer.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     running = Running(peer, port, data_dir, proc)
     deadline = time.monotonic() + 60
+    while peer.raw:  # one connection only: wait until it listens instead of probing
+        if _listening(port):
+            return running
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{peer.name} did not start")
+        time.sleep(0.02)
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -104,6 +125,16 @@ def start(peer: Peer, workdir: Path) -> Running:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{peer.name} did not start") from None
             time.sleep(0.05)
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp, without connecting)."""
+    wanted = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":
+            return True
+    return False
 
 
 def tusserver_peer(*extra: str) -> Peer:

@@ -6,6 +6,10 @@
 `--only` keeps the workloads whose label starts with the given text (for an A/B run while working on
 one path); `--peers-dir` installs the peers there once and reuses them on later runs.
 
+Besides the peers, workload 1 runs against the machine's limit (bench/limit.py: the same bytes to
+socat and to an os.splice receiver, no HTTP), and workload 6 is 2,000 slow clients at once
+(bench/slow_clients.py; `--slow-clients N` and `--slow-seconds S` to size it).
+
 Each (round, workload, server) gets a freshly started server, so peak RSS is per workload. The machine
 is shared and noisy: what counts is the ratio tusserver/peer computed within each round, reported as
 the median (and min–max) over rounds.
@@ -28,10 +32,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import workloads  # noqa: E402
+from bench.limit import limit_peers, raw_stream  # noqa: E402
 from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
+from bench.slow_clients import SlowResult, SlowRun, slow_clients  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
 BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
+SINGLE = "1 single stream (1 PATCH)"
+SLOW = "6 slow clients"
+NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
 def mint(sub: str = "bench") -> str:
@@ -51,6 +60,8 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="workload label prefix (repeatable)")
     parser.add_argument("--peers-dir", type=Path, help="install peers here once and reuse them")
     parser.add_argument("--no-warm", action="store_true", help="do not warm memory before each timed run")
+    parser.add_argument("--slow-clients", type=int, default=2000, help="uploads at once in workload 6")
+    parser.add_argument("--slow-seconds", type=float, default=30.0, help="length of each upload in workload 6")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     workloads.WARM["enabled"] = not args.no_warm
@@ -58,6 +69,7 @@ def main() -> int:
     each = 4 * MiB if args.quick else 16 * MiB
     uploads = 8 if args.quick else 64
     seconds = 3.0 if args.quick else 10.0
+    slow = SlowRun(clients=200 if args.quick else args.slow_clients, seconds=5.0 if args.quick else args.slow_seconds)
 
     block = os.urandom(MiB)
     big_payload, each_payload, small_payload = Payload(big, block), Payload(each, block), Payload(4096, block)
@@ -66,16 +78,22 @@ def main() -> int:
         workdir = Path(tmp)
         peers: list[Peer] = [] if args.no_peers else install_peers(args.peers_dir or workdir)
         ours = tusserver_peer()
+        # Without auth every client is the same owner, and --max-unfinished (1000 by default) caps one owner.
+        ours_open = tusserver_peer("--max-unfinished", "0")
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
         Run = Callable[[workloads.Running], Result]
         plan: list[tuple[str, Peer, Run]] = []
         for server in [ours, *peers]:
+            plan += [(SINGLE, server, lambda s: workloads.single_stream(s, big_payload))]
+            if server is ours:  # the limit right after tusserver's single stream, no peer in between
+                plan += [(SINGLE, raw, lambda s: raw_stream(s, big_payload)) for raw in limit_peers()]
             plan += [
-                ("1 single stream (1 PATCH)", server, lambda s: workloads.single_stream(s, big_payload)),
                 ("2 chunked (8 MiB PATCHes)", server, lambda s: workloads.chunked(s, big_payload)),
                 (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
                  lambda s: workloads.concurrent(s, each_payload, uploads)),
                 ("4 small (POST + 4 KiB PATCH)", server, lambda s: workloads.small(s, small_payload, 32, seconds)),
+                (f"{SLOW} ({slow.clients} x {slow.rate // 1024} KiB/s, {slow.seconds:.0f} s)",
+                 ours_open if server is ours else server, lambda s: slow_clients(s, each_payload, slow)),
             ]  # fmt: skip
         plan += [
             ("5a chunked + sha256 per PATCH", ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
@@ -99,7 +117,10 @@ def main() -> int:
         report = render(results, peers, rounds, args)
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    notes = ""  # what follows the marker was written by hand: keep it
+    if args.output.exists() and NOTES_MARKER in (old := args.output.read_text()):
+        notes = "\n" + old[old.index(NOTES_MARKER) :]
+    args.output.write_text(report + notes)
     return 0
 
 
@@ -162,11 +183,12 @@ def render(
                 ratio = _span([_figure(w, a) / _figure(w, b) for a, b in zip(ours, runs, strict=False)], "{:.2f}") + "x"
             p99 = _span([r.p99_s for r in runs], "{:.2f}") if runs[0].latencies else ""
             steal = _span([r.steal * 100 for r in runs])
+            rss = _span([r.peak_rss / 1e6 for r in runs], "{:.0f}") if runs[0].peak_rss else "–"
             lines.append(
                 f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
-                f"{_span([r.peak_rss / 1e6 for r in runs], '{:.0f}')} | {p99} | {steal} | {ratio} |"
+                f"{rss} | {p99} | {steal} | {ratio} |"
             )
-    single = results.get(("1 single stream (1 PATCH)", "tusserver"), [])
+    single = results.get((SINGLE, "tusserver"), [])
     checked = results.get(("5a chunked + sha256 per PATCH", "tusserver"), [])
     plain = results.get(("2 chunked (8 MiB PATCHes)", "tusserver"), [])
     if checked and plain:
@@ -174,7 +196,37 @@ def render(
         lines += ["", f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
+    limits = [runs for (w, label), runs in results.items() if w == SINGLE and label.startswith("limit:")]
+    if single and limits:
+        best = [max(r.mb_per_s for r in in_round) for in_round in zip(*limits, strict=False)]
+        share = [ours.mb_per_s / limit for ours, limit in zip(single, best, strict=False)]
+        lines += [
+            f"Single stream as a share of the limit (the faster no-HTTP receiver of the same round, "
+            f"{_span(best)} MB/s): {_span(share, '{:.2f}')}x."
+        ]
+    lines += _slow_summary(results)
     return "\n".join(lines) + "\n"
+
+
+def _slow_summary(results: dict[tuple[str, str], list[Result]]) -> list[str]:
+    """Workload 6 in words: completions, and tusserver's RSS and CPU against the better peer's, per round."""
+    lines: list[str] = []
+    slow = {label: runs for (w, label), runs in results.items() if w.startswith(SLOW)}
+    for label, runs in slow.items():
+        done = [r for r in runs if isinstance(r, SlowResult)]
+        completed = ", ".join(f"{r.completed}/{r.clients}" for r in done)
+        errors = sorted({e for r in done for e in r.errors})[:3]
+        lines.append(f"Slow clients, {label}: uploads completed per round {completed}" +
+                     (f"; errors seen: {'; '.join(errors)}" if errors else "") + ".")  # fmt: skip
+    ours, peers = slow.get("tusserver"), [runs for label, runs in slow.items() if label != "tusserver"]
+    if ours and peers:
+        rss = [a.peak_rss / min(p.peak_rss for p in group) for a, *group in zip(ours, *peers, strict=False)]
+        cpu = [a.cpu_per_gib / min(p.cpu_per_gib for p in group) for a, *group in zip(ours, *peers, strict=False)]
+        lines.append(
+            f"Slow clients, tusserver / the better peer: peak RSS {_span(rss, '{:.2f}')}x, "
+            f"CPU per GiB {_span(cpu, '{:.2f}')}x."
+        )
+    return [""] + lines if lines else []
 
 
 def _memory() -> str:

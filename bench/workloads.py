@@ -104,17 +104,29 @@ class Client:
         assert response.status == 204, response.status
         return int(response.getheader("Upload-Offset", "-1"))
 
+    def reconnect(self) -> None:
+        """Start the next request on a new connection (a microsecond's work).
+
+        Warming memory between the POST and the timed PATCH can take longer than a server's
+        keep-alive timeout (5 s for uvicorn) when the machine is busy; the server then closes the idle
+        connection and the PATCH fails with a broken pipe.
+        """
+        self.conn.close()
+
     def close(self) -> None:
         self.conn.close()
 
 
 def verify(server: Running, path: str, payload: Payload) -> None:
-    stored = server.stored_path(path.rstrip("/").rsplit("/", 1)[1])
+    verify_file(server.peer.name, server.stored_path(path.rstrip("/").rsplit("/", 1)[1]), payload)
+
+
+def verify_file(name: str, stored: Path, payload: Payload) -> None:
     digest = hashlib.sha256()
     with open(stored, "rb") as fh:
         while block := fh.read(8 * MiB):
             digest.update(block)
-    assert digest.hexdigest() == payload.sha256, f"{server.peer.name}: stored bytes differ"
+    assert digest.hexdigest() == payload.sha256, f"{name}: stored bytes differ"
 
 
 WARM = {"enabled": True}  # bench/run.py --no-warm turns it off
@@ -170,6 +182,7 @@ def single_stream(server: Running, payload: Payload, token: str | None = None) -
     path = client.create(payload.size)
 
     def run() -> Result:
+        client.reconnect()
         offset = client.patch(path, 0, payload.size, payload.pieces(0, payload.size))
         assert offset == payload.size
         return Result(0, bytes=payload.size, uploads=1)
@@ -198,6 +211,7 @@ def chunked(server: Running, payload: Payload, chunk: int = 8 * MiB, checksum: b
         header_for(start, min(start + chunk, payload.size))
 
     def run() -> Result:
+        client.reconnect()
         offset = 0
         while offset < payload.size:
             end = min(offset + chunk, payload.size)
