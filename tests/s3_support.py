@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def _keys() -> dict[str, str]:
     return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-@pytest.fixture
-def s3_server(tmp_path: Path) -> Iterator[S3Server]:
+@contextmanager
+def running_moto(directory: Path) -> Iterator[S3Server]:
+    """moto's standalone S3 server with one bucket, its log in `directory`; stopped on exit."""
     moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     if not Path(moto).exists():
         message = "moto_server is not installed (pip install 'moto[server]')"
@@ -46,16 +48,23 @@ def s3_server(tmp_path: Path) -> Iterator[S3Server]:
             pytest.fail(message)
         pytest.skip(message)
     port = free_port()
-    env = {**os.environ, **CREDENTIALS}
-    log = open(tmp_path / "moto.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: httpx.get(endpoint, timeout=1).status_code < 500, timeout=30, what="moto_server")
-        server = S3Server(endpoint, "uploads")
-        server.client().create_bucket(Bucket=server.bucket)  # type: ignore[attr-defined]
+    with open(directory / "moto.log", "wb") as log:
+        proc = subprocess.Popen(
+            [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **CREDENTIALS},
+        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: httpx.get(endpoint, timeout=1).status_code < 500, timeout=30, what="moto_server")
+            server = S3Server(endpoint, "uploads")
+            server.client().create_bucket(Bucket=server.bucket)  # type: ignore[attr-defined]
+            yield server
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[S3Server]:
+    with running_moto(tmp_path) as server:
         yield server
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import pytest
@@ -80,7 +80,43 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
-class LiveServer:
+class _TusEndpoint:
+    """What `LiveServer` and `InProcessServer` share: the uploads endpoint and a POST through `client`."""
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> httpx.Client:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/files/"  # the default base path
+
+    def restart(self) -> Self:
+        """A clean shut-down and a new start on the same data: what a graceful restart keeps."""
+        self.stop()
+        return self.start()
+
+    def create(self, length: int | None, headers: dict[str, str] | None = None) -> str:
+        """POST a new upload and return its absolute URL."""
+        h = {**TUS, **(headers or {})}
+        if length is not None:
+            h["Upload-Length"] = str(length)
+        response = self.client.post(self.endpoint, headers=h)
+        assert response.status_code == 201, response.text
+        return response.headers["Location"]
+
+
+class LiveServer(_TusEndpoint):
     """`python -m tusserver serve` in a subprocess, talking real HTTP on 127.0.0.1."""
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
@@ -95,10 +131,6 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.url}/files/"
 
     @property
     def client(self) -> httpx.Client:
@@ -152,19 +184,6 @@ class LiveServer:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def restart(self) -> LiveServer:
-        self.stop()
-        return self.start()
-
-    def create(self, length: int | None, headers: dict[str, str] | None = None) -> str:
-        """POST a new upload and return its absolute URL."""
-        h = {**TUS, **(headers or {})}
-        if length is not None:
-            h["Upload-Length"] = str(length)
-        response = httpx.post(self.endpoint, headers=h)
-        assert response.status_code == 201, response.text
-        return response.headers["Location"]
 
 
 def serve_settings(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Settings:
@@ -221,7 +240,7 @@ class _AppThread(httpx.BaseTransport):
         return self.call(send())
 
 
-class InProcessServer:
+class InProcessServer(_TusEndpoint):
     """`create_app` behind `httpx.ASGITransport`: the same requests and responses as `LiveServer`, with no
     subprocess or socket. The app's lifespan runs on `start()` and `stop()` (its sweeper and hook queue
     start; writers are flushed and the store closed at the end).
@@ -232,7 +251,10 @@ class InProcessServer:
     """
 
     port = 1080  # only the port in its URLs: nothing listens
-    url = f"http://127.0.0.1:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
@@ -240,10 +262,6 @@ class InProcessServer:
         self.settings = serve_settings(data_dir, *args, env=env)
         self._app: _AppThread | None = None
         self._client: httpx.Client | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.url}/files/"  # the default base path, as LiveServer.endpoint
 
     @property
     def client(self) -> httpx.Client:
@@ -263,20 +281,6 @@ class InProcessServer:
         if self._app is not None:
             self._app.stop()
             self._app = None
-
-    def restart(self) -> InProcessServer:
-        """A clean shut-down and a new app on the same data: what a graceful restart keeps."""
-        self.stop()
-        return self.start()
-
-    def create(self, length: int | None, headers: dict[str, str] | None = None) -> str:
-        """POST a new upload and return its absolute URL."""
-        h = {**TUS, **(headers or {})}
-        if length is not None:
-            h["Upload-Length"] = str(length)
-        response = self.client.post(self.endpoint, headers=h)
-        assert response.status_code == 201, response.text
-        return response.headers["Location"]
 
 
 Server = LiveServer | InProcessServer

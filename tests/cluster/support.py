@@ -8,20 +8,17 @@ Every process gets a free loopback port and its own log under the module's tempo
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.redis_support import running_redis
-from tests.s3_support import CREDENTIALS, S3Server
-from tests.support import IN_CI, TUS, LiveServer, free_port, require_tool, wait_for
+from tests.s3_support import CREDENTIALS, S3Server, running_moto
+from tests.support import TUS, LiveServer, free_port, require_tool, wait_for
 
 NGINX_CONF = """\
 {user}
@@ -59,32 +56,6 @@ http {{
     }}
 }}
 """
-
-
-@contextmanager
-def running_moto(directory: Path) -> Iterator[S3Server]:
-    """moto's standalone S3 server with one bucket, for a whole module."""
-    moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    if not Path(moto).exists():
-        message = "moto_server is not installed (pip install 'moto[server]')"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
-    with open(directory / "moto.log", "wb") as log:
-        proc = subprocess.Popen(
-            [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **CREDENTIALS},
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: httpx.get(endpoint, timeout=1).status_code < 500, timeout=30, what="moto_server")
-            server = S3Server(endpoint, "uploads")
-            server.client().create_bucket(Bucket=server.bucket)  # type: ignore[attr-defined]
-            yield server
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 @contextmanager
