@@ -55,7 +55,9 @@ def test_sweeper_removes_abandoned_uploads_only(app_factory: AppFactory, tmp_pat
         )
         wait_for(lambda: not (data_dir / upload_id(abandoned)).exists(), timeout=20, what="abandoned data removed")
         assert not (data_dir / f"{upload_id(abandoned)}.info").exists()
-        assert not (data_dir / ".locks" / f"{upload_id(abandoned)}.lock").exists()
+        # The sweeper removes the bytes under the upload's lock and lets go of it just after: poll.
+        lock_file = data_dir / ".locks" / f"{upload_id(abandoned)}.lock"
+        wait_for(lambda: not lock_file.exists(), timeout=10, what="the abandoned upload's lock file removed")
         assert server.client.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
     finally:
         stop.set()
