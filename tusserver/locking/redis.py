@@ -24,14 +24,11 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import StorageError
-from ..extras import require_extra
+from ..redis_client import DELETE_IF_EQUAL, connect
 from .base import LockTimeout, ReleaseCallback
 
 log = logging.getLogger("tusserver.locking.redis")
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
 """
@@ -39,12 +36,11 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 
 class RedisLocker:
     def __init__(self, url: str, *, prefix: str = "tusserver:", lease_s: float = 10.0, poll_s: float = 0.05) -> None:
-        aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
-        self._client: Any = aioredis.Redis.from_url(url)
+        self._client: Any = connect(url)
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
         self.poll_s = poll_s
-        self._release_script: Any = self._client.register_script(_RELEASE)
+        self._release_script: Any = self._client.register_script(DELETE_IF_EQUAL)
         self._renew_script: Any = self._client.register_script(_RENEW)
         self._letting_go: set[asyncio.Future[None]] = set()
 

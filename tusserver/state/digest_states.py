@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
-from ..extras import require_extra
+from ..redis_client import connect
 
 STATE_TTL_S = 7 * 24 * 3600  # a state outlives any sane pause between two PATCHes, not an abandoned upload
 
@@ -37,8 +37,7 @@ class RedisDigestStates:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisDigestStates:
-        aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
-        return cls(aioredis.Redis.from_url(settings.redis_url))
+        return cls(connect(settings.redis_url))
 
     def _key(self, upload_id: str) -> str:
         return f"{self._prefix}digest-state:{upload_id}"

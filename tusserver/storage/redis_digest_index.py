@@ -11,23 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Settings
-from ..extras import require_extra
-
-_REMOVE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
+from ..redis_client import DELETE_IF_EQUAL, connect
 
 
 class RedisDigestIndex:
     def __init__(self, client: Any, prefix: str = "tusserver:") -> None:
         self._client = client
         self._prefix = prefix
-        self._remove: Any = client.register_script(_REMOVE)
+        self._remove: Any = client.register_script(DELETE_IF_EQUAL)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisDigestIndex:
-        aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
-        return cls(aioredis.Redis.from_url(settings.redis_url))
+        return cls(connect(settings.redis_url))
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}digest:{key}"

@@ -1,0 +1,23 @@
+"""The one way tusserver opens Redis, and the script every Redis user here needs.
+
+The locker, the instant-upload index and the digest states each hold their own connection pool (they
+close independently), but they open it alike: through the `[redis]` extra, from `--redis-url`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .extras import require_extra
+
+# Delete KEYS[1] only while it still holds ARGV[1]: a lock released by its holder alone, an index entry
+# removed only if no other instance has replaced it since.
+DELETE_IF_EQUAL = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+
+
+def connect(url: str) -> Any:
+    """An asyncio Redis client for `url` (connects lazily, on its first command)."""
+    aioredis = require_extra("redis.asyncio", "redis", "--locker redis")
+    return aioredis.Redis.from_url(url)
