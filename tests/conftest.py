@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -9,22 +10,27 @@ from tests.support import InProcessServer, LiveServer
 
 ServerFactory = Callable[..., LiveServer]
 AppFactory = Callable[..., InProcessServer]
+T = TypeVar("T", LiveServer, InProcessServer)
 
 
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start real servers with extra `serve` flags; all are stopped at the end of the test."""
-    started: list[LiveServer] = []
+def _factory(tmp_path: Path, kind: type[T], prefix: str) -> Iterator[Callable[..., T]]:
+    """Start servers of `kind` with extra `serve` flags; every one is stopped at the end of the test."""
+    started: list[T] = []
 
-    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> LiveServer:
-        directory = data_dir or tmp_path / f"data{len(started)}"
-        server = LiveServer(directory, *args, env=env).start()
+    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> T:
+        server = kind(data_dir or tmp_path / f"{prefix}{len(started)}", *args, env=env).start()
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start real servers with extra `serve` flags; all are stopped at the end of the test."""
+    yield from _factory(tmp_path, LiveServer, "data")
 
 
 @pytest.fixture
@@ -36,17 +42,7 @@ def server(server_factory: ServerFactory) -> LiveServer:
 def app_factory(tmp_path: Path) -> Iterator[AppFactory]:
     """Like `server_factory`, the app in-process (same flags, `--data-dir` and `env`): for tests at the HTTP
     level that need no socket, subprocess or uvicorn. Each app's lifespan is closed at the end of the test."""
-    started: list[InProcessServer] = []
-
-    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> InProcessServer:
-        directory = data_dir or tmp_path / f"app{len(started)}"
-        app = InProcessServer(directory, *args, env=env).start()
-        started.append(app)
-        return app
-
-    yield start
-    for app in started:
-        app.stop()
+    yield from _factory(tmp_path, InProcessServer, "app")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -61,6 +61,25 @@ def require_node_package(package: str = "tus-js-client") -> str:
             pytest.fail(message)
         pytest.skip(message)
     return node
+
+
+@contextlib.contextmanager
+def small_tmpfs(directory: Path, size: int, purpose: str) -> Iterator[Path]:
+    """A tmpfs of `size` bytes mounted at `directory`: a real ENOSPC at a known size, where we are root
+    (skipped elsewhere, a failure under CI=true). `purpose` says what it stands for, in the skip message."""
+    if os.geteuid() != 0:
+        message = f"mounting a small tmpfs for {purpose} needs root"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    mount, umount = require_tool("mount"), require_tool("umount")
+    directory.mkdir()
+    subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
+            subprocess.run([umount, "-l", str(directory)], check=True)  # still busy: detach it anyway
 
 
 def wait_for(

@@ -21,6 +21,7 @@ import pytest
 
 from tests.client.helpers import (
     ROTATING,
+    MiB,
     body_bytes_received,
     download_sha256,
     mint,
@@ -32,7 +33,6 @@ from tests.cluster.support import Cluster
 from tests.support import TUS, LiveServer, wait_for
 
 CLUSTER_FLAGS = [*ROTATING, "--expire-after", "3600"]
-MiB = 1024 * 1024
 OCTET = "application/offset+octet-stream"
 
 

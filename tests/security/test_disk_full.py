@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import IN_CI, TUS, LiveServer, require_tool, wait_for
+from tests.support import TUS, LiveServer, small_tmpfs, wait_for
 
 MiB = 1024 * 1024
 DISK_BYTES = 8 * MiB
@@ -32,20 +32,8 @@ Start = Callable[..., LiveServer]
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs: real ENOSPC at a known size, on any host where we are root."""
-    if os.geteuid() != 0:
-        message = "mounting a small tmpfs for the data directory needs root"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    mount, umount = require_tool("mount"), require_tool("umount")
-    directory = tmp_path / "disk"
-    directory.mkdir()
-    subprocess.run([mount, "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(directory)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "disk", DISK_BYTES, "the data directory") as directory:
         yield directory
-    finally:
-        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
-            subprocess.run([umount, "-l", str(directory)], check=True)  # still busy: detach it anyway
 
 
 @pytest.fixture

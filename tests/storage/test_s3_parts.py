@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import os
 import socket
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
-from tests.support import IN_CI, TUS, require_tool, wait_for
+from tests.support import TUS, small_tmpfs, wait_for
 from tusserver.config import Settings, SettingsError
 from tusserver.errors import ChecksumMismatch, Conflict
 from tusserver.models import UploadInfo
@@ -191,30 +190,16 @@ def test_parts_are_sent_in_parallel(s3_server: S3Server) -> None:
 # -- a real server on a small temporary disk -------------------------------------------------------
 
 
-def small_tmpfs(directory: Path, size: int) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        message = "mounting a small tmpfs for the temporary directory needs root"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    mount, umount = require_tool("mount"), require_tool("umount")
-    directory.mkdir()
-    subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True)
-    try:
-        yield directory
-    finally:
-        if subprocess.run([umount, str(directory)], capture_output=True).returncode != 0:
-            subprocess.run([umount, "-l", str(directory)], check=True)
-
-
 @pytest.fixture
 def tmp32(tmp_path: Path) -> Iterator[Path]:
-    yield from small_tmpfs(tmp_path / "tmp32", 32 * MiB)
+    with small_tmpfs(tmp_path / "tmp32", 32 * MiB, "the temporary directory") as directory:
+        yield directory
 
 
 @pytest.fixture
 def tmp3(tmp_path: Path) -> Iterator[Path]:
-    yield from small_tmpfs(tmp_path / "tmp3", 3 * MiB)
+    with small_tmpfs(tmp_path / "tmp3", 3 * MiB, "the temporary directory") as directory:
+        yield directory
 
 
 class DiskWatch:
