@@ -91,7 +91,6 @@ class TrimWhenIdle:
         self.dirty = False  # requests served since the last trim
         self.last_change = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.trims = 0  # how many times it trimmed (for tests and debugging)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,5 +116,4 @@ class TrimWhenIdle:
             self.timer = asyncio.get_running_loop().call_later(self.idle_s - quiet_for, self._check)
             return
         self.dirty = False
-        self.trims += 1
         self.trim()
