@@ -237,7 +237,8 @@ def test_serve_always_gets_the_guards_and_lean_http_only_adds_the_body_hand_over
     protocol = protocol_for(settings)
     assert isinstance(protocol, functools.partial)
     assert protocol.func is (LeanHttpToolsProtocol if lean else GuardedHttpToolsProtocol)
-    assert protocol.keywords == {"limits": TransportLimits(max_head_bytes=1234, read_timeout_s=7.0)}
+    limits = TransportLimits(max_head_bytes=1234, read_timeout_s=7.0, body_threads=settings.body_threads)
+    assert settings.body_threads > 0 and protocol.keywords == {"limits": limits}
     copy = pickle.loads(pickle.dumps(protocol))  # uvicorn --workers sends its config to spawned processes
     assert copy.func is protocol.func and copy.keywords == protocol.keywords
 

@@ -72,6 +72,8 @@ _HELP = {
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
+    "body_threads": "large PATCH bodies moved straight from the socket into the file by this many threads at "
+    "most (splice; read-hash-write with a checksum); the others go through the event loop; 0: none (Linux)",
     "jwt_secret": "HS256 secret: turns auth on and signs rotated tokens (prefer the env variable: flags show in ps)",
     "jwt_public_key": "PEM public key file (RS256/PS256, ES256, EdDSA): turns auth on",
     "jwks": "JWKS file of public keys (the token's kid picks one): turns auth on",
@@ -142,7 +144,9 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "hooks_concurrency", "hooks_queue", "progress_interval_s",
     ),
     "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),
-    "performance": ("write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "lean_http"),
+    "performance": (
+        "write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "lean_http", "body_threads",
+    ),
 }  # fmt: skip
 
 SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."

@@ -91,6 +91,9 @@ class Settings:
     write_in_thread: bool = False  # hand each buffered write to a thread: for slow or network disks
     tune_malloc: bool = True  # glibc thresholds that keep body buffers in a reused heap; trim when idle (allocator.py)
     lean_http: bool = True  # request bodies reach the app without uvicorn's two extra copies (http_protocol.py)
+    # Large request bodies moved socket -> file by worker threads, at most this many at once; the others go
+    # through the event loop (http_protocol.DirectBody, body_pump.py). 0: every body through the loop.
+    body_threads: int = 4
 
     # Authentication
     jwt_secret: str = ""
@@ -159,7 +162,8 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
-        for name in ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s"):
+        never_negative = ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s")
+        for name in (*never_negative, "body_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
         try:

@@ -25,14 +25,26 @@ as they are (joined only when several arrived between two reads). Measured with 
 big PATCH 1.05x at 0.92x. Keep-alive, pipelining, 100-continue and flow control at uvicorn's
 high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/test_http_protocol.py
 drives them through the cases that use them, and `supported()` checks their shape at start-up.
+
+`LeanHttpToolsProtocol` also offers the app a `DirectBody` (scope extension `DIRECT_BODY`) for each
+request with a Content-Length, over plain HTTP: the app hands it the file and it moves the rest of the
+body there in a worker thread (tusserver/body_pump.py), reading paused on the loop meanwhile. The parser
+never sees those bytes: it was left at the start of the body, so once the body's last byte is taken a
+fresh parser takes over the connection at the next request head. A transfer that ends before the body
+does (the upload is full, another request wants the upload) leaves the rest to be read and dropped here,
+outside the parser, so the connection stays in step for the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -43,8 +55,11 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from . import body_pump
+from .body_pump import Ended, Hasher, Pumped, Stopper
 from .config import Settings
 from .constants import TUS_VERSION
+from .direct_body import DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")
 
@@ -53,6 +68,7 @@ logger = logging.getLogger("tusserver.http")
 class TransportLimits:
     max_head_bytes: int = 16384
     read_timeout_s: float = 60.0
+    body_threads: int = 0  # direct body transfers at once (`LeanHttpToolsProtocol`); 0: none
 
 
 class _Flow(FlowControl):
@@ -214,28 +230,217 @@ class _PiecesCycle(RequestResponseCycle):
 
 
 class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
+    cycle: _PiecesCycle
+    # Bytes of the current request's body not yet read from the socket (-1: no Content-Length). While a
+    # direct transfer runs or after it ended early (`_detached`), the parser is not fed them.
+    _body_left = -1
+    _detached = False
+
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
             cycle.__class__ = _PiecesCycle
-            lean = cast(_PiecesCycle, cycle)
+            lean = cycle
             lean.pieces, lean.pieces_size = [], 0
+            self._body_left = _content_length(self.headers)
+            if self._body_left >= DIRECT_MIN_BYTES and self.limits.body_threads and self.scheme == "http":
+                # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
+                self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
 
     def on_body(self, body: bytes) -> None:
+        self._body_left -= len(body)
         if (self.parser.should_upgrade() and self._should_upgrade()) or self.cycle.response_complete:
             return
-        cycle = cast(_PiecesCycle, self.cycle)
+        cycle = self.cycle
         cycle.pieces.append(body)
         cycle.pieces_size += len(body)
         if cycle.pieces_size > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
         cycle.message_event.set()
 
+    def data_received(self, data: bytes) -> None:
+        if self._detached and self._body_left > 0:
+            # The rest of a body whose direct transfer ended early: nobody wants it, the parser must not see it.
+            self._last_read = time.monotonic()
+            self._unset_keepalive_if_required()
+            take = min(len(data), self._body_left)
+            self._body_left -= take
+            if self._body_left:
+                return
+            self._reattach()
+            if take == len(data):
+                return
+            super().data_received(memoryview(data)[take:])  # type: ignore[arg-type]  # fed as a view, no copy
+            return
+        super().data_received(data)
+
+    # -- direct transfers (DirectBody) ----------------------------------------------------------
+
+    def _detach(self) -> None:
+        self._detached = True
+        self.flow.pause_reading()
+
+    def _reattach(self) -> None:
+        """The detached body's last byte is read: a fresh parser starts at the next request head."""
+        self._detached = False
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # as uvicorn sets it up (httptools >= 0.6.3)
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._in_head = True
+        self._head_bytes = 0
+        cycle = self.cycle
+        if not cycle.response_complete:
+            cycle.more_body = False
+            cycle.message_event.set()
+
+    def _after_transfer(self, moved: int, ended: Ended) -> None:
+        self._body_left -= moved
+        if self.transport.is_closing():
+            return
+        if ended in (Ended.EOF, Ended.TIMEOUT):
+            self.transport.close()  # the cycle sees the disconnect through connection_lost
+            return
+        if self._body_left == 0:
+            self._reattach()
+        self.flow.resume_reading()  # the next request, or the rest of a body cut short, to be dropped
+
+    def _abandon(self) -> None:
+        """A transfer failed with an unknown number of bytes taken: close once the response is out."""
+        self.cycle.keep_alive = False
+
+
+# A body shorter than this is received on the loop: a thread hop costs more than the copies it saves.
+DIRECT_MIN_BYTES = 256 * 1024
+
+
+class DirectBody:
+    """Moves the rest of one request's body into a file from a worker thread (`body_pump.pump`).
+
+    Offered in `scope["extensions"][DIRECT_BODY]`; `into_file` returns None when it cannot be used for
+    this request (any more): the app then reads the body through `receive()` as usual.
+    """
+
+    def __init__(self, protocol: LeanHttpToolsProtocol, cycle: _PiecesCycle) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+
+    async def into_file(
+        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+    ) -> Pumped | None:
+        """Write the body from `position` on (at most `room` bytes), hashing it; what moved and why it ended."""
+        protocol, cycle = self._protocol, self._cycle
+        if (
+            protocol.cycle is not cycle
+            or cycle.response_complete
+            or cycle.disconnected
+            or protocol._detached
+            or protocol.transport.is_closing()
+            or protocol._body_left < DIRECT_MIN_BYTES
+            or not _BODY_THREADS.take(protocol.limits.body_threads)
+        ):
+            return None
+        try:
+            return await self._transfer(fd, position, room, hashers, stopper)
+        finally:
+            _BODY_THREADS.give()
+
+    async def _transfer(self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper) -> Pumped:
+        protocol, cycle = self._protocol, self._cycle
+        if cycle.waiting_for_100_continue:
+            protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        written = 0
+        pieces, cycle.pieces, cycle.pieces_size = cycle.pieces, [], 0
+        for piece in pieces:  # what the parser handed over before the app asked comes first
+            if len(piece) > room - written:
+                piece = piece[: room - written]
+            for hasher in hashers:
+                hasher.update(piece)
+            body_pump.write_all(fd, piece, position + written)
+            written += len(piece)
+            if written == room:
+                return Pumped(written, Ended.LIMIT)  # the parser goes on with the rest; the app reads no more
+        count = min(protocol._body_left, room - written)
+        if count == 0:
+            return Pumped(written, Ended.LIMIT)
+        sock = protocol.transport.get_extra_info("socket").fileno()
+        protocol._detach()
+        timeout = protocol.limits.read_timeout_s
+        future = _BODY_THREADS.pool().submit(
+            body_pump.pump, sock, fd, position + written, count, hashers, stopper, timeout
+        )
+        cancelled = False
+        try:
+            try:
+                pumped = await asyncio.shield(asyncio.wrap_future(future))
+            except asyncio.CancelledError:
+                stopper.stop()  # the server is shutting down: keep what arrived, as the loop path does
+                pumped = future.result()  # the pump sees the stop within one read
+                cancelled = True
+        except BaseException:
+            protocol._abandon()
+            raise
+        protocol._after_transfer(pumped.moved, pumped.ended)
+        ended = pumped.ended
+        if cancelled:
+            ended = Ended.CANCELLED
+        elif ended is Ended.COMPLETE and protocol._body_left:
+            ended = Ended.LIMIT
+        return Pumped(written + pumped.moved, ended)
+
+
+class _BodyThreads:
+    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._size = 0
+
+    def take(self, limit: int) -> bool:
+        with self._lock:
+            if self._busy >= limit:
+                return False
+            if self._pool is None or self._size < limit:  # a larger limit only in tests that vary it
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-body")
+                self._size = limit
+            self._busy += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        assert self._pool is not None
+        return self._pool
+
+
+_BODY_THREADS = _BodyThreads()
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The body's declared length; -1 without one, or when it is chunked (llhttp has checked the syntax)."""
+    length = -1
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return -1
+        if name == b"content-length":
+            length = int(value)
+    return length
+
 
 def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
-    limits = TransportLimits(max_head_bytes=settings.max_header_bytes, read_timeout_s=settings.read_timeout_s)
+    limits = TransportLimits(
+        max_head_bytes=settings.max_header_bytes,
+        read_timeout_s=settings.read_timeout_s,
+        body_threads=settings.body_threads if body_pump.available() else 0,
+    )
     kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
     # uvicorn only ever calls it with keywords (server.py create_protocol), as it would the class
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))

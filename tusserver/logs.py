@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .direct_body import count_direct_bytes
+
 _SECRETS = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+\S+")
 _FIELDS = ("method", "path", "upload_id", "status", "bytes", "duration_s")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -89,8 +91,11 @@ class RequestLogMiddleware:
                 seen["bytes"] += len(message.get("body", b""))
             return message
 
+        def moved(size: int) -> None:
+            seen["bytes"] += size
+
         try:
-            await self.app(scope, receiver, sender)
+            await self.app(count_direct_bytes(scope, moved), receiver, sender)
         finally:
             path: str = scope.get("path", "")
             tail = path[len(self.base_path) :] if path.startswith(self.base_path) else ""

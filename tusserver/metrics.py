@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .direct_body import count_direct_bytes
 from .hooks import Hooks
 from .models import UploadInfo
 
@@ -85,7 +86,7 @@ class MetricsMiddleware:
             return message
 
         try:
-            await self.app(scope, receiver, sender)
+            await self.app(count_direct_bytes(scope, self.metrics.bytes_received.inc), receiver, sender)
         finally:
             self.metrics.requests.labels(method=scope["method"], status=str(status["code"])).observe(
                 time.perf_counter() - start

@@ -4,15 +4,21 @@ Three things end the stream early without losing what arrived: the client discon
 request asking for this upload's lock (`interrupt`), and more bytes than the upload has room for.
 The writer downstream sees a plain end of stream and stores everything it was given; a body cut by
 `interrupt` is then answered 400 (`released`), so the client never takes it for a stored one.
+
+A store writing to a local file may instead ask for the whole body at once with `into_file`: the HTTP
+protocol then moves it socket -> file in a worker thread (http_protocol.DirectBody), hashing it there
+when there are hashers, under the same three rules.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..body_pump import Ended, Stopper
+from ..direct_body import direct_source
 from .checksum import Hasher
 
 _HASH_BATCH_BYTES = 1024 * 1024
@@ -33,11 +39,14 @@ class BodyReader:
         self._batch: list[bytes] = []
         self._batch_bytes = 0
         self._hashing: asyncio.Future[None] | None = None
+        self._stopper: Stopper | None = None  # set while a direct transfer runs
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
         self.interrupted = True
         self.released = True
+        if self._stopper is not None:
+            self._stopper.stop()
         if self._in_receive and self._task is not None:
             self._task.cancel()
 
@@ -46,7 +55,39 @@ class BodyReader:
         """Whether the body arrived whole (not cut by a disconnect or an interrupt)."""
         return not (self.disconnected or self.interrupted)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> BodyChunks:
+        return BodyChunks(self)
+
+    async def into_file(self, fd: int, position: int) -> int | None:
+        """Write the whole body into `fd` at `position` without it passing through here; None if not offered."""
+        direct = direct_source(self._request.scope)
+        if direct is None or self.received or self.interrupted:
+            return None
+        stopper = self._stopper = Stopper()
+        try:
+            pumped = await direct.into_file(fd, position, self.limit, self.hashers, stopper)
+        finally:
+            self._stopper = None
+            stopper.close()
+        if pumped is None:
+            return None
+        self.received += pumped.moved
+        ended = pumped.ended
+        if ended is Ended.LIMIT:
+            self.overflow = True
+        elif ended in (Ended.EOF, Ended.TIMEOUT):
+            self.disconnected = True
+        elif ended is Ended.STOPPED:
+            self.interrupted = True
+        elif ended is Ended.CANCELLED:
+            # As in `_receive`: graceful shutdown cut a stalled client; keep (and report) what arrived.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            self.interrupted = True
+        return pumped.moved
+
+    async def _chunks(self) -> AsyncGenerator[bytes, None]:
         self._task = asyncio.current_task()
         try:
             async for chunk in self._receive():
@@ -111,6 +152,26 @@ class BodyReader:
             self._hashing = None
         _feed(self.hashers, self._batch)
         self._batch, self._batch_bytes = [], 0
+
+
+class BodyChunks:
+    """`BodyReader`'s chunks, which a store may also take whole with `into_file` (types.FileChunkStream)."""
+
+    def __init__(self, reader: BodyReader) -> None:
+        self._reader = reader
+        self._stream = reader._chunks()
+
+    def __aiter__(self) -> BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def into_file(self, fd: int, position: int) -> int | None:
+        return await self._reader.into_file(fd, position)
 
 
 def _feed(hashers: list[Hasher], batch: list[bytes]) -> None:

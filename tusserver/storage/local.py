@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import Settings
+from ..direct_body import FileChunkStream
 from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
 from ..fileops import read_file, unlink_quietly, write_file
 from ..models import UploadInfo
@@ -210,6 +211,14 @@ class LocalStore(Store):
                         raise
                 else:
                     unlink_quietly(marker)
+            if isinstance(chunks, FileChunkStream):
+                with map_os_errors(info.id):
+                    moved = await chunks.into_file(fd, info.offset)
+                if moved is not None:  # the body went socket -> file in a worker thread
+                    if commit_check is not None:
+                        commit_check()
+                        unlink_quietly(marker)
+                    return moved
             writer = _Writer(fd, info.offset, self.write_in_thread)
             pending: list[bytes] = []
             pending_size = 0

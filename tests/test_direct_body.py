@@ -1,0 +1,225 @@
+"""`DirectBody` (http_protocol.py + body_pump.py): the rest of a body moved socket -> file by a worker thread.
+
+A real uvicorn with `LeanHttpToolsProtocol` over real sockets, and a probe app that hands every request's
+body to `into_file` (a temporary file) and answers with what it moved, why it ended, the sha256 its hasher
+saw and the sha256 of the file. Each case checks the bytes, and that the connection is still in step
+afterwards: the next request on the same socket (sent right behind the body, pipelined) must be answered.
+What tusserver does with it (a PATCH end to end, checksum discard, a cut body's bytes kept) is in
+tests/security/test_direct_body_server.py against a real `tusserver serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.support import free_port, wait_for
+from tusserver.body_pump import Stopper
+from tusserver.direct_body import DIRECT_BODY
+from tusserver.http_protocol import DIRECT_MIN_BYTES, LeanHttpToolsProtocol, TransportLimits
+
+LIMITS = TransportLimits(max_head_bytes=4096, read_timeout_s=1.0, body_threads=2)
+MiB = 1024 * 1024
+RESULTS: list[dict[str, Any]] = []  # what the app saw for a request whose answer never reaches the client
+STOPPERS: dict[str, Stopper] = {}
+HOLD = threading.Event()  # requests to /hold wait for it before they read: they keep a body thread busy
+
+
+async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    headers = dict(scope["headers"])
+    if scope["path"] == "/hold":
+        await asyncio.get_running_loop().run_in_executor(None, HOLD.wait, 30)
+    room = int(headers.get(b"x-room", b"%d" % (1 << 40)))
+    hasher = hashlib.sha256()
+    direct = (scope.get("extensions") or {}).get(DIRECT_BODY)
+    answer: dict[str, Any] = {"offered": direct is not None}
+    with tempfile.TemporaryFile() as file:
+        stopper = Stopper()
+        if b"x-stop" in headers:  # the test calls stop() on it, as the locker would
+            STOPPERS[headers[b"x-stop"].decode()] = stopper
+        task = asyncio.current_task()
+        if b"x-cancel-after" in headers and task is not None:  # as uvicorn's shutdown cancels a request
+            asyncio.get_running_loop().call_later(float(headers[b"x-cancel-after"]), task.cancel)
+        pumped = await direct.into_file(file.fileno(), 0, room, [hasher], stopper) if direct else None
+        if task is not None and task.cancelling():
+            task.uncancel()
+        stopper.close()
+        if pumped is None:  # the fallback: the app reads the body as any ASGI app does
+            while (message := await receive())["type"] == "http.request":
+                file.write(message["body"])
+                hasher.update(message["body"])
+                if not message.get("more_body"):
+                    break
+            answer["used"] = False
+        else:
+            answer.update(used=True, moved=pumped.moved, ended=pumped.ended.value)
+        file.seek(0)
+        stored = file.read()
+    answer.update(size=len(stored), file_sha256=hashlib.sha256(stored).hexdigest(), sha256=hasher.hexdigest())
+    RESULTS.append(answer)
+    body = json.dumps(answer).encode()
+    headers_out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers_out})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    port = free_port()
+    protocol = functools.partial(LeanHttpToolsProtocol, limits=LIMITS)
+    config = uvicorn.Config(probe, host="127.0.0.1", port=port, http=protocol, log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=30, what="uvicorn with LeanHttpToolsProtocol")
+    yield port
+    HOLD.set()
+    server.should_exit = True
+    thread.join(10)
+
+
+def request(length: int, path: str = "/", **headers: str) -> bytes:
+    extra = b"".join(b"%s: %s\r\n" % (k.replace("_", "-").encode(), v.encode()) for k, v in headers.items())
+    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n" % (path.encode(), length, extra)
+
+
+def read_response(sock: socket.socket, buffered: bytes = b"") -> tuple[dict[str, Any], bytes]:
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        got = sock.recv(65536)
+        assert got, f"connection closed; got {data[:80]!r}"
+        data += got
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return json.loads(rest[:length]), rest[length:]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_body_goes_to_the_file_whole_and_the_next_request_follows_on_the_same_connection(port: int) -> None:
+    first, second = os.urandom(5 * MiB + 17), os.urandom(2 * MiB + 5)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(first)) + first + request(len(second)) + second + request(3) + b"abc")
+        one, rest = read_response(sock)
+        two, rest = read_response(sock, rest)
+        three, _ = read_response(sock, rest)
+    assert one["used"] and one["ended"] == "complete" and one["moved"] == len(first)
+    assert one["file_sha256"] == one["sha256"] == sha(first)
+    assert two["used"] and two["file_sha256"] == two["sha256"] == sha(second)
+    assert not three["offered"] and three["file_sha256"] == sha(b"abc")  # short bodies stay on the loop
+
+
+def test_expect_100_continue_is_answered_before_the_transfer(port: int) -> None:
+    data = os.urandom(2 * MiB)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(data), expect="100-continue"))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim[:40]
+        sock.sendall(data)
+        answer, _ = read_response(sock, interim.split(b"\r\n\r\n", 1)[1])
+    assert answer["used"] and answer["file_sha256"] == sha(data)
+
+
+def test_a_body_longer_than_the_room_stops_at_the_room_and_the_rest_is_dropped(port: int) -> None:
+    data = os.urandom(3 * MiB)
+    room = MiB + 3
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(data), x_room=str(room)) + data + request(3) + b"xyz")
+        answer, rest = read_response(sock)
+        after, _ = read_response(sock, rest)
+    assert answer["ended"] == "limit" and answer["moved"] == answer["size"] == room
+    assert answer["file_sha256"] == answer["sha256"] == sha(data[:room])
+    assert after["file_sha256"] == sha(b"xyz")  # the 2 MiB nobody wanted did not reach the parser
+
+
+def test_a_stopped_transfer_keeps_what_it_moved_and_the_connection_stays_in_step(port: int) -> None:
+    data = os.urandom(4 * MiB)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(data), x_stop="a") + data[: MiB])
+        wait_for(lambda: "a" in STOPPERS, what="the transfer to start")
+        STOPPERS.pop("a").stop()  # as the locker does when another request wants the upload
+        answer, rest = read_response(sock)
+        sock.sendall(data[MiB:] + request(2) + b"ok")
+        after, _ = read_response(sock, rest)
+    assert answer["ended"] == "stopped" and answer["moved"] == answer["size"] <= MiB
+    assert answer["file_sha256"] == answer["sha256"] == sha(data[: answer["size"]])
+    assert after["file_sha256"] == sha(b"ok")
+
+
+def test_a_client_that_leaves_mid_body_is_eof_with_its_bytes_written(port: int) -> None:
+    data = os.urandom(2 * MiB)
+    RESULTS.clear()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(8 * MiB) + data)
+    answer = wait_for(lambda: RESULTS and RESULTS[-1], what="the app to see the end")
+    assert answer["used"] and answer["ended"] == "eof" and answer["moved"] == answer["size"] == len(data)
+    assert answer["file_sha256"] == answer["sha256"] == sha(data)
+
+
+def test_a_client_silent_mid_body_times_out_and_is_closed(port: int) -> None:
+    data = os.urandom(DIRECT_MIN_BYTES)
+    RESULTS.clear()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(8 * MiB) + data)
+        answer = wait_for(lambda: RESULTS and RESULTS[-1], what="the read timeout", timeout=15)
+        sock.settimeout(15)
+        assert sock.recv(65536) == b""  # closed by the server
+    assert answer["ended"] == "timeout" and answer["size"] == len(data) and answer["file_sha256"] == sha(data)
+
+
+def test_a_cancelled_request_stops_the_thread_and_keeps_what_arrived(port: int) -> None:
+    data = os.urandom(MiB)
+    RESULTS.clear()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(8 * MiB, x_cancel_after="0.3") + data)
+        answer = wait_for(lambda: RESULTS and RESULTS[-1], what="the cancelled transfer to end")
+    assert answer["ended"] == "cancelled" and answer["size"] == answer["moved"] == len(data)
+    assert answer["file_sha256"] == sha(data)
+
+
+def test_with_every_body_thread_busy_the_body_goes_through_the_loop(port: int) -> None:
+    data = os.urandom(MiB)
+    HOLD.clear()
+    held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(LIMITS.body_threads)]
+    try:
+        for sock in held:  # each holds a body thread: its transfer waits for bytes that come later
+            sock.sendall(request(len(data)) + data[:1000])
+        RESULTS.clear()
+        wait_for(lambda: _busy() == LIMITS.body_threads, what="both body threads busy")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(request(len(data)) + data)
+            answer, _ = read_response(sock)
+        assert answer["offered"] and not answer["used"] and answer["file_sha256"] == sha(data)
+        for sock in held:
+            sock.sendall(data[1000:])
+            done, _ = read_response(sock)
+            assert done["used"] and done["file_sha256"] == sha(data)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _busy() -> int:
+    from tusserver import http_protocol
+
+    return http_protocol._BODY_THREADS._busy

@@ -1,0 +1,235 @@
+"""A request body moved from the socket into the upload's file by one worker thread, outside the event loop.
+
+Why: on the event-loop path every byte is copied four times (kernel to uvloop's buffer, into a bytes
+object, by the HTTP parser into another, kernel into the page cache) and passes through a dozen Python
+calls per piece; one stream reached about half of what a plain socket-to-file receiver does on the same
+machine (docs/benchmarks.md, issue #17). Here, once the request head is parsed and the app has opened
+the file, a thread takes the rest of the body straight from the socket:
+
+- no checksum to compute: `splice` socket -> pipe -> file, so the bytes never enter user space;
+- with hashers (Upload-Checksum, a running Repr-Digest): `readv` into one reused buffer, hash it and
+  `pwrite` it in the same thread while it is hot in that core's cache: no hand-off per batch between
+  the loop and a hashing thread (what cost sha256 half of chunked speed before).
+
+The pump never reads past `count` bytes, so a pipelined next request stays in the socket for the
+parser. What it moved is written before it returns, whatever ends it: the body complete, the client
+gone (EOF or reset), silence for `timeout_s` (the read timeout the event-loop path enforces too), or
+`Stopper.stop()` from the loop (another request wants the upload's lock, or shutdown). Errors writing
+the file (a full disk) propagate with everything before them written; the caller reads the file's size.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+import errno
+import fcntl
+import functools
+import os
+import queue
+import select
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+# What fits the per-core L2 cache next to the kernel's working set: 256 KiB pipes cost 0.65 CPU-s per
+# GiB on the bench machine, 64 KiB 0.87, 1 MiB 1.46 (bench/limit.py, interleaved rounds).
+PIPE_BYTES = 256 * 1024
+BUFFER_BYTES = 256 * 1024
+HASH_BUFFERS = 4  # buffers in flight between the reading and the hashing thread of one transfer
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_GONE = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT, errno.ENOTCONN})
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+
+
+def available() -> bool:
+    """Whether this system has what the pump needs (Linux: splice, eventfd, poll)."""
+    return hasattr(os, "splice") and hasattr(os, "eventfd") and hasattr(select, "poll")
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class Ended(enum.Enum):
+    COMPLETE = "complete"  # `count` bytes moved
+    EOF = "eof"  # the client closed or reset the connection
+    TIMEOUT = "timeout"  # nothing arrived for `timeout_s`
+    STOPPED = "stopped"  # `Stopper.stop()` was called
+    # Never returned by `pump`; its callers report these:
+    LIMIT = "limit"  # the upload had no room for the rest of the body
+    CANCELLED = "cancelled"  # the request's task was cancelled (server shutdown); the pump was stopped
+
+
+@dataclass(frozen=True)
+class Pumped:
+    moved: int  # bytes taken from the socket and written to the file
+    ended: Ended
+
+
+class Stopper:
+    """Asks a running pump to stop, from any thread; it wakes a pump that waits in `poll`."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def stop(self) -> None:
+        if not self.stopped and self.fd >= 0:
+            self.stopped = True
+            os.eventfd_write(self.fd, 1)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def pump(
+    sock: int,
+    fd: int,
+    position: int,
+    count: int,
+    hashers: Sequence[Hasher],
+    stopper: Stopper,
+    timeout_s: float,
+) -> Pumped:
+    """Move up to `count` bytes from socket `sock` (non-blocking) to file `fd` at `position`."""
+    waiter = select.poll()
+    waiter.register(sock, _READABLE)
+    waiter.register(stopper.fd, select.POLLIN)
+    if hashers:
+        return _read_hash_write(sock, fd, position, count, hashers, stopper, waiter, int(timeout_s * 1000))
+    return _splice(sock, fd, position, count, stopper, waiter, int(timeout_s * 1000))
+
+
+def write_all(fd: int, data: bytes | memoryview, position: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], position + done)
+
+
+def _wait(sock: int, stopper: Stopper, waiter: select.poll, timeout_ms: int) -> Ended | None:
+    """Block until the socket is readable; why not, when it never became so."""
+    events = waiter.poll(timeout_ms)
+    if stopper.stopped:
+        return Ended.STOPPED
+    if not events:
+        return Ended.TIMEOUT
+    return None  # readable, or an error or hang-up the next read reports
+
+
+def _splice(
+    sock: int, fd: int, position: int, count: int, stopper: Stopper, waiter: select.poll, timeout_ms: int
+) -> Pumped:
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # the default 64 KiB pipe works too, with more calls
+        moved = 0
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        while moved < count:
+            if stopper.stopped:
+                return Pumped(moved, Ended.STOPPED)
+            try:
+                got = os.splice(sock, write_end, min(count - moved, PIPE_BYTES), flags=flags)
+            except BlockingIOError:
+                why = _wait(sock, stopper, waiter, timeout_ms)
+                if why is not None:
+                    return Pumped(moved, why)
+                continue
+            except OSError as exc:
+                if exc.errno in _GONE:
+                    return Pumped(moved, Ended.EOF)
+                raise
+            if got == 0:
+                return Pumped(moved, Ended.EOF)
+            left = got
+            while left:  # the pipe holds `got` bytes: into the file, at their place
+                written = os.splice(read_end, fd, left, offset_dst=position + moved, flags=os.SPLICE_F_MOVE)
+                moved += written
+                left -= written
+        return Pumped(moved, Ended.COMPLETE)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _read_hash_write(
+    sock: int,
+    fd: int,
+    position: int,
+    count: int,
+    hashers: Sequence[Hasher],
+    stopper: Stopper,
+    waiter: select.poll,
+    timeout_ms: int,
+) -> Pumped:
+    """Read and write here, hash in a second thread, `HASH_BUFFERS` buffers between them.
+
+    One thread doing all three reached ~520 MB/s with sha256 (hashing alone is ~1.2 GB/s on one core of
+    the bench machine); split, the hash runs on the other core while this one reads and writes.
+    """
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+    for _ in range(HASH_BUFFERS):
+        free.put(memoryview(bytearray(BUFFER_BYTES)))
+    hashing = _hash_threads().submit(_hash_in_order, hashers, full, free)
+    moved = 0
+    ended = Ended.COMPLETE
+    try:
+        buffer = free.get()
+        while moved < count:
+            if stopper.stopped:
+                ended = Ended.STOPPED
+                break
+            try:
+                got = os.readv(sock, [buffer[: min(count - moved, BUFFER_BYTES)]])
+            except BlockingIOError:
+                why = _wait(sock, stopper, waiter, timeout_ms)
+                if why is not None:
+                    ended = why
+                    break
+                continue
+            except OSError as exc:
+                if exc.errno in _GONE:
+                    ended = Ended.EOF
+                    break
+                raise
+            if got == 0:
+                ended = Ended.EOF
+                break
+            write_all(fd, buffer[:got], position + moved)
+            moved += got
+            full.put((buffer, got))
+            buffer = free.get()  # waits while the hasher is HASH_BUFFERS behind
+    finally:
+        full.put(None)
+        hashing.result()  # every byte written is hashed before the caller reads a digest
+    return Pumped(moved, ended)
+
+
+def _hash_in_order(
+    hashers: Sequence[Hasher],
+    full: queue.SimpleQueue[tuple[memoryview, int] | None],
+    free: queue.SimpleQueue[memoryview],
+) -> None:
+    failure: BaseException | None = None
+    while (item := full.get()) is not None:
+        buffer, size = item
+        if failure is None:
+            try:
+                for hasher in hashers:
+                    hasher.update(buffer[:size])  # type: ignore[arg-type]  # every Hasher takes any bytes-like object
+            except BaseException as exc:  # keep handing buffers back, or the reader would wait for ever
+                failure = exc
+        free.put(buffer)
+    if failure is not None:
+        raise failure
+
+
+@functools.cache
+def _hash_threads() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="tusserver-hash")

@@ -1,0 +1,65 @@
+"""What the app sees of direct body transfers (the mechanism: http_protocol.DirectBody and body_pump.py).
+
+The HTTP protocol offers, for a request with a large Content-Length body, a `DirectBodySource` in the
+ASGI scope's extensions; the body reader exposes it to stores as `FileChunkStream.into_file`. Bytes
+moved that way never pass through `receive()`, so middleware that counts body bytes from `receive()`
+(metrics, the JSON access log) also wraps the source with `count_direct_bytes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from .body_pump import Hasher, Pumped, Stopper
+
+# The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
+DIRECT_BODY = "tusserver.direct_body"
+
+
+class DirectBodySource(Protocol):
+    """The rest of a request body, moved into a file without passing through the app."""
+
+    async def into_file(
+        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+    ) -> Pumped | None: ...
+
+
+@runtime_checkable
+class FileChunkStream(Protocol):
+    """A chunk stream that can also write itself into an open file; the local-file store asks for that.
+
+    `into_file` returns the bytes it wrote at `position` on, or None when it cannot (then iterate).
+    """
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def into_file(self, fd: int, position: int) -> int | None: ...
+
+
+def direct_source(scope: Any) -> DirectBodySource | None:
+    extensions = scope.get("extensions") or {}
+    source: DirectBodySource | None = extensions.get(DIRECT_BODY)
+    return source
+
+
+def count_direct_bytes(scope: Any, add: Callable[[int], None]) -> Any:
+    """`scope`, or a copy whose direct body source reports every byte it moves to `add`."""
+    source = direct_source(scope)
+    if source is None:
+        return scope
+    return {**scope, "extensions": {**scope["extensions"], DIRECT_BODY: _Counted(source, add)}}
+
+
+class _Counted:
+    def __init__(self, source: DirectBodySource, add: Callable[[int], None]) -> None:
+        self._source = source
+        self._add = add
+
+    async def into_file(
+        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+    ) -> Pumped | None:
+        pumped = await self._source.into_file(fd, position, room, hashers, stopper)
+        if pumped is not None:
+            self._add(pumped.moved)
+        return pumped
