@@ -197,7 +197,7 @@ class LocalStore(Store):
     async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
         marker = self._unverified_path(info.id)
         with map_os_errors(info.id):
-            fd = os.open(self.data_path(info.id), os.O_WRONLY)
+            fd = os.open(self.data_path(info.id), os.O_RDWR)  # read too: a direct body is hashed back from it
         try:
             with map_os_errors(info.id):
                 if os.fstat(fd).st_size > info.offset:
