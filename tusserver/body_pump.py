@@ -7,9 +7,9 @@ machine (docs/benchmarks.md, issue #17). Here, once the request head is parsed a
 the file, a thread takes the rest of the body straight from the socket:
 
 - no checksum to compute: `splice` socket -> pipe -> file, so the bytes never enter user space;
-- with hashers (Upload-Checksum, a running Repr-Digest): `readv` into one reused buffer, hash it and
-  `pwrite` it in the same thread while it is hot in that core's cache: no hand-off per batch between
-  the loop and a hashing thread (what cost sha256 half of chunked speed before).
+- with hashers (Upload-Checksum, a running Repr-Digest): the same splice, and a second thread reads
+  each piece back from the page cache (still in the CPU cache) and hashes it, so the hash, the one
+  cost a checksum adds, runs on the other core beside the transfer (`_splice_then_hash`).
 
 The pump never reads past `count` bytes, so a pipelined next request stays in the socket for the
 parser. What it moved is written before it returns, whatever ends it: the body complete, the client
