@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,7 @@ from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets
+from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets, S3UploadSets, UploadSets
 from tusserver.uploads import state
 
 
@@ -98,6 +100,28 @@ def test_upload_sets(kind: str, tmp_path: Path) -> None:
         for member in ("a", "b", "c", "c"):
             await sets.remove("g", member)
         assert await sets.count("g", 10) == 0 and await sets.members("other", 10) == {}
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["memory", "file-counted", "s3"])
+def test_walking_upload_sets_sees_every_member_of_every_group(kind: str, tmp_path: Path, request: Any) -> None:
+    """The expiry sweeper walks the sets instead of listing every upload: it must see each member once."""
+    sets: UploadSets
+    if kind == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        sets = S3UploadSets(s3.client(), s3.bucket, "p/.sets/unfinished/")
+    else:
+        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path, counted=True)
+
+    async def scenario() -> None:
+        before = time.time() - 5
+        for group, member in [("g1", "a"), ("g1", "b"), ("g2", "c")]:
+            await sets.add(group, member)
+        await sets.remove("g1", "b")
+        walked = [entry async for entry in sets.walk()]
+        assert sorted((group, member) for group, member, _ in walked) == [("g1", "a"), ("g2", "c")]
+        assert all(before < added < time.time() + 5 for _, _, added in walked)
 
     asyncio.run(scenario())
 

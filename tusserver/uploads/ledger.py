@@ -2,25 +2,47 @@
 
 An upload that finishes, is deleted, discarded or expires must leave its owner's unfinished set,
 stop being a part finals wait on, and drop its running digest. Every path that ends an upload calls
-`release` or `remove` here, so none of them can forget one of the three.
+`release` or `remove` here, so none of them can forget one of the three. Every termination goes
+through `bury`, which enters the tombstone in the `TOMBSTONES` set first: the sweeper finds old
+tombstones there without listing every upload, and a crash in between leaves an entry with no
+tombstone (dropped by the sweeper), never a tombstone without an entry.
 """
 
 from __future__ import annotations
 
+from ..errors import TusError
 from ..models import UploadInfo
 from ..protocol.digest import DigestTracker
 from ..storage.composer import StoreComposer
+from ..storage.upload_sets import UploadSets
 from .limits import FinalLimits, UnfinishedQuota
 
 
 class Ledger:
+    TOMBSTONE_GROUP = "all"
+
     def __init__(
-        self, stores: StoreComposer, quota: UnfinishedQuota, finals: FinalLimits, digests: DigestTracker
+        self,
+        stores: StoreComposer,
+        quota: UnfinishedQuota,
+        finals: FinalLimits,
+        digests: DigestTracker,
+        tombstones: UploadSets,
     ) -> None:
         self.stores = stores
         self.quota = quota
         self.finals = finals
         self.digests = digests
+        self.tombstones = tombstones
+
+    async def bury(self, upload_id: str) -> None:
+        """Terminate the upload in the store (its tombstone answers 410), noting the tombstone for the sweeper."""
+        if self.stores.terminater is not None:
+            try:
+                await self.tombstones.add(self.TOMBSTONE_GROUP, upload_id)
+            except TusError:  # a full disk must not stop a DELETE: the next full sweep finds the tombstone
+                pass
+            await self.stores.terminater.terminate(upload_id)
 
     async def release(self, info: UploadInfo) -> None:
         """The upload no longer counts as unfinished (it finished, or is gone)."""
@@ -29,8 +51,7 @@ class Ledger:
 
     async def remove(self, info: UploadInfo) -> None:
         """Terminate the upload (a tombstone answers 410 from now on) and release it."""
-        if self.stores.terminater is not None:
-            await self.stores.terminater.terminate(info.id)
+        await self.bury(info.id)
         self.digests.forget(info.id)
         await self.release(info)
 
@@ -39,5 +60,4 @@ class Ledger:
         even if the store cannot remove the bytes right now."""
         self.digests.forget(info.id)
         await self.release(info)
-        if self.stores.terminater is not None:
-            await self.stores.terminater.terminate(info.id)
+        await self.bury(info.id)

@@ -26,7 +26,7 @@ from ..protocol.headers import MAX_INT, Checksum
 from ..storage.base import MODIFIED
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex
-from ..storage.upload_sets import UNFINISHED, WAITING_FINALS
+from ..storage.upload_sets import TOMBSTONES, UNFINISHED, WAITING_FINALS
 from .assembler import Assembler
 from .expiration import ExpiryPolicy
 from .instant import InstantUpload
@@ -92,8 +92,8 @@ class Uploads:
             store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
         )
         self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
-        self.ledger = Ledger(stores, self.quota, self.finals, self.digests)
-        self.instant = InstantUpload(stores, digest_index, self.lock)
+        self.ledger = Ledger(stores, self.quota, self.finals, self.digests, stores.upload_sets(TOMBSTONES))
+        self.instant = InstantUpload(stores, digest_index, self.lock, self.ledger.bury)
         self.assembler = Assembler(
             stores,
             locker,
