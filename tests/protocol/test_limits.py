@@ -139,3 +139,32 @@ def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
         assert await sets.count("g", 100) == 2
 
     asyncio.run(scenario())
+
+
+def test_parking_forgets_the_finals_of_a_part_that_is_deleted_or_expires() -> None:
+    """A part that never finishes must not keep its entry in `_waiting` until the process restarts."""
+
+    async def scenario() -> None:
+        ctx, store = context()
+        assembler = ctx.uploads.assembler
+        parts = await make_parts(store, 2, 10, filled=False)
+        final = UploadInfo(id="final-" + "h" * 16, length=20, concat="final", parts=parts)
+        await store.create(final)
+        assembler.schedule(final.id)
+        await asyncio.gather(*assembler.tasks)
+        waiting = assembler.parking._waiting  # type: ignore[attr-defined]
+        assert set(waiting) == set(parts)
+        await ctx.uploads.ledger.remove(await store.get_info(parts[0]))  # what DELETE and the sweeper do
+        assert set(waiting) == {parts[1]}
+
+    asyncio.run(scenario())
+
+
+def test_parking_of_waiting_finals_is_bounded() -> None:
+    parking = state.MemoryFinalParking()
+    for n in range(state._MAX_ENTRIES + 10):
+        parking.wait_on(f"part-{n}", "final")
+    assert 0 < len(parking._waiting) <= state._MAX_ENTRIES
+    for n in range(state._MAX_ENTRIES + 10):  # one part named by ever more finals
+        parking.wait_on("popular", f"final-{n}")
+    assert 0 < len(parking._waiting["popular"]) <= state._MAX_ENTRIES

@@ -1,7 +1,8 @@
 """The bookkeeping that follows an upload beside its record, kept right in one place.
 
 An upload that finishes, is deleted, discarded or expires must leave its owner's unfinished set,
-stop being a part finals wait on, and drop its running digest. Every path that ends an upload calls
+stop being a part finals wait on (in the shared set and in this process's parking), and drop its
+running digest. Every path that ends an upload calls
 `release` or `remove` here, so none of them can forget one of the three. Every termination goes
 through `bury`, which enters the tombstone in the `TOMBSTONES` set first: the sweeper finds old
 tombstones there without listing every upload, and a crash in between leaves an entry with no
@@ -16,6 +17,7 @@ from ..protocol.digest import DigestTracker
 from ..storage.composer import StoreComposer
 from ..storage.upload_sets import UploadSets
 from .limits import FinalLimits, UnfinishedQuota
+from .state import FinalParking
 
 
 class Ledger:
@@ -28,12 +30,14 @@ class Ledger:
         finals: FinalLimits,
         digests: DigestTracker,
         tombstones: UploadSets,
+        parking: FinalParking | None = None,
     ) -> None:
         self.stores = stores
         self.quota = quota
         self.finals = finals
         self.digests = digests
         self.tombstones = tombstones
+        self.parking = parking  # the assembler's: which finals this process saw waiting on a part
 
     async def bury(self, upload_id: str) -> None:
         """Terminate the upload in the store (its tombstone answers 410), noting the tombstone for the sweeper."""
@@ -48,6 +52,8 @@ class Ledger:
         """The upload no longer counts as unfinished (it finished, or is gone)."""
         await self.quota.release(info)
         await self.finals.forget_part(info)
+        if self.parking is not None and info.is_partial and not info.is_complete:
+            self.parking.take_waiting(info.id)  # deleted or expired unfinished: nothing will wake them
 
     async def remove(self, info: UploadInfo) -> None:
         """Terminate the upload (a tombstone answers 410 from now on) and release it."""

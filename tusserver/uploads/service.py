@@ -32,6 +32,7 @@ from .expiration import ExpiryPolicy
 from .instant import InstantUpload
 from .ledger import Ledger
 from .limits import FinalLimits, UnfinishedQuota
+from .state import MemoryFinalParking
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -92,7 +93,8 @@ class Uploads:
             store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
         )
         self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
-        self.ledger = Ledger(stores, self.quota, self.finals, self.digests, stores.upload_sets(TOMBSTONES))
+        parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
+        self.ledger = Ledger(stores, self.quota, self.finals, self.digests, stores.upload_sets(TOMBSTONES), parking)
         self.instant = InstantUpload(stores, digest_index, self.lock, self.ledger.bury)
         self.assembler = Assembler(
             stores,
@@ -101,6 +103,7 @@ class Uploads:
             self._finished,
             concat_wait_s=settings.concat_wait_s,
             keep_partials=settings.keep_partials,
+            parking=parking,
         )
         self.writers: set[asyncio.Task[object]] = set()  # requests storing a body right now
 
