@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Settings
 from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
@@ -81,6 +81,7 @@ class Uploads:
         locker: Locker,
         hooks: Hooks,
         digest_index: DigestIndex,
+        redis: Any = None,
     ) -> None:
         store = stores.core
         self.settings = settings
@@ -88,7 +89,7 @@ class Uploads:
         self.locker = locker
         self.hooks = hooks
         self.expiry = ExpiryPolicy(settings.expire_after_s)
-        self.digests = DigestTracker.from_settings(store, settings)
+        self.digests = DigestTracker.from_settings(store, settings, redis)  # `redis`: the app's shared client
         self.quota = UnfinishedQuota(
             store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
         )
