@@ -80,7 +80,7 @@ def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pyt
             assembler.schedule(final.id)
             await asyncio.gather(*assembler.tasks)
         assert store.reads == first
-        monkeypatch.setattr(state.time, "monotonic", lambda: 1e12)  # the back-off has passed
+        monkeypatch.setattr("tusserver.uploads.state.time.monotonic", lambda: 1e12)  # the back-off has passed
         assembler.schedule(final.id)
         await asyncio.gather(*assembler.tasks)
         assert store.reads > first  # re-checked: a lost wake-up or a restart never strands a final

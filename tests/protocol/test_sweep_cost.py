@@ -62,7 +62,8 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
     def mark(listing: Any) -> Any:
         def start(*args: Any) -> AsyncIterator[Any]:
             marks.append(CountingStore.reads)
-            return listing(*args)
+            iterator: AsyncIterator[Any] = listing(*args)
+            return iterator
 
         return start
 
