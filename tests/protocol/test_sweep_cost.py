@@ -17,28 +17,32 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import AppFactory
+from tests.s3_support import CREDENTIALS, S3Server
 from tests.support import PATCH, TUS
 from tusserver.app import create_app
 from tusserver.config import Settings
 from tusserver.models import UploadInfo
-from tusserver.storage.local import LocalStore
+from tusserver.storage import build_store
+from tusserver.storage.base import Listable, Store
 
 FINISHED, UNFINISHED, TERMINATED = 40, 5, 3
 
 
-class CountingStore(LocalStore):
-    """The file store, counting record reads."""
+def count_reads(store: Store) -> list[int]:
+    """Count the store's record reads from now on, in the one-element list returned."""
+    reads, get_info = [0], store.get_info
 
-    reads = 0
+    async def counting(upload_id: str) -> UploadInfo:
+        reads[0] += 1
+        return await get_info(upload_id)
 
-    async def get_info(self, upload_id: str) -> UploadInfo:
-        CountingStore.reads += 1
-        return await super().get_info(upload_id)
+    store.get_info = counting  # type: ignore[method-assign]
+    return reads
 
 
-def make_uploads(app_factory: AppFactory, data_dir: Path) -> list[str]:
+def make_uploads(app_factory: AppFactory, data_dir: Path, *flags: str) -> list[str]:
     """FINISHED finished, UNFINISHED unfinished and TERMINATED deleted uploads; the unfinished URLs."""
-    server = app_factory("--expire-after", "3600", "--sweep-interval", "3600", data_dir=data_dir)
+    server = app_factory("--expire-after", "3600", "--sweep-interval", "3600", *flags, data_dir=data_dir)
     for _ in range(FINISHED):
         url = server.create(2)
         assert server.client.patch(url, content=b"ok", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
@@ -54,25 +58,26 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
     from tusserver.expiry import run_sweeper
 
     config = Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings).validate()
-    store = CountingStore(data_dir)
+    store = build_store(config)
+    reads = count_reads(store)
     ctx = create_app(config, store=store).state.tus
     marks: list[int] = []  # reads so far, each time a sweep starts listing
     sets = ctx.uploads.quota.sets
 
     def mark(listing: Any) -> Any:
         def start(*args: Any) -> AsyncIterator[Any]:
-            marks.append(CountingStore.reads)
+            marks.append(reads[0])
             iterator: AsyncIterator[Any] = listing(*args)
             return iterator
 
         return start
 
+    assert isinstance(store, Listable)
     store.list_ids = mark(store.list_ids)  # type: ignore[method-assign]
     if hasattr(sets, "walk"):  # sets that cannot be walked: every sweep lists every upload
         sets.walk = mark(sets.walk)
 
     async def go() -> None:
-        CountingStore.reads = 0
         task = asyncio.create_task(run_sweeper(ctx))
         deadline = time.monotonic() + 30
         while len(marks) <= sweeps and time.monotonic() < deadline:
@@ -181,3 +186,15 @@ def test_expired_uploads_pruned_from_the_quota_are_still_swept(app_factory: AppF
     for url in expired:
         assert not (data_dir / url.rsplit("/", 1)[1]).exists()
     assert not (data_dir / ".sets" / "unfinished" / "expired").exists()
+
+
+def test_on_s3_too(app_factory: AppFactory, tmp_path: Path, s3_server: S3Server, monkeypatch: Any) -> None:
+    """The S3 store keeps its sets in the bucket: a sweep lists them, not every upload's objects."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    data_dir = tmp_path / "data"
+    make_uploads(app_factory, data_dir, *s3_server.serve_flags, "--s3-prefix", "sweep/")
+    s3 = {"store": "s3", "s3_endpoint_url": s3_server.endpoint, "s3_bucket": s3_server.bucket, "s3_prefix": "sweep/"}
+    reads = sweep_reads(data_dir, 3, **s3)
+    assert reads[0] == FINISHED + UNFINISHED + TERMINATED and reads[1:] == [UNFINISHED] * 2, reads
+    assert walking_sweep(data_dir, time.time() + 7200, **s3) == (UNFINISHED, TERMINATED + UNFINISHED)
