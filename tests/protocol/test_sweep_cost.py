@@ -128,11 +128,12 @@ def test_without_a_cap_unfinished_uploads_are_still_entered(app_factory: AppFact
 
 
 def test_no_entries_without_a_cap_and_without_expiry(app_factory: AppFactory, tmp_path: Path) -> None:
-    """Nothing would read them: creation stays as cheap as before."""
+    """Nothing would read them: creation and deletion stay as cheap as before."""
     data_dir = tmp_path / "data"
     server = app_factory("--expire-after", "0", "--max-unfinished", "0", data_dir=data_dir)
-    server.create(10)
+    assert server.client.delete(server.create(10), headers=TUS).status_code == 204
     assert not (data_dir / ".sets" / "unfinished").exists()
+    assert not (data_dir / ".sets" / "tombstones").exists()
 
 
 def walking_sweep(data_dir: Path, now: float, **settings: Any) -> tuple[int, int]:

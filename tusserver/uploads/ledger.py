@@ -31,22 +31,26 @@ class Ledger:
         digests: DigestTracker,
         tombstones: UploadSets,
         parking: FinalParking | None = None,
+        note_tombstones: bool = True,
     ) -> None:
         self.stores = stores
         self.quota = quota
         self.finals = finals
         self.digests = digests
         self.tombstones = tombstones
+        self.note_tombstones = note_tombstones  # off without expiry: no sweeper would ever drop the entries
         self.parking = parking  # the assembler's: which finals this process saw waiting on a part
 
     async def bury(self, upload_id: str) -> None:
         """Terminate the upload in the store (its tombstone answers 410), noting the tombstone for the sweeper."""
-        if self.stores.terminater is not None:
+        if self.stores.terminater is None:
+            return
+        if self.note_tombstones:
             try:
                 await self.tombstones.add(self.TOMBSTONE_GROUP, upload_id)
             except TusError:  # a full disk must not stop a DELETE: the next full sweep finds the tombstone
                 pass
-            await self.stores.terminater.terminate(upload_id)
+        await self.stores.terminater.terminate(upload_id)
 
     async def release(self, info: UploadInfo) -> None:
         """The upload no longer counts as unfinished (it finished, or is gone)."""

@@ -95,7 +95,15 @@ class Uploads:
         )
         self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
         parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
-        self.ledger = Ledger(stores, self.quota, self.finals, self.digests, stores.upload_sets(TOMBSTONES), parking)
+        self.ledger = Ledger(
+            stores,
+            self.quota,
+            self.finals,
+            self.digests,
+            stores.upload_sets(TOMBSTONES),
+            parking,
+            note_tombstones=self.expiry.enabled,
+        )
         self.instant = InstantUpload(stores, digest_index, self.lock, self.ledger.bury)
         self.assembler = Assembler(
             stores,
