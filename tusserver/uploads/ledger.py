@@ -2,11 +2,11 @@
 
 An upload that finishes, is deleted, discarded or expires must leave its owner's unfinished set,
 stop being a part finals wait on (in the shared set and in this process's parking), and drop its
-running digest. Every path that ends an upload calls
-`release` or `remove` here, so none of them can forget one of the three. Every termination goes
-through `bury`, which enters the tombstone in the `TOMBSTONES` set first: the sweeper finds old
-tombstones there without listing every upload, and a crash in between leaves an entry with no
-tombstone (dropped by the sweeper), never a tombstone without an entry.
+running digest. Every path that ends an upload calls `release` or `remove` here, so none of them
+can forget one of the three. Every termination goes through `bury`, which enters the tombstone in
+the `TOMBSTONES` set first: the sweeper finds old tombstones there without listing every upload,
+and a crash in between leaves an entry with no tombstone (dropped by the sweeper), never a
+tombstone without an entry.
 """
 
 from __future__ import annotations
