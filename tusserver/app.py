@@ -28,6 +28,7 @@ from .locking.base import Locker
 from .middleware import RequestGuardMiddleware
 from .protocol.context import TusContext
 from .protocol.routes import routes
+from .redis_client import connect as connect_redis
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
@@ -105,13 +106,16 @@ def create_app(
     """An ASGI app serving tus under `settings.base_path`, for `tusserver serve` or to mount in your own app."""
     settings = (settings or Settings()).validate()
     store = store or build_store(settings)
-    locker = locker or build_locker(settings)
+    # One Redis client (one connection pool) for the locker, the instant-upload index and the digest
+    # states, closed once at shutdown after all three (see redis_client.py).
+    redis = connect_redis(settings.redis_url) if settings.effective_locker == "redis" else None
+    locker = locker or build_locker(settings, redis)
     if digest_index is None:
-        digest_index = build_digest_index(settings, store)
+        digest_index = build_digest_index(settings, store, redis)
     hooks = hooks if hooks is not None else Hooks()
     hooks.configure(settings, store)
     # Capabilities are resolved here, once (ctx.stores), and the upload service built on them (ctx.uploads).
-    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks, redis=redis)
     app_routes = routes(ctx)
 
     starter = _Starter(ctx)
@@ -136,6 +140,8 @@ def create_app(
             await ctx.uploads.digests.aclose()
             if isinstance(digest_index, SupportsAclose):
                 await digest_index.aclose()
+            if redis is not None:
+                await redis.aclose()
             await store.aclose()
 
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the

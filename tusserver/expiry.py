@@ -4,6 +4,20 @@ An upload is swept only when its lock can be taken at once, without asking the h
 so a PATCH that is running keeps its upload. Tombstones (for 410 answers) are kept one more
 expiry period, then dropped. Sweeping only ever removes files, so it works on a full disk; a sweep
 that keeps failing the same way is logged once, not every interval.
+
+What a sweep reads: finished uploads never expire, so a sweep walks only what can: the unfinished
+sets (`storage/upload_sets.py`, every upload created unfinished is entered there and leaves when
+it ends, see `uploads/limits.py`) and the tombstone set (`uploads/ledger.py`). Its cost is one lock
+and one record read per unfinished upload plus one lock and stat per tombstone older than the
+expiry period, however many finished uploads are kept. Entries are hints, re-checked under the
+lock; stale ones (a crash between an upload's end and its entry's removal) are dropped on the way.
+
+A *full* sweep lists every upload instead, as every sweep once did, and enters each unfinished
+upload and tombstone it finds in its set: uploads made by a version that kept no such sets, or
+while expiry was off. The server runs one at start and then every `FULL_SWEEP_INTERVAL_S`;
+`tusserver cleanup` always runs one. A store whose sets are only in this process's memory while
+its uploads are shared (a plug-in without `SharesUploadSets`, run in several workers) is always
+swept in full.
 """
 
 from __future__ import annotations
@@ -11,83 +25,167 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
-from .errors import TusError
+from .errors import TusError, UploadGone, UploadNotFound
 from .locking.base import LockTimeout
+from .models import UploadInfo
 from .protocol.context import TusContext
-from .storage.base import Terminatable
+from .storage.upload_sets import owner_group
+from .uploads.ledger import Ledger
+from .uploads.limits import RESERVATION_GRACE_S
 
 log = logging.getLogger("tusserver")
+
+FULL_SWEEP_INTERVAL_S = 24 * 3600.0  # a safety net: entries can only go missing by a wrong prune (limits.py)
 
 
 @dataclass
 class SweepResult:
     removed: int = 0
     tombstones_dropped: int = 0
+    full: bool = False
 
 
-async def sweep_once(ctx: TusContext, now: float | None = None) -> SweepResult:
+def walks_sets(ctx: TusContext) -> bool:
+    """True when the sets hold every unfinished upload of the store, so a sweep may walk them."""
+    return ctx.stores.set_keeper is not None or ctx.store.one_process
+
+
+async def sweep_once(ctx: TusContext, now: float | None = None, *, full: bool = True) -> SweepResult:
+    """One sweep: `full` lists every upload; otherwise (where `walks_sets`) only what can expire."""
     lister, terminater, expiry = ctx.stores.lister, ctx.stores.terminater, ctx.uploads.expiry
-    result = SweepResult()
+    result = SweepResult(full=full or not walks_sets(ctx))
     if lister is None or terminater is None or not expiry.enabled:
         return result
     now = time.time() if now is None else now
-    async for upload_id in lister.list_ids():
-        try:
-            async with ctx.locker.lock(upload_id, timeout_s=0, request_release=False):
-                if await _sweep_one(ctx, upload_id, now):
-                    result.removed += 1
-                elif await _drop_old_tombstone(terminater, upload_id, expiry.expire_after_s, now):
-                    result.tombstones_dropped += 1
-        except LockTimeout:
-            continue  # busy: a request is working on it right now
-        except TusError as exc:
-            if exc.status_code not in (404, 410):
-                log.warning("sweeping upload %s failed: %s", upload_id, exc.message)
+    if result.full:
+        async for upload_id in lister.list_ids():
+            await _locked(ctx, upload_id, partial(_sweep_listed, ctx, upload_id, now, result))
+        return result
+    sets = ctx.uploads.quota.sets
+    async for group, upload_id, added in sets.walk():
+        await _locked(ctx, upload_id, partial(_sweep_unfinished, ctx, group, upload_id, added, now, result))
+    keep_s = expiry.expire_after_s
+    async for group, upload_id, added in ctx.uploads.ledger.tombstones.walk():
+        if added + keep_s > now:
+            continue  # entered before its tombstone was made: the tombstone is younger still
+        await _locked(ctx, upload_id, partial(_drop_old_tombstone, ctx, upload_id, now, result, group))
     return result
 
 
-async def _sweep_one(ctx: TusContext, upload_id: str, now: float) -> bool:
-    store, expiry = ctx.stores.core, ctx.uploads.expiry
+async def _locked(ctx: TusContext, upload_id: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` under the upload's lock if it is free now; skip the upload if not."""
     try:
-        info = await store.get_info(upload_id)
+        async with ctx.locker.lock(upload_id, timeout_s=0, request_release=False):
+            await work()
+    except LockTimeout:
+        pass  # busy: a request is working on it right now
+    except TusError as exc:
+        if exc.status_code not in (404, 410):
+            log.warning("sweeping upload %s failed: %s", upload_id, exc.message)
+
+
+async def _sweep_listed(ctx: TusContext, upload_id: str, now: float, result: SweepResult) -> None:
+    """Full sweep: remove the upload if expired, drop its tombstone if old, else enter it in its set."""
+    try:
+        info = await ctx.stores.core.get_info(upload_id)
+    except UploadGone:
+        await _drop_old_tombstone(ctx, upload_id, now, result, Ledger.TOMBSTONE_GROUP, enter_young=True)
+        return
     except TusError:
-        return False
-    expired = False
-    if info.is_final and not info.is_complete:
-        # A final upload whose parts can no longer finish will never complete.
-        for part_id in info.parts:
-            try:
-                part = await store.get_info(part_id)
-            except TusError:
-                expired = True
-                break
-            if expiry.is_expired(part, now):
-                expired = True
-                break
-    else:
-        expired = expiry.is_expired(info, now)
-    if expired:
-        await ctx.uploads.ledger.remove(info)
-        log.info("expired upload %s removed", upload_id)
-    return expired
+        return
+    if await _expired(ctx, info, now):
+        await _remove(ctx, info, result)
+    elif not info.is_complete:
+        await ctx.uploads.quota.sets.add(owner_group(info.owner), upload_id)
 
 
-async def _drop_old_tombstone(store: Terminatable, upload_id: str, keep_s: float, now: float) -> bool:
-    since = await store.tombstone_time(upload_id)
-    if since is None or since + keep_s > now:
-        return False
-    await store.forget_tombstone(upload_id)
-    return True
+async def _sweep_unfinished(
+    ctx: TusContext, group: str, upload_id: str, added: float, now: float, result: SweepResult
+) -> None:
+    """Walking the unfinished sets: remove the upload if expired; drop the entry if it is stale."""
+    sets = ctx.uploads.quota.sets
+    try:
+        info = await ctx.stores.core.get_info(upload_id)
+    except UploadNotFound:
+        if added < time.time() - RESERVATION_GRACE_S:  # younger: a creation POST still on its way
+            await sets.remove(group, upload_id)
+        return
+    except UploadGone:
+        await sets.remove(group, upload_id)  # terminated; the entry outlived it (a crash in between)
+        return
+    if info.is_complete:
+        await sets.remove(group, upload_id)  # finished; likewise
+        return
+    if await _expired(ctx, info, now):
+        await _remove(ctx, info, result)
+        if group != owner_group(info.owner):
+            await sets.remove(group, upload_id)  # handed over by the quota's prune (limits.SWEEP_GROUP)
+
+
+async def _expired(ctx: TusContext, info: UploadInfo, now: float) -> bool:
+    store, expiry = ctx.stores.core, ctx.uploads.expiry
+    if not (info.is_final and not info.is_complete):
+        return expiry.is_expired(info, now)
+    # A final upload whose parts can no longer finish will never complete.
+    for part_id in info.parts:
+        try:
+            part = await store.get_info(part_id)
+        except TusError:
+            return True
+        if expiry.is_expired(part, now):
+            return True
+    return False
+
+
+async def _remove(ctx: TusContext, info: UploadInfo, result: SweepResult) -> None:
+    await ctx.uploads.ledger.remove(info)
+    result.removed += 1
+    log.info("expired upload %s removed", info.id)
+
+
+async def _drop_old_tombstone(
+    ctx: TusContext, upload_id: str, now: float, result: SweepResult, group: str, enter_young: bool = False
+) -> None:
+    terminater, tombstones = ctx.stores.terminater, ctx.uploads.ledger.tombstones
+    assert terminater is not None
+    since = await terminater.tombstone_time(upload_id)
+    if since is not None and since + ctx.uploads.expiry.expire_after_s > now:
+        if enter_young:
+            await tombstones.add(group, upload_id)
+        return
+    if since is not None:
+        await terminater.forget_tombstone(upload_id)
+        result.tombstones_dropped += 1
+    await tombstones.remove(group, upload_id)  # dropped, or the entry of a termination that never happened
+
+
+class Sweeper:
+    """The server's sweeps: the first one full, then only what can expire, full again once a day."""
+
+    def __init__(self, ctx: TusContext) -> None:
+        self.ctx = ctx
+        self.last_full: float | None = None  # monotonic start of the last full sweep that completed
+
+    async def sweep(self) -> SweepResult:
+        started = time.monotonic()
+        full = self.last_full is None or started - self.last_full >= FULL_SWEEP_INTERVAL_S
+        result = await sweep_once(self.ctx, full=full)
+        if full:
+            self.last_full = started
+        return result
 
 
 async def run_sweeper(ctx: TusContext) -> None:
+    sweeper = Sweeper(ctx)
     last_failure: str | None = None
     while True:
         await asyncio.sleep(ctx.settings.sweep_interval_s)
         try:
-            result = await sweep_once(ctx)
+            result = await sweeper.sweep()
         except Exception as exc:
             failure = f"{type(exc).__name__}: {exc}"
             if failure != last_failure:

@@ -1,7 +1,10 @@
 """The one way tusserver opens Redis, and the script every Redis user here needs.
 
-The locker, the instant-upload index and the digest states each hold their own connection pool (they
-close independently), but they open it alike: through the `[redis]` extra, from `--redis-url`.
+The locker, the instant-upload index and the digest states share one client (one connection pool)
+per app: `create_app` opens it with `connect` and hands it to each, and closes it once, after they
+are done, at shutdown. Each of them closes only a client it opened itself (built alone with
+`from_settings`, as tests and embedders may). Three pools had meant three sets of connections to the
+same server from every worker, and three closes at shutdown.
 """
 
 from __future__ import annotations

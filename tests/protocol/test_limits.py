@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,7 @@ from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets
+from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets, S3UploadSets, UploadSets
 from tusserver.uploads import state
 
 
@@ -78,7 +80,7 @@ def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pyt
             assembler.schedule(final.id)
             await asyncio.gather(*assembler.tasks)
         assert store.reads == first
-        monkeypatch.setattr(state.time, "monotonic", lambda: 1e12)  # the back-off has passed
+        monkeypatch.setattr("tusserver.uploads.state.time.monotonic", lambda: 1e12)  # the back-off has passed
         assembler.schedule(final.id)
         await asyncio.gather(*assembler.tasks)
         assert store.reads > first  # re-checked: a lost wake-up or a restart never strands a final
@@ -102,6 +104,28 @@ def test_upload_sets(kind: str, tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("kind", ["memory", "file-counted", "s3"])
+def test_walking_upload_sets_sees_every_member_of_every_group(kind: str, tmp_path: Path, request: Any) -> None:
+    """The expiry sweeper walks the sets instead of listing every upload: it must see each member once."""
+    sets: UploadSets
+    if kind == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        sets = S3UploadSets(s3.client(), s3.bucket, "p/.sets/unfinished/")
+    else:
+        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path, counted=True)
+
+    async def scenario() -> None:
+        before = time.time() - 5
+        for group, member in [("g1", "a"), ("g1", "b"), ("g2", "c")]:
+            await sets.add(group, member)
+        await sets.remove("g1", "b")
+        walked = [entry async for entry in sets.walk()]
+        assert sorted((group, member) for group, member, _ in walked) == [("g1", "a"), ("g2", "c")]
+        assert all(before < added < time.time() + 5 for _, _, added in walked)
+
+    asyncio.run(scenario())
+
+
 def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
     """A crash between a member file and its count update leaves the count off; repair recounts."""
 
@@ -115,3 +139,32 @@ def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
         assert await sets.count("g", 100) == 2
 
     asyncio.run(scenario())
+
+
+def test_parking_forgets_the_finals_of_a_part_that_is_deleted_or_expires() -> None:
+    """A part that never finishes must not keep its entry in `_waiting` until the process restarts."""
+
+    async def scenario() -> None:
+        ctx, store = context()
+        assembler = ctx.uploads.assembler
+        parts = await make_parts(store, 2, 10, filled=False)
+        final = UploadInfo(id="final-" + "h" * 16, length=20, concat="final", parts=parts)
+        await store.create(final)
+        assembler.schedule(final.id)
+        await asyncio.gather(*assembler.tasks)
+        waiting = assembler.parking._waiting  # type: ignore[attr-defined]
+        assert set(waiting) == set(parts)
+        await ctx.uploads.ledger.remove(await store.get_info(parts[0]))  # what DELETE and the sweeper do
+        assert set(waiting) == {parts[1]}
+
+    asyncio.run(scenario())
+
+
+def test_parking_of_waiting_finals_is_bounded() -> None:
+    parking = state.MemoryFinalParking()
+    for n in range(state._MAX_ENTRIES + 10):
+        parking.wait_on(f"part-{n}", "final")
+    assert 0 < len(parking._waiting) <= state._MAX_ENTRIES
+    for n in range(state._MAX_ENTRIES + 10):  # one part named by ever more finals
+        parking.wait_on("popular", f"final-{n}")
+    assert 0 < len(parking._waiting["popular"]) <= state._MAX_ENTRIES

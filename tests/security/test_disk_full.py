@@ -245,7 +245,8 @@ def test_a_sweep_that_keeps_failing_is_logged_once(tmp_path: Path, caplog: pytes
             raise OSError(errno.ENOSPC, "No space left on device")
         yield "x" if sweeps == 1 else ""  # the first sweep works
 
-    ctx.store.list_ids = failing_list_ids
+    ctx.store.list_ids = failing_list_ids  # the first sweep lists every upload
+    ctx.uploads.quota.sets.walk = failing_list_ids  # later ones walk the unfinished sets
 
     async def go() -> None:
         task = asyncio.create_task(run_sweeper(ctx))

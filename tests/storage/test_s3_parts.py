@@ -66,14 +66,17 @@ def test_plan_never_goes_under_the_5_mib_minimum() -> None:
     assert plan_part_size(None, 1, max_length=10 * MiB) == MIN_PART
 
 
+def s3_settings(**overrides: Any) -> Settings:
+    return Settings(store="s3", s3_bucket="b", **overrides)
+
+
 def test_settings_cap_max_size_at_what_s3_can_hold() -> None:
-    s3 = {"store": "s3", "s3_bucket": "b"}
-    assert Settings(**s3, max_size_bytes=0).validate().max_size_bytes == MAX_OBJECT  # advertised as Tus-Max-Size
-    assert Settings(**s3).validate().max_size_bytes == 100 * GiB
+    assert s3_settings(max_size_bytes=0).validate().max_size_bytes == MAX_OBJECT  # advertised as Tus-Max-Size
+    assert s3_settings().validate().max_size_bytes == 100 * GiB
     with pytest.raises(SettingsError, match="--max-size"):
-        Settings(**s3, max_size_bytes=MAX_OBJECT + 1).validate()
+        s3_settings(max_size_bytes=MAX_OBJECT + 1).validate()
     with pytest.raises(SettingsError, match="--s3-part-size"):
-        Settings(**s3, s3_part_size_bytes=4 * MiB).validate()
+        s3_settings(s3_part_size_bytes=4 * MiB).validate()
     assert Settings(max_size_bytes=0).validate().max_size_bytes == 0  # other stores keep "no limit"
 
 

@@ -35,8 +35,17 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 
 
 class RedisLocker:
-    def __init__(self, url: str, *, prefix: str = "tusserver:", lease_s: float = 10.0, poll_s: float = 0.05) -> None:
-        self._client: Any = connect(url)
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "tusserver:",
+        lease_s: float = 10.0,
+        poll_s: float = 0.05,
+        client: Any = None,
+    ) -> None:
+        self._owns_client = client is None  # a shared client (`redis_client`) is closed by its owner
+        self._client: Any = connect(url) if client is None else client
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
         self.poll_s = poll_s
@@ -45,8 +54,8 @@ class RedisLocker:
         self._letting_go: set[asyncio.Future[None]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisLocker:
-        return cls(settings.redis_url, poll_s=settings.lock_poll_s)
+    def from_settings(cls, settings: Settings, client: Any = None) -> RedisLocker:
+        return cls(settings.redis_url, poll_s=settings.lock_poll_s, client=client)
 
     async def prepare(self) -> None:
         try:
@@ -57,7 +66,8 @@ class RedisLocker:
     async def aclose(self) -> None:
         if self._letting_go:  # locks still being freed by cancelled requests: free them first
             await asyncio.wait(set(self._letting_go), timeout=5)
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
     def _keys(self, upload_id: str) -> tuple[str, str]:
         return f"{self.prefix}lock:{upload_id}", f"{self.prefix}release:{upload_id}"

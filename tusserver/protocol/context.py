@@ -7,6 +7,7 @@ belongs to the objects that own it (`uploads.service.Uploads` and the parts it i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -46,6 +47,7 @@ class TusContext:
     digest_index: DigestIndex = field(default_factory=MemoryDigestIndex)
     hooks: Hooks = field(default_factory=Hooks)
     checksum_algorithms: frozenset[str] = SUPPORTED
+    redis: Any = None  # the app's one Redis client (`redis_client`), when the locks are in Redis
     stores: StoreComposer = field(init=False)
     uploads: Uploads = field(init=False)
     extensions: tuple[str, ...] = field(init=False)
@@ -55,7 +57,7 @@ class TusContext:
         self.urls = PublicUrls(self.settings)
         self.stores = StoreComposer.of(self.store)
         self.extensions = compute_extensions(self.stores, self.settings)
-        self.uploads = Uploads(self.settings, self.stores, self.locker, self.hooks, self.digest_index)
+        self.uploads = Uploads(self.settings, self.stores, self.locker, self.hooks, self.digest_index, self.redis)
 
     def caller(self, request: Request) -> RequestCaller:
         return RequestCaller(request, self.settings.max_size_bytes)

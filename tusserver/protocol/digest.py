@@ -15,6 +15,7 @@ import base64
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Settings
 from ..models import UploadInfo
@@ -54,8 +55,8 @@ class DigestTracker:
         self._pending: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_settings(cls, store: Store, settings: Settings) -> DigestTracker:
-        return cls(store, settings.max_digest_states, build_digest_states(settings))
+    def from_settings(cls, store: Store, settings: Settings, redis: Any = None) -> DigestTracker:
+        return cls(store, settings.max_digest_states, build_digest_states(settings, redis))
 
     def _new_hasher(self, algorithm: str) -> Hasher:
         if self._shared is not None:

@@ -31,13 +31,14 @@ class DigestStates(Protocol):
 class RedisDigestStates:
     """One Redis string per upload: `<offset>:<saved hasher>`, expiring after `STATE_TTL_S` untouched."""
 
-    def __init__(self, client: Any, prefix: str = "tusserver:") -> None:
+    def __init__(self, client: Any, prefix: str = "tusserver:", owns_client: bool = False) -> None:
         self._client = client
+        self._owns_client = owns_client  # else a shared client (`redis_client`), closed by its owner
         self._prefix = prefix
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisDigestStates:
-        return cls(connect(settings.redis_url))
+    def from_settings(cls, settings: Settings, client: Any = None) -> RedisDigestStates:
+        return cls(connect(settings.redis_url), owns_client=True) if client is None else cls(client)
 
     def _key(self, upload_id: str) -> str:
         return f"{self._prefix}digest-state:{upload_id}"
@@ -58,11 +59,13 @@ class RedisDigestStates:
         await self._client.delete(self._key(upload_id))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
 
-def build_digest_states(settings: Settings) -> DigestStates | None:
-    """Redis when the locks are there (several instances); None: states stay in the process's memory."""
+def build_digest_states(settings: Settings, redis: Any = None) -> DigestStates | None:
+    """Redis when the locks are there (several instances), on the app's shared client `redis` if given;
+    None: states stay in the process's memory."""
     if settings.effective_locker == "redis":
-        return RedisDigestStates.from_settings(settings)
+        return RedisDigestStates.from_settings(settings, redis)
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
 from .base import Store
@@ -74,7 +74,7 @@ class FileDigestIndex:
             (self.directory / key).unlink(missing_ok=True)
 
 
-def build_digest_index(settings: Settings, store: Store) -> DigestIndex:
+def build_digest_index(settings: Settings, store: Store, redis: Any = None) -> DigestIndex:
     """The index every instance or worker that shares `store` can see.
 
     Redis when the locks are there (instances on several hosts share Redis, whatever the store);
@@ -83,7 +83,7 @@ def build_digest_index(settings: Settings, store: Store) -> DigestIndex:
     if settings.effective_locker == "redis":
         from .redis_digest_index import RedisDigestIndex
 
-        return RedisDigestIndex.from_settings(settings)
+        return RedisDigestIndex.from_settings(settings, redis)
     if store.shares_disk_index:
         return FileDigestIndex(Path(settings.data_dir) / ".digests")
     return MemoryDigestIndex()

@@ -15,14 +15,15 @@ from ..redis_client import DELETE_IF_EQUAL, connect
 
 
 class RedisDigestIndex:
-    def __init__(self, client: Any, prefix: str = "tusserver:") -> None:
+    def __init__(self, client: Any, prefix: str = "tusserver:", owns_client: bool = False) -> None:
         self._client = client
+        self._owns_client = owns_client  # else a shared client (`redis_client`), closed by its owner
         self._prefix = prefix
         self._remove: Any = client.register_script(DELETE_IF_EQUAL)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisDigestIndex:
-        return cls(connect(settings.redis_url))
+    def from_settings(cls, settings: Settings, client: Any = None) -> RedisDigestIndex:
+        return cls(connect(settings.redis_url), owns_client=True) if client is None else cls(client)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}digest:{key}"
@@ -38,4 +39,5 @@ class RedisDigestIndex:
         await self._remove(keys=[self._key(key)], args=[upload_id])
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()

@@ -1,10 +1,12 @@
 """Small named sets of upload ids kept beside the data, so limits never need a scan of every upload.
 
-Two sets live here: the unfinished uploads of each owner (for `--max-unfinished`) and the finals
-that wait on each unfinished partial (for final size limits and for waking assembly in whichever
-worker stores the partial's last byte). Like the digest index, entries are hints: the reader
-re-checks the upload record before it acts on one, so a stale entry (a crash between the record
-and the entry) costs a lookup, never a wrong answer.
+Three sets live here: the unfinished uploads of each owner (for `--max-unfinished` and for the
+expiry sweeper, which walks them instead of every upload), the finals that wait on each unfinished
+partial (for final size limits and for waking assembly in whichever worker stores the partial's
+last byte), and the tombstones (so the sweeper drops old ones without listing every upload).
+Like the digest index, entries are hints: the reader re-checks the upload record before it acts
+on one, so a stale entry (a crash between the record and the entry) costs a lookup, never a wrong
+answer.
 
 Each member is its own object (an empty file, an empty S3 object, a set element): adding and
 removing are single atomic operations, so workers sharing a store never lose each other's updates,
@@ -20,7 +22,7 @@ import hashlib
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +31,7 @@ from ..errors import StorageError
 
 UNFINISHED = "unfinished"
 WAITING_FINALS = "finals"
+TOMBSTONES = "tombstones"
 
 
 def owner_group(owner: str | None) -> str:
@@ -50,6 +53,12 @@ class UploadSets(Protocol):
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
         """Up to `limit` members of `group`, in no particular order, each with when it was added (epoch s)."""
+
+    def walk(self) -> AsyncIterator[tuple[str, str, float]]:
+        """Every (group, member, when added) of every group, in no particular order (for the sweeper).
+
+        Members added or removed while walking may or may not be seen; the rest are seen once."""
+        ...
 
 
 class MemoryUploadSets:
@@ -74,6 +83,11 @@ class MemoryUploadSets:
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
         return dict(itertools.islice(self._groups.get(group, {}).items(), limit))
+
+    async def walk(self) -> AsyncIterator[tuple[str, str, float]]:
+        for group, members in list(self._groups.items()):
+            for member, added in list(members.items()):
+                yield group, member, added
 
 
 class FileUploadSets:
@@ -173,6 +187,32 @@ class FileUploadSets:
             pass
         return found
 
+    async def walk(self) -> AsyncIterator[tuple[str, str, float]]:
+        """One group at a time, each listed in a thread: a group holds at most `--max-unfinished`
+        members, or every unfinished upload of anonymous clients when there is no cap."""
+        loop = asyncio.get_running_loop()
+        for group in await loop.run_in_executor(None, self._groups):
+            for member, added in (await loop.run_in_executor(None, self._members_sync, group)).items():
+                yield group, member, added
+
+    def _groups(self) -> list[str]:
+        try:
+            with os.scandir(self.directory) as entries:
+                return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+
+    def _members_sync(self, group: str) -> dict[str, float]:
+        found: dict[str, float] = {}
+        try:
+            with os.scandir(self.directory / group) as entries:
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):  # removed while listing
+                        found[entry.name] = entry.stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return found
+
 
 class S3UploadSets:
     """`<prefix>.sets/<name>/<group>/<member>`: empty objects; a count is one ListObjectsV2 call."""
@@ -206,6 +246,22 @@ class S3UploadSets:
     async def members(self, group: str, limit: int) -> dict[str, float]:
         start = f"{self.prefix}{group}/"
         return {obj["Key"][len(start) :]: obj["LastModified"].timestamp() for obj in await self._list(group, limit)}
+
+    async def walk(self) -> AsyncIterator[tuple[str, str, float]]:
+        """One listing of the whole set (every group under one prefix), a page of 1000 keys per call."""
+        from .s3 import map_s3_errors
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
+        while True:
+            with map_s3_errors("*"):
+                page = await self._run(self.client.list_objects_v2, **kwargs)
+            for obj in page.get("Contents", []):
+                group, _, member = obj["Key"][len(self.prefix) :].partition("/")
+                if member:
+                    yield group, member, obj["LastModified"].timestamp()
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     async def _list(self, group: str, limit: int) -> list[dict[str, Any]]:
         """ListObjectsV2 pages (at most 1000 keys each) until `limit` keys."""

@@ -146,9 +146,9 @@ class Assembler:
             return
         await self.ledger.release(final)
         self.parking.unpark(final_id)
-        if not self.keep_partials and self.stores.terminater is not None:
+        if not self.keep_partials:
             for part in parts:
-                await self.stores.terminater.terminate(part.id)
+                await self.ledger.bury(part.id)
         await self.finished(final)
 
     async def _stored_digest_matches(self, info: UploadInfo) -> bool:

@@ -14,7 +14,7 @@ Safety rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 from ..errors import TusError
@@ -26,13 +26,15 @@ from ..storage.ids import new_upload_id
 log = logging.getLogger("tusserver")
 
 LockFactory = Callable[[str], AbstractAsyncContextManager[None]]
+Bury = Callable[[str], Awaitable[None]]
 
 
 class InstantUpload:
-    def __init__(self, stores: StoreComposer, index: DigestIndex, lock: LockFactory) -> None:
+    def __init__(self, stores: StoreComposer, index: DigestIndex, lock: LockFactory, bury: Bury) -> None:
         self.stores = stores
         self.index = index
         self.lock = lock
+        self.bury = bury  # `Ledger.bury`: terminates and notes the tombstone for the sweeper
 
     async def remember(self, info: UploadInfo) -> None:
         """Index a finished upload whose digest was verified over its stored bytes."""
@@ -63,8 +65,7 @@ class InstantUpload:
                 try:
                     await linker.link(source, info)
                 except BaseException:
-                    if self.stores.terminater is not None:
-                        await self.stores.terminater.terminate(info.id)
+                    await self.bury(info.id)
                     raise
         except TusError as exc:
             if exc.status_code not in (404, 410):

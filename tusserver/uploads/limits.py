@@ -1,12 +1,15 @@
 """Limits that span uploads: how many unfinished uploads an owner holds, and how big a final may grow.
 
 `--max-unfinished`: every upload created unfinished is entered in its owner's set
-(`storage/upload_sets.py`) and leaves it when it finishes, is deleted, discarded or expires. A
+(`storage/upload_sets.py`) and leaves it when it finishes, is deleted, discarded or expires. With
+expiry on, it is entered even without a cap: the expiry sweeper walks these sets instead of every
+upload, so a sweep reads the records of unfinished uploads only (`expiry.py`). A
 creation POST adds its entry first and counts after, so concurrent POSTs (in any worker sharing the
 store) see each other and cannot all slip under the cap; a lost race can only make a POST refused
 that might have fit. Entries whose upload is gone (a crash, an expiry not yet swept) are pruned
 when an owner reaches the cap, at most once per `PRUNE_INTERVAL_S`, so a client hammering at the cap
-does not make every refused POST re-read a thousand records. An entry without a record is pruned
+does not make every refused POST re-read a thousand records; an expired one moves to the
+`SWEEP_GROUP` (the sweeper still has to remove its bytes). An entry without a record is pruned
 only after `RESERVATION_GRACE_S`, so a POST between adding its entry and writing its record keeps
 it. Over-shoot is possible only when an entry is pruned wrongly (a record write slower than the
 grace) or, on S3, when a listing lags a write: small, as the contract accepts.
@@ -33,6 +36,7 @@ from .state import MemoryRateGate, RateGate
 PRUNE_INTERVAL_S = 30.0
 RESERVATION_GRACE_S = 60.0  # an entry whose record does not exist yet is a POST still running, until this old
 MAX_FINALS_CHECKED = 1000  # finals checked when a partial declares its length; assembly checks the rest
+SWEEP_GROUP = "expired"  # expired uploads pruned from their owner's group, left for the sweeper (not an owner hash)
 
 
 class UnfinishedQuota:
@@ -50,9 +54,11 @@ class UnfinishedQuota:
     async def reserve(self, info: UploadInfo) -> None:
         """Enter a new upload in its owner's set; 429 (and no entry) if that makes one too many."""
         cap = self.cap
-        if cap <= 0:
-            return  # no cap: nothing to count (a cap set later starts counting from then on)
         group = owner_group(info.owner)
+        if cap <= 0:
+            if self.expiry.enabled:
+                await self.sets.add(group, info.id)  # nothing to count, but the sweeper finds it here
+            return
         await self.sets.add(group, info.id)
         if await self.sets.count(group, cap + 1) <= cap:
             return
@@ -77,12 +83,14 @@ class UnfinishedQuota:
                 continue
             try:
                 info = await self.store.get_info(upload_id)
-                self.expiry.check_not_expired(info)
                 stale = info.is_complete
+                if not stale and self.expiry.is_expired(info):
+                    await self.sets.add(SWEEP_GROUP, upload_id)  # no longer the owner's, not yet removed
+                    stale = True
             except UploadNotFound:
                 stale = added < time.time() - RESERVATION_GRACE_S
             except TusError as exc:
-                stale = exc.status_code == 410  # terminated or expired
+                stale = exc.status_code == 410  # terminated
             if stale:
                 await self.sets.remove(group, upload_id)
                 left -= 1

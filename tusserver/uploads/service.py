@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Settings
 from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
@@ -26,12 +26,13 @@ from ..protocol.headers import MAX_INT, Checksum
 from ..storage.base import MODIFIED
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex
-from ..storage.upload_sets import UNFINISHED, WAITING_FINALS
+from ..storage.upload_sets import TOMBSTONES, UNFINISHED, WAITING_FINALS
 from .assembler import Assembler
 from .expiration import ExpiryPolicy
 from .instant import InstantUpload
 from .ledger import Ledger
 from .limits import FinalLimits, UnfinishedQuota
+from .state import MemoryFinalParking
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -80,6 +81,7 @@ class Uploads:
         locker: Locker,
         hooks: Hooks,
         digest_index: DigestIndex,
+        redis: Any = None,
     ) -> None:
         store = stores.core
         self.settings = settings
@@ -87,13 +89,22 @@ class Uploads:
         self.locker = locker
         self.hooks = hooks
         self.expiry = ExpiryPolicy(settings.expire_after_s)
-        self.digests = DigestTracker.from_settings(store, settings)
+        self.digests = DigestTracker.from_settings(store, settings, redis)  # `redis`: the app's shared client
         self.quota = UnfinishedQuota(
             store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
         )
         self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
-        self.ledger = Ledger(stores, self.quota, self.finals, self.digests)
-        self.instant = InstantUpload(stores, digest_index, self.lock)
+        parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
+        self.ledger = Ledger(
+            stores,
+            self.quota,
+            self.finals,
+            self.digests,
+            stores.upload_sets(TOMBSTONES),
+            parking,
+            note_tombstones=self.expiry.enabled,
+        )
+        self.instant = InstantUpload(stores, digest_index, self.lock, self.ledger.bury)
         self.assembler = Assembler(
             stores,
             locker,
@@ -101,6 +112,7 @@ class Uploads:
             self._finished,
             concat_wait_s=settings.concat_wait_s,
             keep_partials=settings.keep_partials,
+            parking=parking,
         )
         self.writers: set[asyncio.Task[object]] = set()  # requests storing a body right now
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-_MAX_ENTRIES = 10_000  # beyond this the tables are cleared: a lost entry costs one extra re-check
+# Beyond this the tables are cleared: a lost entry costs one extra re-check (a lost `_waiting` entry:
+# the part's last byte still wakes its finals through the shared `finals_of_part` set, see assembler.py).
+_MAX_ENTRIES = 10_000
 
 
 class FinalParking(Protocol):
@@ -26,7 +28,8 @@ class FinalParking(Protocol):
     def wait_on(self, part_id: str, final_id: str) -> None: ...
 
     def take_waiting(self, part_id: str) -> set[str]:
-        """The finals this process saw waiting on `part_id`, forgotten as they are returned."""
+        """The finals this process saw waiting on `part_id`, forgotten as they are returned (also
+        called to forget them when the part is deleted or expires)."""
         ...
 
 
@@ -53,7 +56,12 @@ class MemoryFinalParking:
         self._until.pop(final_id, None)
 
     def wait_on(self, part_id: str, final_id: str) -> None:
-        self._waiting.setdefault(part_id, set()).add(final_id)
+        if part_id not in self._waiting and len(self._waiting) >= _MAX_ENTRIES:
+            self._waiting.clear()  # a part that never finishes must not keep its entry for ever
+        finals = self._waiting.setdefault(part_id, set())
+        if len(finals) >= _MAX_ENTRIES:
+            finals.clear()
+        finals.add(final_id)
 
     def take_waiting(self, part_id: str) -> set[str]:
         return self._waiting.pop(part_id, set())
