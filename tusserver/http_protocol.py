@@ -345,8 +345,13 @@ class DirectBody:
         finally:
             _BODY_THREADS.give()
 
-    async def _transfer(self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper) -> Pumped:
+    async def _transfer(
+        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+    ) -> Pumped | None:
         protocol, cycle = self._protocol, self._cycle
+        sock = protocol.transport.get_extra_info("socket")
+        if sock is None:
+            return None  # not a socket transport (nothing in tusserver serve makes one)
         if cycle.waiting_for_100_continue:
             protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             cycle.waiting_for_100_continue = False
@@ -364,11 +369,10 @@ class DirectBody:
         count = min(protocol._body_left, room - written)
         if count == 0:
             return Pumped(written, Ended.LIMIT)
-        sock = protocol.transport.get_extra_info("socket").fileno()
         protocol._detach()
         timeout = protocol.limits.read_timeout_s
         future = _BODY_THREADS.pool().submit(
-            body_pump.pump, sock, fd, position + written, count, hashers, stopper, timeout
+            body_pump.pump, sock.fileno(), fd, position + written, count, hashers, stopper, timeout
         )
         cancelled = False
         try:
