@@ -9,7 +9,7 @@ moved that way never pass through `receive()`, so middleware that counts body by
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from .body_pump import Hasher, Pumped, Stopper
 
@@ -25,7 +25,6 @@ class DirectBodySource(Protocol):
     ) -> Pumped | None: ...
 
 
-@runtime_checkable
 class FileChunkStream(Protocol):
     """A chunk stream that can also write itself into an open file; the local-file store asks for that.
 

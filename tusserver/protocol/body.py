@@ -55,7 +55,10 @@ class BodyReader:
         """Whether the body arrived whole (not cut by a disconnect or an interrupt)."""
         return not (self.disconnected or self.interrupted)
 
-    def chunks(self) -> BodyChunks:
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks; a `BodyChunks` (which a store may take whole) when the HTTP layer offers that."""
+        if direct_source(self._request.scope) is None:
+            return self._chunks()
         return BodyChunks(self)
 
     async def into_file(self, fd: int, position: int) -> int | None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import Settings
-from ..direct_body import FileChunkStream
 from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
 from ..fileops import read_file, unlink_quietly, write_file
 from ..models import UploadInfo
@@ -211,9 +210,10 @@ class LocalStore(Store):
                         raise
                 else:
                     unlink_quietly(marker)
-            if isinstance(chunks, FileChunkStream):
+            into_file = getattr(chunks, "into_file", None)  # a FileChunkStream (direct_body.py); no isinstance:
+            if into_file is not None:  # a runtime Protocol check cost ~5 % of a small upload's instructions
                 with map_os_errors(info.id):
-                    moved = await chunks.into_file(fd, info.offset)
+                    moved: int | None = await into_file(fd, info.offset)
                 if moved is not None:  # the body went socket -> file in a worker thread
                     if commit_check is not None:
                         commit_check()
