@@ -90,6 +90,8 @@ _HELP = {
     "s3_prefix": "key prefix for every object the S3 store writes",
     "s3_part_size_bytes": "preferred S3 part size (5M-5G); larger when 10,000 parts would not hold an upload",
     "s3_parts_in_flight": "S3 parts one PATCH sends at once (each holds one part in memory)",
+    "s3_memory_bytes": "memory for S3 parts being sent, shared by all PATCHes of a process (a PATCH waits, not "
+    "reading its body, when its next part does not fit)",
 }
 
 _METAVARS = {
@@ -128,6 +130,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": (
         "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",
         "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix", "s3_part_size_bytes", "s3_parts_in_flight",
+        "s3_memory_bytes",
     ),
     "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
     "limits": (

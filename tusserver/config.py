@@ -116,6 +116,7 @@ class Settings:
     s3_prefix: str = ""
     s3_part_size_bytes: int = 8 * 1024**2  # preferred; grown per upload when 10,000 parts would not hold it
     s3_parts_in_flight: int = 3  # each costs one part of memory per PATCH
+    s3_memory_bytes: int = 128 * 1024**2  # parts held in memory by all PATCHes of a process at once
 
     @property
     def auth_enabled(self) -> bool:

@@ -51,7 +51,18 @@ from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import CommitCheck, Store
 from .ids import check_upload_id
-from .s3_parts import MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART, PREFERRED_PART, PartBody, PartWriter, plan_part_size
+from .s3_parts import (
+    MAX_OBJECT,
+    MAX_PART,
+    MAX_PARTS,
+    MIN_PART,
+    PREFERRED_PART,
+    MiB,
+    PartBody,
+    PartMemory,
+    PartWriter,
+    plan_part_size,
+)
 from .upload_sets import S3UploadSets, UploadSets
 
 __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "map_s3_errors"]
@@ -102,6 +113,7 @@ class S3Config:
     prefix: str
     part_size: int
     parts_in_flight: int
+    memory_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Config:
@@ -111,6 +123,8 @@ class S3Config:
             raise SettingsError(f"--s3-part-size must be within 5M-5G (S3 limits); got {settings.s3_part_size_bytes}")
         if settings.s3_parts_in_flight <= 0:
             raise SettingsError(f"--s3-parts-in-flight must be positive, got {settings.s3_parts_in_flight!r}")
+        if settings.s3_memory_bytes < MIN_PART:
+            raise SettingsError(f"--s3-memory must hold one 5M part at least, got {settings.s3_memory_bytes!r}")
         return cls(
             settings.s3_bucket,
             settings.s3_endpoint_url or None,
@@ -118,6 +132,7 @@ class S3Config:
             settings.s3_prefix,
             settings.s3_part_size_bytes,
             settings.s3_parts_in_flight,
+            settings.s3_memory_bytes,
         )
 
 
@@ -146,12 +161,14 @@ class S3Store(Store):
         part_size: int = PREFERRED_PART,
         parts_in_flight: int = 3,
         max_size: int = 0,
+        memory_bytes: int = 128 * MiB,
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = part_size  # the preferred size; each upload's own is planned from its length
         self.parts_in_flight = max(1, parts_in_flight)
+        self.memory = PartMemory(memory_bytes)  # shared by every PATCH of this process
         self.max_size = min(max_size or MAX_OBJECT, MAX_OBJECT)
         self._executor: ThreadPoolExecutor | None = None
 
@@ -173,6 +190,7 @@ class S3Store(Store):
             config.prefix,
             part_size=config.part_size,
             parts_in_flight=config.parts_in_flight,
+            memory_bytes=config.memory_bytes,
             max_size=settings.max_size_bytes,
         )
 
@@ -326,7 +344,9 @@ class S3Store(Store):
             if not progress.tail_exists:  # a commit point before any part is sent, so unfinished sends never count
                 await self._commit_tail(info, b"", len(progress.parts))
         first = len(progress.parts) + 1
-        writer = PartWriter(partial(self._upload_part, info), part_size, first, self.parts_in_flight)
+        writer = PartWriter(
+            partial(self._upload_part, info), part_size, first, self.parts_in_flight, memory=self.memory
+        )
         try:
             if progress.tail_size:
                 try:

@@ -10,6 +10,10 @@ it holds a whole part the part is read into memory and sent in the background wh
 again. So one PATCH uses under one part of temporary disk and at most `in_flight` parts of memory,
 whatever its size. Parts over `MEMORY_PART_LIMIT` (only uploads of hundreds of GiB get them) are sent
 straight from the spool, one at a time: two parts of disk at most, no part in memory.
+
+All PATCHes of a process share one `PartMemory` (`--s3-memory`): the bound per PATCH alone let 64
+uploads at once hold 306 MB of parts (64 x 3 parts of 8 MiB could be 1.5 GB). A PATCH whose next
+part does not fit waits, and stops reading its body meanwhile (TCP backpressure), until a send ends.
 """
 
 from __future__ import annotations
@@ -53,6 +57,43 @@ def parts_needed(length: int, part_size: int) -> int:
     return max(1, -(-length // part_size))
 
 
+class PartMemory:
+    """Bytes of parts that all PATCHes of this process hold in memory at once, at most `limit`.
+
+    A part larger than the whole budget is let through alone (it waits until nothing else is held), so
+    a small `--s3-memory` slows uploads down but never stops one. `give` is synchronous, so a send
+    cancelled in its `finally` still hands its bytes back.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.peak = 0  # the most held at once, for tests and benchmarks
+        self._waiting: list[asyncio.Future[None]] = []
+
+    async def take(self, size: int) -> int:
+        """Wait until `size` bytes fit; the amount to `give` back."""
+        size = min(size, self.limit)
+        while self.held + size > self.limit:
+            woken = asyncio.get_running_loop().create_future()
+            self._waiting.append(woken)
+            try:
+                await woken
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(woken)
+        self.held += size
+        self.peak = max(self.peak, self.held)
+        return size
+
+    def give(self, size: int) -> None:
+        self.held -= size
+        waiting, self._waiting = self._waiting, []
+        for woken in waiting:  # each checks again whether it fits now
+            if not woken.done():
+                woken.set_result(None)
+
+
 class PartWriter:
     """Appends bytes to a one-part spool and sends each full part as part `first_number`, then the next…
 
@@ -62,9 +103,16 @@ class PartWriter:
     """
 
     def __init__(
-        self, send: SendPart, part_size: int, first_number: int, in_flight: int, spool_dir: str | None = None
+        self,
+        send: SendPart,
+        part_size: int,
+        first_number: int,
+        in_flight: int,
+        spool_dir: str | None = None,
+        memory: PartMemory | None = None,
     ) -> None:
         self._send = send
+        self._memory = memory
         self.part_size = part_size
         self.number = first_number  # the number the part now filling will get
         self.filled = 0  # bytes in the spool
@@ -102,13 +150,20 @@ class PartWriter:
                 self._slots.release()
             self._reset()
             return
+        held = 0
+        if self._memory is not None:
+            try:
+                held = await self._memory.take(self.part_size)
+            except BaseException:
+                self._slots.release()
+                raise
         body = self._spool.read() or b""
         self._reset()
-        task = asyncio.create_task(self._send_one(number, body))
+        task = asyncio.create_task(self._send_one(number, body, held))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send_one(self, number: int, body: bytes) -> None:
+    async def _send_one(self, number: int, body: bytes, held: int) -> None:
         try:
             await self._send(number, body)
         except BaseException as exc:
@@ -116,7 +171,10 @@ class PartWriter:
                 self._failed = exc
             raise
         finally:
+            del body
             self._slots.release()
+            if self._memory is not None:
+                self._memory.give(held)
 
     def _reset(self) -> None:
         self._spool.seek(0)
