@@ -71,6 +71,8 @@ _HELP = {
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
+    "tune_gc": "run Python's cycle collector far less often, and never over start-up objects: no pauses of the "
+    "server with thousands of connections open (see tusserver/allocator.py)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "jwt_secret": "HS256 secret: turns auth on and signs rotated tokens (prefer the env variable: flags show in ps)",
     "jwt_public_key": "PEM public key file (RS256/PS256, ES256, EdDSA): turns auth on",
@@ -142,7 +144,9 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "hooks_concurrency", "hooks_queue", "progress_interval_s",
     ),
     "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),
-    "performance": ("write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "lean_http"),
+    "performance": (
+        "write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "tune_gc", "lean_http",
+    ),
 }  # fmt: skip
 
 SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8M, 10G. SECONDS may be fractional."
@@ -235,7 +239,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
-    from .allocator import TrimWhenIdle, malloc_trimmer, tune_malloc
+    from .allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
     from .app import create_app
 
     settings = Settings.from_env()
@@ -244,6 +248,8 @@ def app_from_env() -> ASGIApp:
 
         configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
+    if settings.tune_gc:
+        tune_gc()  # like tune_malloc: the whole process's, so only where tusserver owns the process
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
         trim = malloc_trimmer()
