@@ -67,7 +67,7 @@ _HELP = {
     "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "write_buffer_bytes": "bytes gathered per upload before one disk write (see docs/benchmarks.md)",
-    "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64K)",
+    "write_buffer_total_bytes": "buffer budget split evenly between the uploads writing at once",
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
