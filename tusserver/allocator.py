@@ -80,15 +80,15 @@ def malloc_trimmer() -> Callable[[], object] | None:
 def tune_gc() -> None:
     """Collect once, freeze what start-up made, and collect the young generation 70x less often.
 
-    Every connection keeps a few hundred container objects alive (transport, parser, request, a stack of
-    coroutines) and each body piece makes and drops a few more. With CPython's threshold of 700 that churn
-    ran a young collection about 80 times a second with 2,000 slow uploads open, and every few seconds a
-    full one that walked all ~450,000 live objects: 0.2-1 s with the loop stopped, while 2,000 sockets
-    filled up, after which the server read all of it at once (RSS 143 -> 219 MB after a 0.5 s pause, and
-    none of those collections freed a single object: the request path makes no garbage cycles). With
-    50,000 the young collections only run when the live set really grows, and full ones almost never.
-    The cost: up to 50,000 objects' worth of cyclic garbage (a few MiB) can wait for collection longer.
-    Freezing moves start-up's objects (modules, classes, settings) out of every later collection's walk.
+    Every open request keeps about 130 container objects alive (transport, parser, request, a stack of
+    two dozen coroutines) and each body piece makes and drops a few more. With CPython's threshold of 700
+    that churn ran about 80 young collections a second with 2,000 slow uploads open, and every few
+    seconds a full one over all ~300,000 live objects: 0.2-1 s with the loop stopped while 2,000 sockets
+    filled, after which the server read all of it at once (RSS 143 -> 219 MB after one 0.5 s pause). None
+    of those collections freed an object: the request path makes no garbage cycles. With 50,000 young
+    collections run only while the live set really grows, and full ones almost never. The cost: up to
+    50,000 objects' worth of cyclic garbage (a few MiB) can wait longer for collection. Freezing moves
+    start-up's objects (modules, classes, settings) out of every later collection's walk.
     """
     gc.collect()
     gc.freeze()
