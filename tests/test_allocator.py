@@ -9,10 +9,11 @@ the tuning) gives the kept pages back once the server is idle, and never while a
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import TUS, LiveServer
-from tusserver.allocator import TrimWhenIdle
+from tusserver.allocator import GC_THRESHOLD, TrimWhenIdle, tune_gc
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc tuning")
 
@@ -150,3 +151,60 @@ def test_serve_factory_wraps_the_app_when_tuning() -> None:
     plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert tuned.stdout.split()[-1] == "True"
     assert plain.stdout.split()[-1] == "False"
+
+
+# -- tune_gc: no collector pauses from the churn of many open connections --------------------------------
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def collections_during_churn(connections: int = 2000, rounds: int = 20) -> int:
+    """Collections while `connections` stand-ins for open requests each make and drop a few objects per round,
+    the pattern of thousands of slow uploads receiving a piece each (net growth: none)."""
+    counted: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            counted.append(info["generation"])
+
+    live = [{"id": n, "pieces": []} for n in range(connections)]
+    gc.callbacks.append(count)
+    try:
+        for _ in range(rounds):
+            batch = [(request, {"type": "http.request", "body": b"x"}, [request["id"]]) for request in live]
+            del batch
+    finally:
+        gc.callbacks.remove(count)
+    return len(counted)
+
+
+def test_tune_gc_stops_collections_from_request_churn(restore_gc: None) -> None:
+    gc.collect()
+    untuned = collections_during_churn()
+    tune_gc()
+    tuned = collections_during_churn()
+    assert untuned > 20, f"{untuned} collections with the default threshold"
+    assert tuned == 0, f"{tuned} collections after tune_gc"
+    assert gc.get_freeze_count() > 0  # start-up objects are out of every later walk
+
+
+def test_serve_factory_tunes_gc_unless_told_not_to() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc; from tusserver.cli import app_from_env; app_from_env(); "
+        "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")}
+    tuned = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env["TUSSERVER_TUNE_GC"] = "0"
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert tuned.stdout.split()[-2:] == [str(GC_THRESHOLD), "True"]
+    assert plain.stdout.split()[-2:] == ["700", "False"]

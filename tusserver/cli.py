@@ -67,10 +67,12 @@ _HELP = {
     "demo": "serve an upload page at / (with auth on, POST /demo/token hands tokens to anyone: a demo only)",
     "keep_partials": "keep partial uploads after their final concatenation is assembled",
     "write_buffer_bytes": "bytes gathered per upload before one disk write (see docs/benchmarks.md)",
-    "write_buffer_total_bytes": "buffer budget shared by all uploads writing at once (each gets at least 64K)",
+    "write_buffer_total_bytes": "buffer budget split evenly between the uploads writing at once",
     "write_in_thread": "write to disk from a thread, overlapping the next receive (slow or network disks)",
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
+    "tune_gc": "run Python's cycle collector far less often, and never over start-up objects: no pauses of the "
+    "server with thousands of connections open (see tusserver/allocator.py)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "body_threads": "large PATCH bodies moved straight from the socket into the file by this many threads at "
     "most (splice; read-hash-write with a checksum); the others go through the event loop; 0: none (Linux)",
@@ -148,7 +150,8 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),
     "performance": (
-        "write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "lean_http", "body_threads",
+        "write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "tune_gc", "lean_http",
+        "body_threads",
     ),
 }  # fmt: skip
 
@@ -242,7 +245,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
-    from .allocator import TrimWhenIdle, malloc_trimmer, tune_malloc
+    from .allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
     from .app import create_app
 
     settings = Settings.from_env()
@@ -251,6 +254,8 @@ def app_from_env() -> ASGIApp:
 
         configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
+    if settings.tune_gc:
+        tune_gc()  # like tune_malloc: the whole process's, so only where tusserver owns the process
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
         trim = malloc_trimmer()

@@ -143,6 +143,42 @@ def test_local_store_uploads_writing_at_once_share_the_buffer_budget(tmp_path: P
     assert store._writing == 0
 
 
+def test_local_store_many_slow_uploads_hold_no_more_than_the_budget(tmp_path: Path) -> None:
+    """Bytes received but not yet on disk, summed over every upload writing at once, stay within the budget
+    however many write: with more writers than budget / 64 KiB, a per-upload floor multiplied by the crowd
+    was what held 2,000 slow uploads' bytes (about 45 MB against a 16 MiB budget)."""
+    budget, crowd, piece, pieces = 256 * 1024, 64, 3 * 1024, 12  # a 4 KiB share each; pieces smaller than it
+    store = LocalStore(tmp_path / "data", write_buffer_bytes=1024 * 1024, write_buffer_total_bytes=budget)
+    handed: dict[str, int] = {}
+    held: list[int] = []
+    arrived = 0
+
+    def not_on_disk() -> int:
+        return sum(n - os.stat(store.data_path(upload_id)).st_size for upload_id, n in handed.items())
+
+    async def slow_body(info: UploadInfo, all_arrived: asyncio.Event) -> AsyncIterator[bytes]:
+        nonlocal arrived
+        arrived += 1
+        if arrived == crowd:
+            all_arrived.set()
+        await all_arrived.wait()  # every upload of the crowd is writing before any byte flows
+        for _ in range(pieces):
+            held.append(not_on_disk())
+            handed[info.id] += piece
+            yield b"x" * piece
+            await asyncio.sleep(0)  # the other uploads get their next piece in between: all mid-body at once
+
+    async def scenario() -> None:
+        infos = [await new_upload(store, piece * pieces) for _ in range(crowd)]
+        handed.update((info.id, 0) for info in infos)
+        all_arrived = asyncio.Event()
+        await asyncio.gather(*(store.write_chunk(info, slow_body(info, all_arrived)) for info in infos))
+
+    asyncio.run(scenario())
+    assert max(held) <= budget, f"{max(held)} bytes received and not yet written, budget {budget}"
+    assert not_on_disk() == 0
+
+
 # -- the local store on a full disk (ENOSPC simulated; tests/security/test_disk_full.py uses a real tmpfs) --
 
 
