@@ -46,9 +46,12 @@ def faults_for_one_upload(server: LiveServer, body: bytes) -> int:
 
 
 def test_large_body_reuses_heap_pages(server_factory: ServerFactory) -> None:
+    """Through the event loop (`--body-threads 0`): the path of bodies beyond the body threads, and of TLS.
+
+    A direct body (tests/test_direct_body.py) never enters the heap, tuned or not."""
     body = os.urandom(SIZE)
-    tuned = faults_for_one_upload(server_factory(), body)
-    untuned = faults_for_one_upload(server_factory("--no-tune-malloc"), body)
+    tuned = faults_for_one_upload(server_factory("--body-threads", "0"), body)
+    untuned = faults_for_one_upload(server_factory("--no-tune-malloc", "--body-threads", "0"), body)
     assert tuned < PAGES // 10, f"{tuned} minor faults for {PAGES} pages received"
     assert untuned > 4 * tuned, f"without tuning: {untuned} faults, with: {tuned}"
 
