@@ -46,12 +46,13 @@ def faults_for_one_upload(server: LiveServer, body: bytes) -> int:
 
 
 def test_large_body_reuses_heap_pages(server_factory: ServerFactory) -> None:
-    """Through the event loop (`--body-threads 0`): the path of bodies beyond the body threads, and of TLS.
-
-    A direct body (tests/test_direct_body.py) never enters the heap, tuned or not."""
+    """Through receive() (`--no-lean-http`: uvicorn's own body path, the one the tuning was measured on;
+    TLS and checksummed bodies beyond the body threads take receive() too). A direct body
+    (tests/test_direct_body.py) is spliced, or written from uvloop's own reads, which glibc reuses
+    tuned or not."""
     body = os.urandom(SIZE)
-    tuned = faults_for_one_upload(server_factory("--body-threads", "0"), body)
-    untuned = faults_for_one_upload(server_factory("--no-tune-malloc", "--body-threads", "0"), body)
+    tuned = faults_for_one_upload(server_factory("--no-lean-http"), body)
+    untuned = faults_for_one_upload(server_factory("--no-tune-malloc", "--no-lean-http"), body)
     assert tuned < PAGES // 10, f"{tuned} minor faults for {PAGES} pages received"
     assert untuned > 4 * tuned, f"without tuning: {untuned} faults, with: {tuned}"
 

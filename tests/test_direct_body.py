@@ -44,6 +44,9 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, HOLD.wait, 30)
     room = int(headers.get(b"x-room", b"%d" % (1 << 40)))
     hasher = hashlib.sha256()
+    # With body threads the hasher rides along; on the loop a hashed body is declined (tested on its own).
+    hashed = (CURRENT["mode"] == "threads" and b"x-no-hash" not in headers) or b"x-hash" in headers
+    hashers = [hasher] if hashed else []
     direct = (scope.get("extensions") or {}).get(DIRECT_BODY)
     answer: dict[str, Any] = {"offered": direct is not None}
     with tempfile.TemporaryFile() as file:
@@ -53,7 +56,7 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
         task = asyncio.current_task()
         if b"x-cancel-after" in headers and task is not None:  # as uvicorn's shutdown cancels a request
             asyncio.get_running_loop().call_later(float(headers[b"x-cancel-after"]), task.cancel)
-        pumped = await direct.into_file(file.fileno(), 0, room, [hasher], stopper) if direct else None
+        pumped = await direct.into_file(file.fileno(), 0, room, hashers, stopper) if direct else None
         if task is not None and task.cancelling():
             task.uncancel()
         stopper.close()
@@ -68,7 +71,8 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
             answer.update(used=True, moved=pumped.moved, ended=pumped.ended.value)
         file.seek(0)
         stored = file.read()
-    answer.update(size=len(stored), file_sha256=hashlib.sha256(stored).hexdigest(), sha256=hasher.hexdigest())
+    file_sha256 = hashlib.sha256(stored).hexdigest()
+    answer.update(size=len(stored), file_sha256=file_sha256, sha256=hasher.hexdigest() if hashed else file_sha256)
     RESULTS.append(answer)
     body = json.dumps(answer).encode()
     headers_out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -76,10 +80,16 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
+CURRENT = {"mode": ""}
+MODES = {"threads": LIMITS, "loop": TransportLimits(max_head_bytes=4096, read_timeout_s=1.0, body_threads=0)}
+
+
+@pytest.fixture(scope="module", params=sorted(MODES))
+def port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A server whose direct transfers run in body threads, or (none configured) in `data_received`."""
     port = free_port()
-    protocol = functools.partial(LeanHttpToolsProtocol, limits=LIMITS)
+    protocol = functools.partial(LeanHttpToolsProtocol, limits=MODES[request.param])
+    CURRENT["mode"] = request.param
     config = uvicorn.Config(probe, host="127.0.0.1", port=port, http=protocol, log_level="warning")  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -197,7 +207,10 @@ def test_a_cancelled_request_stops_the_thread_and_keeps_what_arrived(port: int) 
     assert answer["file_sha256"] == sha(data)
 
 
-def test_with_every_body_thread_busy_the_body_goes_through_the_loop(port: int) -> None:
+def test_with_every_body_thread_busy_the_body_is_written_by_the_loop(port: int) -> None:
+    """No thread free: `data_received` writes each read into the file (a checksummed body would use receive())."""
+    if CURRENT["mode"] != "threads":
+        pytest.skip("this server has no body threads to keep busy")
     data = os.urandom(MiB)
     HOLD.clear()
     held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(LIMITS.body_threads)]
@@ -207,9 +220,10 @@ def test_with_every_body_thread_busy_the_body_goes_through_the_loop(port: int) -
         RESULTS.clear()
         wait_for(lambda: _busy() == LIMITS.body_threads, what="both body threads busy")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(request(len(data)) + data)
+            sock.sendall(request(len(data), x_no_hash="1") + data)
             answer, _ = read_response(sock)
-        assert answer["offered"] and not answer["used"] and answer["file_sha256"] == sha(data)
+        assert answer["used"] and answer["ended"] == "complete" and answer["file_sha256"] == sha(data)
+        assert _busy() == LIMITS.body_threads  # it did not take a thread
         for sock in held:
             sock.sendall(data[1000:])
             done, _ = read_response(sock)
@@ -223,3 +237,14 @@ def _busy() -> int:
     from tusserver import http_protocol
 
     return http_protocol._BODY_THREADS._busy
+
+
+def test_on_the_loop_a_hashed_body_is_declined_and_read_through_receive(port: int) -> None:
+    if CURRENT["mode"] != "loop":
+        pytest.skip("with a body thread free a hashed body is moved by it (the tests above)")
+    data = os.urandom(2 * MiB)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(data), x_hash="1") + data)
+        answer, _ = read_response(sock)
+    assert answer["offered"] and not answer["used"]
+    assert answer["file_sha256"] == answer["sha256"] == sha(data)

@@ -73,11 +73,14 @@ class Stopper:
     def __init__(self) -> None:
         self.stopped = False
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.on_stop: Callable[[], None] | None = None  # a transfer run on the event loop stops through this
 
     def stop(self) -> None:
         if not self.stopped and self.fd >= 0:
             self.stopped = True
             os.eventfd_write(self.fd, 1)
+            if self.on_stop is not None:
+                self.on_stop()
 
     def close(self) -> None:
         if self.fd >= 0:
