@@ -75,7 +75,7 @@ _HELP = {
     "server with thousands of connections open (see tusserver/allocator.py)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "body_threads": "large PATCH bodies moved straight from the socket into the file by this many threads at "
-    "most (splice; read-hash-write with a checksum); the others go through the event loop; 0: none (Linux)",
+    "most (splice, Linux); the others are written by the event loop as they arrive; 0: no threads",
     "jwt_secret": "HS256 secret: turns auth on and signs rotated tokens (prefer the env variable: flags show in ps)",
     "jwt_public_key": "PEM public key file (RS256/PS256, ES256, EdDSA): turns auth on",
     "jwks": "JWKS file of public keys (the token's kid picks one): turns auth on",

@@ -93,8 +93,8 @@ class Settings:
     tune_malloc: bool = True  # glibc thresholds that keep body buffers in a reused heap; trim when idle (allocator.py)
     tune_gc: bool = True  # collect Python's garbage cycles far less often: no pauses with thousands of connections
     lean_http: bool = True  # request bodies reach the app without uvicorn's two extra copies (http_protocol.py)
-    # Large request bodies moved socket -> file by worker threads, at most this many at once; the others go
-    # through the event loop (http_protocol.DirectBody, body_pump.py). 0: every body through the loop.
+    # Large request bodies moved socket -> file by worker threads, at most this many at once; the others are
+    # written by the event loop as they arrive (http_protocol.DirectBody, body_pump.py). 0: no threads.
     body_threads: int = 4
 
     # Authentication

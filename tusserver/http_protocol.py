@@ -28,7 +28,8 @@ drives them through the cases that use them, and `supported()` checks their shap
 
 `LeanHttpToolsProtocol` also offers the app a `DirectBody` (scope extension `DIRECT_BODY`) for each
 request with a Content-Length, over plain HTTP: the app hands it the file and it moves the rest of the
-body there in a worker thread (tusserver/body_pump.py), reading paused on the loop meanwhile. The parser
+body there in a worker thread (tusserver/body_pump.py), reading paused on the loop meanwhile, or, with
+every body thread busy, writes each read into the file from `data_received` (`_LoopSink`). The parser
 never sees those bytes: it was left at the start of the body, so once the body's last byte is taken a
 fresh parser takes over the connection at the next request head. A transfer that ends before the body
 does (the upload is full, another request wants the upload) leaves the rest to be read and dropped here,
