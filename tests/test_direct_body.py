@@ -207,10 +207,9 @@ def test_a_cancelled_request_stops_the_thread_and_keeps_what_arrived(port: int) 
     assert answer["file_sha256"] == sha(data)
 
 
+@pytest.mark.parametrize("port", ["threads"], indirect=True)
 def test_with_every_body_thread_busy_the_body_is_written_by_the_loop(port: int) -> None:
     """No thread free: `data_received` writes each read into the file (a checksummed body would use receive())."""
-    if CURRENT["mode"] != "threads":
-        pytest.skip("this server has no body threads to keep busy")
     data = os.urandom(MiB)
     HOLD.clear()
     held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(LIMITS.body_threads)]
@@ -239,9 +238,8 @@ def _busy() -> int:
     return http_protocol._BODY_THREADS._busy
 
 
+@pytest.mark.parametrize("port", ["loop"], indirect=True)
 def test_on_the_loop_a_hashed_body_is_declined_and_read_through_receive(port: int) -> None:
-    if CURRENT["mode"] != "loop":
-        pytest.skip("with a body thread free a hashed body is moved by it (the tests above)")
     data = os.urandom(2 * MiB)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(request(len(data), x_hash="1") + data)

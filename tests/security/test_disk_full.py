@@ -109,10 +109,16 @@ def fill_with_upload(server: LiveServer, size: int = 12 * MiB) -> tuple[str, byt
     return url, data, offset
 
 
-def test_patch_that_fills_the_disk_answers_507_and_keeps_the_bytes_that_fit(start: Start, disk: Path) -> None:
-    server = start()
+@pytest.mark.parametrize("threads", ["4", "0"], ids=["body-thread", "written-by-the-loop"])
+def test_patch_that_fills_the_disk_answers_507_and_keeps_the_bytes_that_fit(
+    start: Start, disk: Path, threads: str
+) -> None:
+    """A 12 MiB body is moved by a body thread (splice), or with none free written from each read."""
+    server = start("--body-threads", threads)
     fill_with_upload(server)
     assert "Traceback" not in server.log()
+    # The connection stayed usable and the server answers the next request at once.
+    assert httpx.options(server.endpoint).status_code == 204
 
 
 def test_upload_cut_by_a_full_disk_resumes_byte_identical_once_space_is_freed(start: Start, disk: Path) -> None:
