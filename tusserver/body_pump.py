@@ -106,12 +106,6 @@ def pump(
     return _splice(sock, fd, position, count, stopper, waiter, int(timeout_s * 1000))
 
 
-def write_all(fd: int, data: bytes | memoryview, position: int) -> None:
-    done = 0
-    while done < len(data):
-        done += os.pwrite(fd, data[done:], position + done)
-
-
 def _wait(sock: int, stopper: Stopper, waiter: select.poll, timeout_ms: int) -> Ended | None:
     """Block until the socket is readable; why not, when it never became so."""
     events = waiter.poll(timeout_ms)

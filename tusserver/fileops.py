@@ -31,6 +31,14 @@ def write_file(path: str, data: bytes, flags: int = 0) -> None:
         os.close(fd)
 
 
+def pwrite_all(fd: int, data: bytes | memoryview, position: int) -> None:
+    """`data` at `position`, however many calls it takes (a short write is rare on regular files, not impossible)."""
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, position)
+        view, position = view[done:], position + done
+
+
 def unlink_quietly(path: str) -> None:
     """Remove `path` if it is there; a missing file is what the caller wanted anyway."""
     with contextlib.suppress(FileNotFoundError):

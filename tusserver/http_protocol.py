@@ -61,6 +61,7 @@ from .body_pump import Ended, Hasher, Pumped, Stopper
 from .config import Settings
 from .constants import TUS_VERSION
 from .direct_body import DIRECT_BODY
+from .fileops import pwrite_all
 
 logger = logging.getLogger("tusserver.http")
 
@@ -312,7 +313,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         piece = data if take == len(data) else memoryview(data)[:take]
         self._body_left -= take  # taken from the socket, whatever happens to it now
         try:
-            body_pump.write_all(sink.fd, piece, sink.position + sink.moved)
+            pwrite_all(sink.fd, piece, sink.position + sink.moved)
         except OSError as exc:  # a full disk: the store reports what fit; the rest of the body is dropped
             self._sink = None
             sink.fail(exc)
@@ -409,7 +410,7 @@ class DirectBody:
                 piece = piece[: room - written]
             for hasher in hashers:
                 hasher.update(piece)
-            body_pump.write_all(fd, piece, position + written)
+            pwrite_all(fd, piece, position + written)
             written += len(piece)
             if written == room:
                 return Pumped(written, Ended.LIMIT)  # the parser goes on with the rest; the app reads no more

@@ -192,7 +192,7 @@ def test_local_store_full_disk_keeps_and_counts_the_bytes_that_fit(
 ) -> None:
     store = LocalStore(tmp_path, write_buffer_bytes=64 * 1024, write_in_thread=in_thread)
     room = 100_000
-    real = local_module._pwrite_all
+    real = local_module._pwritev_all
 
     def disk_of(fd: int, buffers: list[bytes], position: int, total: int) -> int:
         if position + total <= room:
@@ -202,7 +202,7 @@ def test_local_store_full_disk_keeps_and_counts_the_bytes_that_fit(
             os.pwrite(fd, b"".join(buffers)[:fits], position)
         raise _no_space()
 
-    monkeypatch.setattr(local_module, "_pwrite_all", disk_of)
+    monkeypatch.setattr(local_module, "_pwritev_all", disk_of)
     data = os.urandom(300_000)
 
     async def go() -> None:
@@ -212,7 +212,7 @@ def test_local_store_full_disk_keeps_and_counts_the_bytes_that_fit(
         assert caught.value.stored == room
         info = await store.get_info(info.id)
         assert info.offset == room and (tmp_path / info.id).read_bytes() == data[:room]
-        monkeypatch.setattr(local_module, "_pwrite_all", real)  # space freed: the client resumes
+        monkeypatch.setattr(local_module, "_pwritev_all", real)  # space freed: the client resumes
         await store.write_chunk(info, chunks(data[room:]))
         assert await read_all(store, await store.get_info(info.id)) == data
 

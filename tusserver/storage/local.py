@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
-from ..fileops import read_file, unlink_quietly, write_file
+from ..fileops import pwrite_all, read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import MODIFIED, CommitCheck, Store
@@ -389,9 +389,9 @@ class _Writer:
     async def submit(self, buffers: list[bytes], size: int) -> None:
         await self._collect()
         if not self.in_thread:
-            self.written += _pwrite_all(self.fd, buffers, self.position, size)
+            self.written += _pwritev_all(self.fd, buffers, self.position, size)
         else:
-            self._inflight = _write_pool().submit(_pwrite_all, self.fd, buffers, self.position, size)
+            self._inflight = _write_pool().submit(_pwritev_all, self.fd, buffers, self.position, size)
         self.position += size
 
     async def finish(self) -> int:
@@ -415,14 +415,10 @@ def _write_pool() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="tusserver-write")
 
 
-def _pwrite_all(fd: int, buffers: list[bytes], position: int, total: int) -> int:
+def _pwritev_all(fd: int, buffers: list[bytes], position: int, total: int) -> int:
     done = os.pwritev(fd, buffers, position)
     if done < total:  # a short write is rare on regular files; finish it the slow way
-        rest = b"".join(buffers)[done:]
-        while rest:
-            n = os.pwrite(fd, rest, position + done)
-            done += n
-            rest = rest[n:]
+        pwrite_all(fd, memoryview(b"".join(buffers))[done:], position + done)
     return total
 
 
