@@ -9,7 +9,7 @@ the file, a thread takes the rest of the body straight from the socket:
 - no checksum to compute: `splice` socket -> pipe -> file, so the bytes never enter user space;
 - with hashers (Upload-Checksum, a running Repr-Digest): the same splice, and a second thread reads
   each piece back from the page cache (still in the CPU cache) and hashes it, so the hash, the one
-  cost a checksum adds, runs on the other core beside the transfer (`_splice_then_hash`).
+  cost a checksum adds, runs on the other core beside the transfer.
 
 The pump never reads past `count` bytes, so a pipelined next request stays in the socket for the
 parser. What it moved is written before it returns, whatever ends it: the body complete, the client
@@ -97,13 +97,27 @@ def pump(
     stopper: Stopper,
     timeout_s: float,
 ) -> Pumped:
-    """Move up to `count` bytes from socket `sock` (non-blocking) to file `fd` at `position`."""
+    """Move up to `count` bytes from socket `sock` (non-blocking) to file `fd` at `position`.
+
+    With hashers, a second thread reads each spliced piece back from the page cache and hashes it, so
+    `fd` must be open for reading. Measured alternatives (8 MiB PATCHes with sha256): one thread doing
+    readv + hash + pwrite ~520 MB/s; readv + pwrite with the hash in a second thread ~530 MB/s, the
+    reading thread busy ~10.5 ms per 8 MiB with its two copies. Splicing leaves this thread the one
+    kernel copy into the page cache, and the hashing thread reads back bytes still in the CPU cache.
+    """
     waiter = select.poll()
     waiter.register(sock, _READABLE)
     waiter.register(stopper.fd, select.POLLIN)
-    if hashers:
-        return _splice_then_hash(sock, fd, position, count, hashers, stopper, waiter, int(timeout_s * 1000))
-    return _splice(sock, fd, position, count, stopper, waiter, int(timeout_s * 1000))
+    timeout_ms = int(timeout_s * 1000)
+    if not hashers:
+        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms)
+    pieces: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    hashing = _hash_threads().submit(_hash_from_file, fd, hashers, pieces)
+    try:
+        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)))
+    finally:
+        pieces.put(None)
+        hashing.result()  # every byte written is hashed before the caller reads a digest; raises what it raised
 
 
 def _wait(sock: int, stopper: Stopper, waiter: select.poll, timeout_ms: int) -> Ended | None:
@@ -162,52 +176,19 @@ def _splice(
         os.close(write_end)
 
 
-def _splice_then_hash(
-    sock: int,
-    fd: int,
-    position: int,
-    count: int,
-    hashers: Sequence[Hasher],
-    stopper: Stopper,
-    waiter: select.poll,
-    timeout_ms: int,
-) -> Pumped:
-    """Splice as without hashers; a second thread reads each piece back from the page cache and hashes it.
-
-    Measured alternatives (8 MiB PATCHes with sha256): one thread doing readv + hash + pwrite ~520 MB/s;
-    readv + pwrite here with the hash in a second thread ~530 MB/s, the reading thread busy ~10.5 ms per
-    8 MiB with its two copies. Splicing leaves this thread the one kernel copy into the page cache, and
-    the hashing thread reads back bytes that are still in the CPU cache. `fd` must be open for reading.
-    """
-    pieces: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-    hashing = _hash_threads().submit(_hash_from_file, fd, hashers, pieces)
-    try:
-        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)))
-    finally:
-        pieces.put(None)
-        hashing.result()  # every byte written is hashed before the caller reads a digest
-
-
 def _hash_from_file(fd: int, hashers: Sequence[Hasher], pieces: queue.SimpleQueue[tuple[int, int] | None]) -> None:
+    """Hash the pieces in the order they were written; on a failure stop (`pump` raises it at the end)."""
     buffer = memoryview(bytearray(HASH_READ_BYTES))
-    failure: BaseException | None = None
     while (piece := pieces.get()) is not None:
-        if failure is not None:
-            continue  # drain, so the splicing thread's final put never waits on a dead reader
         at, size = piece
-        try:
-            while size:
-                got = os.preadv(fd, [buffer[: min(size, HASH_READ_BYTES)]], at)
-                if got == 0:
-                    raise OSError(f"the data file ended at {at} while hashing")
-                for hasher in hashers:
-                    hasher.update(buffer[:got])  # type: ignore[arg-type]  # every Hasher takes any bytes-like object
-                at += got
-                size -= got
-        except BaseException as exc:
-            failure = exc
-    if failure is not None:
-        raise failure
+        while size:
+            got = os.preadv(fd, [buffer[: min(size, HASH_READ_BYTES)]], at)
+            if got == 0:
+                raise OSError(f"the data file ended at {at} while hashing")
+            for hasher in hashers:
+                hasher.update(buffer[:got])  # type: ignore[arg-type]  # every Hasher takes any bytes-like object
+            at += got
+            size -= got
 
 
 @functools.cache
