@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from tests.support import free_port, wait_for
+from tusserver import body_pump
 from tusserver.body_pump import Stopper
 from tusserver.direct_body import DIRECT_BODY
 from tusserver.http_protocol import DIRECT_MIN_BYTES, LeanHttpToolsProtocol, TransportLimits
@@ -246,3 +247,16 @@ def test_on_the_loop_a_hashed_body_is_declined_and_read_through_receive(port: in
         answer, _ = read_response(sock)
     assert answer["offered"] and not answer["used"]
     assert answer["file_sha256"] == answer["sha256"] == sha(data)
+
+
+def test_a_system_without_splice_or_eventfd_is_not_offered_direct_bodies(
+    port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, only the body threads were turned off there: the loop's sink was still offered, and the
+    body reader's Stopper (an eventfd) would have failed the request."""
+    monkeypatch.setattr(body_pump, "AVAILABLE", False)
+    data = os.urandom(MiB)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(len(data)) + data)
+        answer, _ = read_response(sock)
+    assert not answer["offered"] and answer["file_sha256"] == sha(data)

@@ -42,9 +42,8 @@ _GONE = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIM
 _READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 
 
-def available() -> bool:
-    """Whether this system has what the pump needs (Linux: splice, eventfd, poll)."""
-    return hasattr(os, "splice") and hasattr(os, "eventfd") and hasattr(select, "poll")
+# Whether this system has what direct transfers need (Linux: splice, and eventfd for every Stopper).
+AVAILABLE = hasattr(os, "splice") and hasattr(os, "eventfd") and hasattr(select, "poll")
 
 
 class Hasher(Protocol):

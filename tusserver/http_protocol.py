@@ -251,7 +251,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
             lean = cycle
             lean.pieces, lean.pieces_size = [], 0
             self._body_left = _content_length(self.headers)
-            if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http":
+            if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
                 # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
                 self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
 
@@ -267,24 +267,39 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         cycle.message_event.set()
 
     def data_received(self, data: bytes) -> None:
-        if self._sink is not None:
-            data = self._into_sink(self._sink, data)
-            if not data:
-                return
         if self._detached and self._body_left > 0:
-            # The rest of a body whose direct transfer ended early: nobody wants it, the parser must not see it.
-            self._last_read = time.monotonic()
-            self._unset_keepalive_if_required()
-            take = min(len(data), self._body_left)
-            self._body_left -= take
-            if self._body_left:
+            rest = self._outside_the_parser(data)
+            if not rest:
                 return
-            self._reattach()
-            if take == len(data):
-                return
-            super().data_received(memoryview(data)[take:])  # type: ignore[arg-type]  # fed as a view, no copy
-            return
+            data = rest  # type: ignore[assignment]  # the next request, fed as a view: no copy
         super().data_received(data)
+
+    def _outside_the_parser(self, data: bytes) -> memoryview:
+        """Body bytes the parser must not see: into the loop's sink while there is one, then dropped (a body
+        cut short, or longer than the room it had). What follows the body is returned for the parser."""
+        self._last_read = time.monotonic()
+        self._unset_keepalive_if_required()
+        view = memoryview(data)
+        while view and self._detached and self._body_left > 0:
+            sink = self._sink
+            take = min(len(view), self._body_left if sink is None else sink.count - sink.moved)
+            piece, view = view[:take], view[take:]
+            self._body_left -= take  # taken from the socket, whatever happens to it now
+            if sink is None:
+                if not self._body_left:
+                    self._reattach()
+                continue
+            try:
+                pwrite_all(sink.fd, piece, sink.position + sink.moved)
+            except OSError as exc:  # a full disk: the store reports what fit; the rest of the body is dropped
+                self._sink = None
+                sink.fail(exc)
+                self._after_transfer(0, Ended.STOPPED)
+                continue
+            sink.moved += take
+            if sink.moved == sink.count:
+                self._end_sink(Ended.COMPLETE)
+        return view
 
     # -- direct transfers (DirectBody) ----------------------------------------------------------
 
@@ -305,25 +320,6 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
             cycle.more_body = False
             cycle.message_event.set()
 
-    def _into_sink(self, sink: _LoopSink, data: bytes) -> bytes:
-        """Write what belongs to the body straight into the file; the rest of `data` (the next request)."""
-        self._last_read = time.monotonic()
-        self._unset_keepalive_if_required()
-        take = min(len(data), sink.count - sink.moved)
-        piece = data if take == len(data) else memoryview(data)[:take]
-        self._body_left -= take  # taken from the socket, whatever happens to it now
-        try:
-            pwrite_all(sink.fd, piece, sink.position + sink.moved)
-        except OSError as exc:  # a full disk: the store reports what fit; the rest of the body is dropped
-            self._sink = None
-            sink.fail(exc)
-            self._after_transfer(0, Ended.STOPPED)
-            return data[take:]
-        sink.moved += take
-        if sink.moved == sink.count:
-            self._end_sink(Ended.COMPLETE)
-        return data[take:] if take < len(data) else b""
-
     def _end_sink(self, ended: Ended) -> None:
         sink, self._sink = self._sink, None
         if sink is not None:
@@ -334,9 +330,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         self._end_sink(Ended.TIMEOUT)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._sink is not None:
-            sink, self._sink = self._sink, None
-            sink.end(Ended.EOF)
+        self._end_sink(Ended.EOF)  # the transport is closing: nothing else to settle
         super().connection_lost(exc)
 
     def _after_transfer(self, moved: int, ended: Ended) -> None:
@@ -534,7 +528,7 @@ def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     limits = TransportLimits(
         max_head_bytes=settings.max_header_bytes,
         read_timeout_s=settings.read_timeout_s,
-        body_threads=settings.body_threads if body_pump.available() else 0,
+        body_threads=settings.body_threads,
     )
     kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
     # uvicorn only ever calls it with keywords (server.py create_protocol), as it would the class
