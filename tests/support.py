@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -303,6 +304,35 @@ class InProcessServer(_TusEndpoint):
 
 
 Server = LiveServer | InProcessServer
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes  # Content-Length bytes (none without the header, as for a 204)
+    rest: bytes  # what arrived after it: the next pipelined response
+
+
+def read_http_response(sock: socket.socket, buffered: bytes = b"") -> RawResponse:
+    """One HTTP/1.1 response read off a raw socket; a connection closed before it is complete fails the test."""
+    raw = buffered
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before a response: {raw[:200]!r}"
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed {length - len(body)} bytes into a response body"
+        body += chunk
+    return RawResponse(int(lines[0].split()[1]), headers, body[:length], body[length:])
 
 
 def half_patch(

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.support import free_port, wait_for
+from tests.support import free_port, read_http_response, wait_for
 from tusserver import body_pump
 from tusserver.body_pump import Stopper
 from tusserver.direct_body import DIRECT_BODY
@@ -108,17 +108,9 @@ def request(length: int, path: str = "/", **headers: str) -> bytes:
 
 
 def read_response(sock: socket.socket, buffered: bytes = b"") -> tuple[dict[str, Any], bytes]:
-    data = buffered
-    while b"\r\n\r\n" not in data:
-        got = sock.recv(65536)
-        assert got, f"connection closed; got {data[:80]!r}"
-        data += got
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
-    while len(rest) < length:
-        rest += sock.recv(65536)
-    return json.loads(rest[:length]), rest[length:]
+    """The probe's JSON answer, and what followed it (the next pipelined response)."""
+    response = read_http_response(sock, buffered)
+    return json.loads(response.body), response.rest
 
 
 def sha(data: bytes) -> str:

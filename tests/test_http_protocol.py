@@ -26,7 +26,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.support import free_port, wait_for
+from tests.support import free_port, read_http_response, wait_for
 from tusserver.http_protocol import GuardedHttpToolsProtocol, LeanHttpToolsProtocol, TransportLimits, supported
 
 received_disconnect = threading.Event()
@@ -98,16 +98,9 @@ def test_chunked_body_arrives_whole(base_url: str) -> None:
 
 
 def _read_response(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes]:
-    """One HTTP response (headers + Content-Length body) from the socket; returns (body, leftover)."""
-    data = buffered
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
-    while len(rest) < length:
-        rest += sock.recv(65536)
-    return rest[:length], rest[length:]
+    """One response's body, and what followed it."""
+    response = read_http_response(sock, buffered)
+    return response.body, response.rest
 
 
 def test_expect_100_continue(base_url: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 
 import httpx
@@ -17,26 +16,15 @@ import pytest
 
 from tests.auth.keys import claims, hs256
 from tests.conftest import ServerFactory
-from tests.support import PATCH, TUS, half_patch, wait_for
+from tests.support import PATCH, TUS, half_patch, read_http_response, wait_for
 
 KiB = 1024
 SECRET = "cut-patch-test-secret-of-32-bytes!"
 
 
 def read_response(sock: socket.socket) -> tuple[int, str]:
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = sock.recv(4096)
-        assert chunk, f"connection closed before a response: {raw!r}"
-        raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    declared = re.search(rb"(?i)content-length: *(\d+)", head)
-    length = int(declared.group(1)) if declared else 0  # a 204 has none
-    while len(body) < length:
-        chunk = sock.recv(4096)
-        assert chunk
-        body += chunk
-    return int(head.split(b" ", 2)[1]), body.decode()
+    response = read_http_response(sock)
+    return response.status, response.body.decode()
 
 
 @pytest.mark.parametrize("auth", [False, True], ids=["no-auth", "same-owner"])

@@ -20,7 +20,7 @@ import httpx
 
 from tests.auth.session import PATCH_HEADERS, ROTATING, TokenChain, bearer, decode, mint
 from tests.conftest import ServerFactory
-from tests.support import wait_for
+from tests.support import read_http_response, wait_for
 
 SIZE = 256 * 1024
 HALF = SIZE // 2
@@ -39,18 +39,8 @@ def _start_patch(port: int, path: str, token: str, first: bytes) -> socket.socke
 
 
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        if not piece:
-            break
-        data += piece
-    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    headers = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(head[0].split()[1]), headers
+    response = read_http_response(sock)
+    return response.status, response.headers
 
 
 def test_refused_requests_do_not_cut_a_running_patch(server_factory: ServerFactory) -> None:
