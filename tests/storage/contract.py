@@ -37,8 +37,18 @@ async def new_upload(store: Store, length: int | None, **kwargs: object) -> Uplo
     return await store.get_info(info.id)
 
 
-async def read_all(store: Store, info: UploadInfo) -> bytes:
-    return b"".join([c async for c in store.read(info, 0, info.offset)])
+async def read_all(store: Store, info: UploadInfo, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([c async for c in store.read(info, start, info.offset if end is None else end)])
+
+
+async def written_partials(store: Store, pieces: list[bytes], piece_size: int = 64 * 1024) -> list[UploadInfo]:
+    """One finished partial upload per piece, read back from the store: what a concatenation takes."""
+    parts = []
+    for piece in pieces:
+        part = await new_upload(store, len(piece), concat="partial")
+        await store.write_chunk(part, chunks(piece, piece_size))
+        parts.append(await store.get_info(part.id))
+    return parts
 
 
 def capabilities(store: Store, *needed: str) -> StoreComposer:
@@ -146,11 +156,7 @@ class StoreContract:
         assert concater is not None
 
         async def go() -> None:
-            parts = []
-            for piece in (b"hello ", b"big ", b"world"):
-                part = await new_upload(store, len(piece), concat="partial")
-                await store.write_chunk(part, chunks(piece))
-                parts.append(await store.get_info(part.id))
+            parts = await written_partials(store, [b"hello ", b"big ", b"world"])
             final = await new_upload(store, 15, concat="final", parts=[p.id for p in parts])
             assert not final.is_complete
             await concater.concatenate(final, parts)

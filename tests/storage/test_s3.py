@@ -11,6 +11,7 @@ import httpx
 
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
+from tests.storage.contract import chunks, read_all, written_partials
 from tests.support import TUS, wait_for
 from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
@@ -23,13 +24,11 @@ def make_store(server: S3Server) -> S3Store:
     return S3Store(server.client(), server.bucket, prefix="t/")
 
 
-async def stream(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+STREAM_PIECE = 256 * 1024  # the body pieces the store is given, about what a real server hands it
 
 
-async def read_all(store: S3Store, info: UploadInfo, start: int = 0, end: int | None = None) -> bytes:
-    return b"".join([c async for c in store.read(info, start, info.offset if end is None else end)])
+def stream(data: bytes) -> AsyncIterator[bytes]:
+    return chunks(data, STREAM_PIECE)
 
 
 def test_resumable_writes_across_part_boundaries(s3_server: S3Server) -> None:
@@ -60,12 +59,7 @@ def test_concatenate_large_and_small_parts(s3_server: S3Server) -> None:
 
     async def run() -> None:
         store = make_store(s3_server)
-        parts = []
-        for piece in pieces:
-            part = UploadInfo(id=new_upload_id(), length=len(piece), concat="partial")
-            await store.create(part)
-            await store.write_chunk(part, stream(piece))
-            parts.append(await store.get_info(part.id))
+        parts = await written_partials(store, pieces, STREAM_PIECE)
         final = UploadInfo(
             id=new_upload_id(), length=sum(map(len, pieces)), concat="final", parts=[p.id for p in parts]
         )

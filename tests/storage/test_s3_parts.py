@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
+from tests.storage.contract import chunks, read_all, written_partials
 from tests.support import TUS, small_tmpfs, wait_for
 from tusserver.config import Settings, SettingsError
 from tusserver.errors import ChecksumMismatch, Conflict
@@ -87,13 +88,11 @@ def make_store(server: S3Server, client: Any = None, **kwargs: Any) -> S3Store:
     return S3Store(client or server.client(), server.bucket, prefix="p/", part_size=MIN_PART, **kwargs)
 
 
-async def stream(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+STREAM_PIECE = 256 * 1024  # the body pieces the store is given, about what a real server hands it
 
 
-async def read_all(store: S3Store, info: UploadInfo) -> bytes:
-    return b"".join([c async for c in store.read(info, 0, info.offset)])
+def stream(data: bytes) -> AsyncIterator[bytes]:
+    return chunks(data, STREAM_PIECE)
 
 
 def test_deferred_upload_plans_parts_for_the_max_size(s3_server: S3Server) -> None:
@@ -262,12 +261,7 @@ def test_concatenate_tops_up_short_parts_from_the_next(s3_server: S3Server) -> N
 
     async def run() -> None:
         store = make_store(s3_server)
-        parts = []
-        for piece in pieces:
-            part = UploadInfo(id=new_upload_id(), length=len(piece), concat="partial")
-            await store.create(part)
-            await store.write_chunk(part, stream(piece))
-            parts.append(await store.get_info(part.id))
+        parts = await written_partials(store, pieces, STREAM_PIECE)
         final = UploadInfo(id=new_upload_id(), length=sum(map(len, pieces)), concat="final")
         await store.create(final)
         await store.concatenate(final, parts)
