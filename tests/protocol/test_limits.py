@@ -50,6 +50,18 @@ async def make_parts(store: MemoryStore, count: int, length: int, filled: bool) 
     return ids
 
 
+async def parked_final(
+    ctx: TusContext, store: MemoryStore, parts: int, length: int, letter: str
+) -> tuple[str, list[str]]:
+    """A final over `parts` unfinished parts, scheduled once: it parks until they finish. Its id, its parts'."""
+    ids = await make_parts(store, parts, length, filled=False)
+    final = UploadInfo(id="final-" + letter * 16, length=parts * length, concat="final", parts=ids)
+    await store.create(final)
+    ctx.uploads.assembler.schedule(final.id)
+    await asyncio.gather(*ctx.uploads.assembler.tasks)
+    return final.id, ids
+
+
 def test_assembly_discards_a_final_over_its_recorded_limit() -> None:
     """Two deferred lengths declared at once can both pass the PATCH check; assembly is the backstop."""
 
@@ -69,19 +81,15 @@ def test_a_parked_final_does_not_reread_its_parts_on_every_head(monkeypatch: pyt
     async def scenario() -> None:
         ctx, store = context()
         assembler = ctx.uploads.assembler
-        parts = await make_parts(store, 500, 1, filled=False)
-        final = UploadInfo(id="final-" + "g" * 16, length=500, concat="final", parts=parts)
-        await store.create(final)
-        assembler.schedule(final.id)
-        await asyncio.gather(*assembler.tasks)
+        final_id, _ = await parked_final(ctx, store, 500, 1, "g")
         first = store.reads
         assert first >= 500  # the first attempt reads every part and finds them unfinished
         for _ in range(200):  # what 200 HEADs do
-            assembler.schedule(final.id)
+            assembler.schedule(final_id)
             await asyncio.gather(*assembler.tasks)
         assert store.reads == first
         monkeypatch.setattr("tusserver.uploads.state.time.monotonic", lambda: 1e12)  # the back-off has passed
-        assembler.schedule(final.id)
+        assembler.schedule(final_id)
         await asyncio.gather(*assembler.tasks)
         assert store.reads > first  # re-checked: a lost wake-up or a restart never strands a final
 
@@ -147,11 +155,7 @@ def test_parking_forgets_the_finals_of_a_part_that_is_deleted_or_expires() -> No
     async def scenario() -> None:
         ctx, store = context()
         assembler = ctx.uploads.assembler
-        parts = await make_parts(store, 2, 10, filled=False)
-        final = UploadInfo(id="final-" + "h" * 16, length=20, concat="final", parts=parts)
-        await store.create(final)
-        assembler.schedule(final.id)
-        await asyncio.gather(*assembler.tasks)
+        _, parts = await parked_final(ctx, store, 2, 10, "h")
         waiting = assembler.parking._waiting  # type: ignore[attr-defined]
         assert set(waiting) == set(parts)
         await ctx.uploads.ledger.remove(await store.get_info(parts[0]))  # what DELETE and the sweeper do
