@@ -33,31 +33,28 @@ node-deps:
 		cd $(NODE_DIR) && { [ -d node_modules ] && [ node_modules -nt package.json ] || npm install --no-audit --no-fund --silent; }; \
 	fi
 
-# tests/browser drives Debian's chromium (playwright-core from npm, no downloaded browser). Installed
-# when missing and we are root with apt-get; otherwise the browser tests skip, or fail under CI=true.
-browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# $(call debian_tool,PACKAGE,CHECK,TESTS): when CHECK fails, install the Debian PACKAGE if we are root
+# with apt-get; otherwise TESTS skip, or fail under CI=true.
+define debian_tool
+	@if ! { $(2); } >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
 		elif [ "$$CI" = true ]; then \
-			echo "chromium is missing and cannot be installed here (needs root and apt-get)" >&2; exit 1; \
+			echo "$(1) is missing and cannot be installed here (needs root and apt-get)" >&2; exit 1; \
 		else \
-			echo "chromium is missing: tests/browser will be skipped (apt-get install chromium)" >&2; \
+			echo "$(1) is missing: $(3) will be skipped (apt-get install $(1))" >&2; \
 		fi; \
 	fi
+endef
+
+# tests/browser drives Debian's chromium (playwright-core from npm, no downloaded browser).
+browser-deps:
+	$(call debian_tool,chromium,command -v chromium,tests/browser)
 
 # tests/cluster puts Debian's nginx in front of three instances (run with its own config and ports,
-# not as a service). Installed the same way as chromium.
+# not as a service).
 cluster-deps:
-	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
-		elif [ "$$CI" = true ]; then \
-			echo "nginx is missing and cannot be installed here (needs root and apt-get)" >&2; exit 1; \
-		else \
-			echo "nginx is missing: tests/cluster will be skipped (apt-get install nginx)" >&2; \
-		fi; \
-	fi
+	$(call debian_tool,nginx,command -v nginx || [ -x /usr/sbin/nginx ],tests/cluster)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
