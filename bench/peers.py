@@ -151,14 +151,8 @@ def install_peers(workdir: Path) -> list[Peer]:
     An install already in `workdir` (from an earlier run with --peers-dir) is reused as it is.
     """
     peers: list[Peer] = []
-    node_dir = workdir / "node-peer"
-    node_dir.mkdir(parents=True, exist_ok=True)
-    (node_dir / "package.json").write_text('{"private": true, "type": "module"}\n')
-    (node_dir / "server.mjs").write_text(TUS_NODE_LAUNCHER)
-    if not (node_dir / "node_modules" / "@tus" / "file-store").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "@tus/server", "@tus/file-store"],
-                       cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    node_version = _json_version(node_dir / "node_modules" / "@tus" / "server" / "package.json")
+    node_dir = node_package(workdir / "node-peer", "server.mjs", TUS_NODE_LAUNCHER, "@tus/server", "@tus/file-store")
+    node_version = package_version(node_dir, "@tus/server")
     peers.append(Peer("@tus/server", ["node", "server.mjs", "{port}", "{data}"], cwd=node_dir, version=node_version))
 
     venv = workdir / "tuspy-venv"
@@ -177,7 +171,18 @@ def install_peers(workdir: Path) -> list[Peer]:
     return peers
 
 
-def _json_version(path: Path) -> str:
+def node_package(node_dir: Path, launcher: str, code: str, *packages: str) -> Path:
+    """A folder with `launcher` (an ES module) and `packages` from npm, installed once (the last one tells)."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    (node_dir / "package.json").write_text('{"private": true, "type": "module"}\n')
+    (node_dir / launcher).write_text(code)
+    if not (node_dir / "node_modules" / packages[-1]).is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", *packages],
+                       cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return node_dir
+
+
+def package_version(node_dir: Path, package: str) -> str:
     import json
 
-    return str(json.loads(path.read_text()).get("version", "?"))
+    return str(json.loads((node_dir / "node_modules" / package / "package.json").read_text()).get("version", "?"))

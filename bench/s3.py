@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import workloads  # noqa: E402
-from bench.peers import Peer, Running, free_port, start  # noqa: E402
+from bench.peers import Peer, Running, free_port, node_package, package_version, start  # noqa: E402
 from bench.run import _span  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
@@ -114,22 +114,11 @@ class S3Running(Running):
 
 
 def install_node_peer(workdir: Path, endpoint: str) -> Peer:
-    node_dir = workdir / "node-s3-peer"
-    node_dir.mkdir(parents=True, exist_ok=True)
-    (node_dir / "package.json").write_text('{"private": true, "type": "module"}\n')
-    (node_dir / "server-s3.mjs").write_text(TUS_NODE_S3_LAUNCHER)
-    if not (node_dir / "node_modules" / "@tus" / "s3-store").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "@tus/server", "@tus/s3-store"],
-                       cwd=node_dir, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    version = workloads_version(node_dir / "node_modules" / "@tus" / "s3-store" / "package.json")
+    packages = ("@tus/server", "@tus/s3-store")
+    node_dir = node_package(workdir / "node-s3-peer", "server-s3.mjs", TUS_NODE_S3_LAUNCHER, *packages)
+    version = package_version(node_dir, "@tus/s3-store")
     env = {**CREDENTIALS, "BENCH_S3_ENDPOINT": endpoint, "BENCH_S3_BUCKET": BUCKET}
     return Peer("@tus/server + s3-store", ["node", "server-s3.mjs", "{port}"], cwd=node_dir, env=env, version=version)
-
-
-def workloads_version(path: Path) -> str:
-    import json
-
-    return str(json.loads(path.read_text()).get("version", "?"))
 
 
 def tusserver_s3_peer(endpoint: str) -> Peer:
