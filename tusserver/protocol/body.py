@@ -6,8 +6,9 @@ The writer downstream sees a plain end of stream and stores everything it was gi
 `interrupt` is then answered 400 (`released`), so the client never takes it for a stored one.
 
 A store writing to a local file may instead ask for the whole body at once with `into_file`: the HTTP
-protocol then moves it socket -> file in a worker thread (http_protocol.DirectBody), hashing it there
-when there are hashers, under the same three rules.
+protocol then moves it socket -> file in a worker thread, hashing it there when there are hashers, or
+with no thread free writes each read into the file itself (http_protocol.DirectBody), under the same
+three rules.
 """
 
 from __future__ import annotations
