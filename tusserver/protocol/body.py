@@ -159,7 +159,7 @@ class BodyReader:
 
 
 class BodyChunks:
-    """`BodyReader`'s chunks, which a store may also take whole with `into_file` (types.FileChunkStream)."""
+    """`BodyReader`'s chunks, which a store may also take whole with `into_file` (direct_body.FileChunkStream)."""
 
     def __init__(self, reader: BodyReader) -> None:
         self._reader = reader
