@@ -134,12 +134,10 @@ def test_expect_100_continue_is_answered_before_the_transfer(port: int) -> None:
     data = os.urandom(2 * MiB)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(request(len(data), expect="100-continue"))
-        interim = b""
-        while b"\r\n\r\n" not in interim:
-            interim += sock.recv(65536)
-        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim[:40]
+        interim = read_http_response(sock)  # the 100 Continue
+        assert interim.status == 100, interim
         sock.sendall(data)
-        answer, _ = read_response(sock, interim.split(b"\r\n\r\n", 1)[1])
+        answer, _ = read_response(sock, interim.rest)
     assert answer["used"] and answer["file_sha256"] == sha(data)
 
 

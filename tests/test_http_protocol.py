@@ -108,12 +108,10 @@ def test_expect_100_continue(base_url: str) -> None:
     port = int(base_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(data))
-        interim = b""
-        while b"\r\n\r\n" not in interim:
-            interim += sock.recv(65536)
-        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim[:40]
+        interim = read_http_response(sock)  # the 100 Continue
+        assert interim.status == 100, interim
         sock.sendall(data)
-        body, _ = _read_response(sock, interim.split(b"\r\n\r\n", 1)[1])
+        body, _ = _read_response(sock, interim.rest)
     expect(json.loads(body), data)
 
 
@@ -210,12 +208,10 @@ def test_waiting_for_the_app_is_not_the_clients_silence(base_url: str) -> None:
     expect(httpx.post(base_url + "/late", content=data, timeout=30).json(), data)
     with socket.create_connection(("127.0.0.1", _port(base_url)), timeout=30) as sock:
         sock.sendall(b"POST /late HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
-        interim = b""
-        while b"\r\n\r\n" not in interim:
-            interim += sock.recv(65536)
-        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim[:40]
+        interim = read_http_response(sock)  # the 100 Continue
+        assert interim.status == 100, interim
         sock.sendall(b"hello")
-        body, _ = _read_response(sock, interim.split(b"\r\n\r\n", 1)[1])
+        body, _ = _read_response(sock, interim.rest)
     expect(json.loads(body), b"hello")
 
 
