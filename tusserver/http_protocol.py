@@ -34,6 +34,11 @@ never sees those bytes: it was left at the start of the body, so once the body's
 fresh parser takes over the connection at the next request head. A transfer that ends before the body
 does (the upload is full, another request wants the upload) leaves the rest to be read and dropped here,
 outside the parser, so the connection stays in step for the next request.
+
+Both offer the app informational (1xx) responses, which uvicorn cannot send: scope extension
+`INFORMATIONAL` (the resumable-upload draft's `104 (Upload Resumption Supported)`). The app sends
+`{"type": INFORMATIONAL, "status": 104, "headers": [...]}` before `http.response.start`; it is written
+at once, or dropped when it no longer may be (a response started, an HTTP/1.0 client, a closed socket).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, cast
 
 import httptools
@@ -59,7 +65,7 @@ from uvicorn.server import ServerState
 from . import body_pump
 from .body_pump import Ended, Hasher, Pumped, Stopper
 from .config import Settings
-from .constants import TUS_VERSION
+from .constants import INFORMATIONAL, TUS_VERSION
 from .direct_body import DIRECT_BODY
 from .fileops import pwrite_all
 
@@ -162,6 +168,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+            cycle.__class__ = _InterimCycle
+            self.scope.setdefault("extensions", {})[INFORMATIONAL] = {}
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -215,7 +225,39 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
-class _PiecesCycle(RequestResponseCycle):
+class _InterimCycle(RequestResponseCycle):
+    """uvicorn's cycle, also writing the informational responses the app sends before its response."""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != INFORMATIONAL:
+            await super().send(message)
+            return
+        status = int(message["status"])
+        if not 100 <= status < 200 or status == 101:
+            raise RuntimeError(f"{status} is not an informational status")
+        if self.response_started or self.disconnected or self.transport.is_closing():
+            return
+        if self.scope.get("http_version", "1.1") != "1.1":
+            return  # RFC 9110 15.2: never to an HTTP/1.0 client
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
+        for name, value in message.get("headers", []):
+            if b"\r" in name + value or b"\n" in name + value:
+                raise RuntimeError("Invalid HTTP header in an informational response.")
+            lines.append(b"%s: %s\r\n" % (name, value))
+        lines.append(b"\r\n")
+        self.transport.write(b"".join(lines))
+
+
+def _reason(status: int) -> bytes:
+    if status == 104:
+        return b"Upload Resumption Supported"
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Informational"
+
+
+class _PiecesCycle(_InterimCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -246,14 +288,14 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+        if type(cycle) is _InterimCycle:  # the one just made for this request; its task has not run yet
             cycle.__class__ = _PiecesCycle
             lean = cycle
             lean.pieces, lean.pieces_size = [], 0
             self._body_left = _content_length(self.headers)
             if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
                 # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
-                self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
+                self.scope["extensions"][DIRECT_BODY] = DirectBody(self, lean)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)
