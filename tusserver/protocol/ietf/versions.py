@@ -83,7 +83,10 @@ def draft_of(request: Request) -> Draft | None:
     value = request.headers.get(INTEROP_HEADER)
     if value is None:
         return None
-    version = parse_integer("Upload-Draft-Interop-Version", value)
+    try:
+        version = parse_integer("Upload-Draft-Interop-Version", value)
+    except BadRequest:
+        version = None
     draft = DRAFTS.get(version) if version is not None else None
     if draft is None:
         raise BadRequest(f"Upload-Draft-Interop-Version {value[:20]!r} is not supported; we speak {SUPPORTED}")
