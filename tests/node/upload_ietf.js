@@ -1,5 +1,5 @@
 // Upload one file with tus-js-client speaking the IETF draft, abort it mid-request, resume it on the
-// same URL, and print one JSON line: {"url", "abortedAt", "resumedFrom", "requests": [[method, status, interop]]}.
+// same URL, and print one JSON line: {"url", "abortedAt", "resumedFrom", "rotations", "requests": [[method, status, interop]]}.
 //
 //   PROTOCOL=ietf-draft-05 node upload_ietf.js FILE ENDPOINT
 //
@@ -24,6 +24,7 @@ const chunkSize = Number(process.env.CHUNK_SIZE || 4 * 1024 * 1024)
 const abortAt = Number(process.env.ABORT_AT || buffer.length / 2)
 let token = process.env.TUS_TOKEN
 const requests = []
+let rotations = 0
 
 function options (extra) {
   return {
@@ -37,7 +38,10 @@ function options (extra) {
     onAfterResponse (req, res) {
       requests.push([req.getMethod(), res.getStatus(), res.getHeader('Upload-Draft-Interop-Version') || null])
       const fresh = res.getHeader('X-New-Token')
-      if (fresh) token = fresh
+      if (fresh) {
+        token = fresh
+        rotations += 1
+      }
     },
     ...extra
   }
@@ -82,6 +86,6 @@ function resume (url) {
 
 firstPart()
   .then(({ url, abortedAt }) => resume(url).then(({ resumedFrom }) => {
-    console.log(JSON.stringify({ url, abortedAt, resumedFrom, requests }))
+    console.log(JSON.stringify({ url, abortedAt, resumedFrom, rotations, requests }))
   }))
   .catch(fail)
