@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import LiveServer, read_http_response, wait_for
+from tests.support import LiveServer, RawResponse, read_http_response, wait_for
 
 from .raw import PARTIAL, exchange, problem, read_until_final, send_head, v8
 
@@ -42,7 +42,7 @@ def _create(server: LiveServer, length: int | None = None) -> str:
     return _path(final.headers["location"])
 
 
-def _append(server: LiveServer, path: str, offset: int, data: bytes, complete: bool, **extra: str) -> list:  # type: ignore[type-arg]
+def _append(server: LiveServer, path: str, offset: int, data: bytes, complete: bool, **extra: str) -> list[RawResponse]:
     headers = v8(Upload_Offset=str(offset), Upload_Complete="?1" if complete else "?0", Content_Type=PARTIAL)
     return exchange(server, "PATCH", path, {**headers, **extra}, data)
 
@@ -247,6 +247,8 @@ def test_an_interop_version_we_do_not_speak_is_400_without_104(server: LiveServe
 
 
 def test_unknown_upload_is_404_problem(server: LiveServer) -> None:
-    *_, answer = exchange(server, "PATCH", "/files/nope", v8(Upload_Offset="0", Upload_Complete="?0", Content_Type=PARTIAL))
+    *_, answer = exchange(
+        server, "PATCH", "/files/nope", v8(Upload_Offset="0", Upload_Complete="?0", Content_Type=PARTIAL)
+    )
     assert answer.status == 404
     problem(answer)
