@@ -586,7 +586,10 @@ def supported() -> bool:
     """Whether the installed uvicorn is a tested release with the attributes these protocols rely on."""
     if ".".join(uvicorn.__version__.split(".")[:2]) not in TESTED_UVICORN:
         return False
-    needed = ("waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete")
+    needed = (
+        "waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete",
+        "response_started",
+    )  # fmt: skip
     init = RequestResponseCycle.__init__.__code__
     hooks = (
         "on_body", "on_headers_complete", "on_message_complete", "on_response_complete", "send_400_response",
