@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
-from .constants import TUS_HEADERS
+from .constants import IETF_HEADERS, TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .expiry import run_sweeper
 from .extras import require_extra
@@ -37,6 +37,7 @@ from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_inde
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
 EXPOSED_HEADERS = [
     *TUS_HEADERS,
+    *IETF_HEADERS,
     "Location",
     "X-New-Token",
     "WWW-Authenticate",
@@ -49,6 +50,9 @@ log = logging.getLogger("tusserver")
 
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
+    *IETF_HEADERS,
+    "Content-Disposition",
+    "Content-Digest",
     "Authorization",
     "Content-Type",
     "X-HTTP-Method-Override",
