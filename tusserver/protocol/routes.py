@@ -1,7 +1,9 @@
 """The upload routes under `--base-path`; storage, locking and auth come in through `TusContext`.
 
 Each route serves tus 1.0 and the resumable-upload draft: `by_protocol` sends a request carrying
-`Upload-Draft-Interop-Version` to the draft's handler, any other to the tus one.
+`Upload-Draft-Interop-Version` to the draft's handler, any other to the tus one. On an upload URL it
+also checks the path names the upload literally (paths.py): one wrapper, not two, since each costs
+every request a coroutine (bench/instructions.py).
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from .creation import CreationHandler
 from .download import DownloadHandler
 from .handlers import TusHandler
 from .ietf import Draft, IetfHandler, as_problems, draft_of
-from .paths import literal_upload_path
+from .paths import check_literal, literal_upload_path
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 DraftEndpoint = Callable[[Request, Draft], Awaitable[Response]]
 
 
-def by_protocol(tus: Endpoint, ietf: DraftEndpoint) -> Endpoint:
+def by_protocol(tus: Endpoint, ietf: DraftEndpoint, *, upload_url: bool = False) -> Endpoint:
     async def endpoint(request: Request) -> Response:
+        if upload_url:
+            check_literal(request)
         draft = draft_of(request)
         if draft is None:
             return await tus(request)
@@ -50,9 +54,9 @@ def routes(ctx: TusContext) -> list[Route]:
         Route(base, options, methods=["OPTIONS"]),
         Route(base.rstrip("/"), creation, methods=["POST"]),
         Route(base.rstrip("/"), options, methods=["OPTIONS"]),
-        Route(upload, literal_upload_path(by_protocol(tus.head, ietf.head)), methods=["HEAD"]),
-        Route(upload, literal_upload_path(by_protocol(tus.patch, ietf.patch)), methods=["PATCH"]),
-        Route(upload, literal_upload_path(by_protocol(tus.delete, ietf.delete)), methods=["DELETE"]),
+        Route(upload, by_protocol(tus.head, ietf.head, upload_url=True), methods=["HEAD"]),
+        Route(upload, by_protocol(tus.patch, ietf.patch, upload_url=True), methods=["PATCH"]),
+        Route(upload, by_protocol(tus.delete, ietf.delete, upload_url=True), methods=["DELETE"]),
         Route(upload, literal_upload_path(download.get), methods=["GET"]),
         Route(upload, options, methods=["OPTIONS"]),
     ]

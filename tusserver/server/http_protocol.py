@@ -35,10 +35,12 @@ fresh parser takes over the connection at the next request head. A transfer that
 does (the upload is full, another request wants the upload) leaves the rest to be read and dropped here,
 outside the parser, so the connection stays in step for the next request.
 
-Both offer the app informational (1xx) responses, which uvicorn cannot send: scope extension
-`INFORMATIONAL` (the resumable-upload draft's `104 (Upload Resumption Supported)`). The app sends
-`{"type": INFORMATIONAL, "status": 104, "headers": [...]}` before `http.response.start`; it is written
-at once, or dropped when it no longer may be (a response started, an HTTP/1.0 client, a closed socket).
+Both offer the app informational (1xx) responses, which uvicorn cannot send: the scope extension
+`INFORMATIONAL` is an `Informational` the app calls, `await extension.send(104, headers)` (the
+resumable-upload draft's `104 (Upload Resumption Supported)`), before it starts its response. It is
+written at once, or dropped when it no longer may be (a response started, an HTTP/1.0 client, a closed
+socket). An object the app calls rather than an ASGI message through `send`: every response would
+otherwise pay for a `send` that looks for it (bench/instructions.py).
 """
 
 from __future__ import annotations
@@ -169,9 +171,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_headers_complete()
         cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
-            cycle.__class__ = _InterimCycle
-            self.scope.setdefault("extensions", {})[INFORMATIONAL] = {}
+        if cycle is not None and cycle.scope is self.scope:  # one was made for this request (not an upgrade)
+            # ASGI types extensions as dict[str, dict]; the value is our object
+            self.scope["extensions"] = {INFORMATIONAL: Informational(cycle)}  # type: ignore[dict-item]
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -225,27 +227,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
-class _InterimCycle(RequestResponseCycle):
-    """uvicorn's cycle, also writing the informational responses the app sends before its response."""
+class Informational:
+    """Writes the informational responses of one request (scope extension `INFORMATIONAL`)."""
 
-    async def send(self, message: Any) -> None:
-        if message["type"] != INFORMATIONAL:
-            await super().send(message)
-            return
-        status = int(message["status"])
+    __slots__ = ("_cycle",)
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+
+    async def send(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Write one 1xx response now; False when it may no longer be sent (it is then dropped)."""
         if not 100 <= status < 200 or status == 101:
-            raise RuntimeError(f"{status} is not an informational status")
-        if self.response_started or self.disconnected or self.transport.is_closing():
-            return
-        if self.scope.get("http_version", "1.1") != "1.1":
-            return  # RFC 9110 15.2: never to an HTTP/1.0 client
+            raise ValueError(f"{status} is not an informational status")
+        cycle = self._cycle
+        if cycle.response_started or cycle.disconnected or cycle.transport.is_closing():
+            return False
+        if cycle.scope.get("http_version", "1.1") != "1.1":
+            return False  # RFC 9110 15.2: never to an HTTP/1.0 client
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
-        for name, value in message.get("headers", []):
+        for name, value in headers:
             if b"\r" in name + value or b"\n" in name + value:
-                raise RuntimeError("Invalid HTTP header in an informational response.")
+                raise ValueError("invalid header in an informational response")
             lines.append(b"%s: %s\r\n" % (name, value))
         lines.append(b"\r\n")
-        self.transport.write(b"".join(lines))
+        cycle.transport.write(b"".join(lines))
+        return True
 
 
 def _reason(status: int) -> bytes:
@@ -257,7 +263,7 @@ def _reason(status: int) -> bytes:
         return b"Informational"
 
 
-class _PiecesCycle(_InterimCycle):
+class _PiecesCycle(RequestResponseCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -288,7 +294,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
-        if type(cycle) is _InterimCycle:  # the one just made for this request; its task has not run yet
+        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
             cycle.__class__ = _PiecesCycle
             lean = cycle
             lean.pieces, lean.pieces_size = [], 0

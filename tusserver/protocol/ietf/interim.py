@@ -14,19 +14,11 @@ from ...constants import INFORMATIONAL
 UPLOAD_RESUMPTION_SUPPORTED = 104
 
 
-def can_send_interim(request: Request) -> bool:
-    return INFORMATIONAL in request.scope.get("extensions", {})
-
-
 async def send_interim(request: Request, headers: dict[str, str]) -> bool:
-    """Send one 104; False when this server cannot."""
-    if not can_send_interim(request):
+    """Send one 104; False when this server cannot (or no longer may)."""
+    extension = request.scope.get("extensions", {}).get(INFORMATIONAL)
+    if extension is None:
         return False
-    message = {
-        "type": INFORMATIONAL,
-        "status": UPLOAD_RESUMPTION_SUPPORTED,
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
-    }
-    # Starlette keeps the ASGI `send` of a request endpoint there (its own send_push_promise uses it).
-    await request._send(message)
-    return True
+    encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    sent: bool = await extension.send(UPLOAD_RESUMPTION_SUPPORTED, encoded)
+    return sent
