@@ -83,9 +83,13 @@ def draft_of(request: Request) -> Draft | None:
     """The draft a request speaks; None for tus 1.0 (no interop header). 400 for a version we do not speak."""
     # Every tus request asks this first: one pass over the raw headers, no exception for a missing one
     # (Headers.get raises and catches a KeyError; bench/instructions.py counted it).
-    value = next((raw.decode("latin-1") for name, raw in request.scope["headers"] if name == _INTEROP_RAW), None)
-    if value is None:
-        return None
+    for name, raw in request.scope["headers"]:
+        if name == _INTEROP_RAW:
+            return _draft(raw.decode("latin-1"))
+    return None
+
+
+def _draft(value: str) -> Draft:
     try:
         version = parse_integer("Upload-Draft-Interop-Version", value)
     except BadRequest:
