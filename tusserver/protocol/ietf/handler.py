@@ -22,7 +22,7 @@ from ..creation import has_body
 from ..digest import format_repr_digest
 from ..discard import discard_body
 from ..gate import admit, terminate
-from ..headers import MAX_INT, parse_int, parse_metadata, parse_repr_digest
+from ..headers import MAX_INT, Checksum, parse_int, parse_metadata, parse_repr_digest
 from .fields import content_digest, parse_boolean, parse_integer, representation_metadata, upload_limit
 from .interim import send_interim
 from .versions import Draft
@@ -92,7 +92,7 @@ class IetfHandler:
         with_body: bool,
         content_length: int | None,
         complete: bool,
-        checksum: object,
+        checksum: Checksum | None,
     ) -> None:
         """Store a creation's content (if any); end the upload there when the client said it is complete."""
         uploads, caller = self.uploads, self.ctx.caller(request)
@@ -109,7 +109,7 @@ class IetfHandler:
         async with uploads.lock(info.id, on_release_request=reader.interrupt):
             if content_length is not None and content_length > limit:
                 raise TooLarge(f"content of {content_length} bytes exceeds the upload's {limit} bytes")
-            await uploads.write(info, reader, checksum, caller)  # type: ignore[arg-type]
+            await uploads.write(info, reader, checksum, caller)
             if complete and reader.complete:
                 await uploads.declare_end(info, caller)
 
