@@ -24,12 +24,3 @@ def check_literal(request: Request) -> None:
         last = raw.split(b"?", 1)[0].rsplit(b"/", 1)[-1]
         if last != upload_id.encode("latin-1", "replace"):
             raise UploadNotFound()
-
-
-def literal_upload_path(endpoint: Endpoint) -> Endpoint:
-    async def checked(request: Request) -> Response:
-        check_literal(request)
-        return await endpoint(request)
-
-    checked.__doc__ = endpoint.__doc__
-    return checked

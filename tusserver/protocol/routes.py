@@ -19,9 +19,8 @@ from .creation import CreationHandler
 from .download import DownloadHandler
 from .handlers import TusHandler
 from .ietf import Draft, IetfHandler, as_problems, draft_of
-from .paths import check_literal, literal_upload_path
+from .paths import Endpoint, check_literal
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 DraftEndpoint = Callable[[Request, Draft], Awaitable[Response]]
 
 
@@ -40,10 +39,10 @@ def by_protocol(tus: Endpoint, ietf: DraftEndpoint, *, upload_url: bool = False)
 
 def routes(ctx: TusContext) -> list[Route]:
     tus = TusHandler(ctx)
-    ietf = IetfHandler(ctx)
+    download = DownloadHandler(ctx)
+    ietf = IetfHandler(ctx, download.get)
     creation = by_protocol(CreationHandler(ctx).post, ietf.post)
     options = by_protocol(tus.options, ietf.options)
-    download = DownloadHandler(ctx)
     base = ctx.settings.base_path
     upload = base + "{upload_id}"
     disabled = {"GET"} if ctx.settings.disable_download else set()
@@ -57,7 +56,7 @@ def routes(ctx: TusContext) -> list[Route]:
         Route(upload, by_protocol(tus.head, ietf.head, upload_url=True), methods=["HEAD"]),
         Route(upload, by_protocol(tus.patch, ietf.patch, upload_url=True), methods=["PATCH"]),
         Route(upload, by_protocol(tus.delete, ietf.delete, upload_url=True), methods=["DELETE"]),
-        Route(upload, literal_upload_path(download.get), methods=["GET"]),
+        Route(upload, by_protocol(download.get, ietf.get, upload_url=True), methods=["GET"]),
         Route(upload, options, methods=["OPTIONS"]),
     ]
     return [r for r in found if not (r.methods or set()) & disabled]

@@ -146,3 +146,12 @@ def test_deferred_length_ends_where_the_client_says(shared: InProcessServer) -> 
     last = append(shared, url, 8, 3, b"de", done=True)
     assert (last.headers["Upload-Complete"], last.headers["Upload-Offset"]) == ("?1", "5")
     assert shared.client.head(url, headers=TUS).headers["Upload-Length"] == "5"
+
+
+def test_get_retrieves_the_offset_in_8_and_downloads_otherwise(shared: InProcessServer) -> None:
+    url = create(shared, 8, b"abc", Upload_Complete="?1").headers["Location"]
+    offset = shared.client.get(url, headers=draft(8))
+    assert (offset.status_code, offset.content, offset.headers["Upload-Offset"]) == (204, b"", "3")
+    assert offset.headers["Upload-Complete"] == "?1" and offset.headers["Cache-Control"] == "no-store"
+    assert shared.client.get(url, headers=draft(6)).content == b"abc"  # -05 defines no GET: the download
+    assert shared.client.get(url).content == b"abc"

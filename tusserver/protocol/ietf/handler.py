@@ -23,15 +23,17 @@ from ..digest import format_repr_digest
 from ..discard import discard_body
 from ..gate import admit, terminate
 from ..headers import MAX_INT, Checksum, parse_int, parse_metadata, parse_repr_digest
+from ..paths import Endpoint
 from .fields import content_digest, parse_boolean, parse_integer, representation_metadata, upload_limit
 from .interim import send_interim
 from .versions import Draft
 
 
 class IetfHandler:
-    def __init__(self, ctx: TusContext) -> None:
+    def __init__(self, ctx: TusContext, download: Endpoint) -> None:
         self.ctx = ctx
         self.uploads = ctx.uploads
+        self.download = download
 
     async def options(self, request: Request, draft: Draft) -> Response:
         return _response(draft, 204, self._limits(draft, request))
@@ -127,6 +129,14 @@ class IetfHandler:
         if info.length is not None:
             headers["Upload-Length"] = str(info.length)
         return _response(draft, 204, headers)
+
+    async def get(self, request: Request, draft: Draft) -> Response:
+        """The editor's draft: a GET on the upload resource retrieves the offset as HEAD does (it defines
+        no content for it). Earlier drafts do not say; there, and without the interop header, GET is the
+        download."""
+        if not draft.get_retrieves_offset:
+            return await self.download(request)
+        return await self.head(request, draft)
 
     async def patch(self, request: Request, draft: Draft) -> Response:
         upload_id = check_upload_id(request.path_params["upload_id"])

@@ -5,7 +5,8 @@
                                     problem types mismatching-upload-offset and completed-upload
     interop 8  drafts -09 to -11    Upload-Limit with `max-age` (also on HEAD and the 104), the
                and the editor's     inconsistent-upload-length problem type, no completed-upload
-               draft                type, no 400 for upload fields on HEAD/DELETE
+               draft                type, no 400 for upload fields on HEAD/DELETE, GET retrieves the
+                                    offset as HEAD does
 
 The handler (`handler.py`) asks the table, never the number. docs/ietf.md has the long version.
 """
@@ -35,6 +36,7 @@ class Draft:
     limit_on_interim: bool  # Upload-Limit on the creation's 104 too
     forbidden_on_head: tuple[str, ...]  # request fields that make HEAD and DELETE a 400
     replays_completion: bool  # an empty `Upload-Complete: ?1` append to a complete upload succeeds again
+    get_retrieves_offset: bool  # GET on the upload URL answers as HEAD does (else it is the download)
     problem_types: frozenset[str]  # the draft's problem types this version defines
 
     def problem_type(self, name: str) -> str:
@@ -51,6 +53,7 @@ DRAFTS: dict[int, Draft] = {
         limit_on_interim=False,
         forbidden_on_head=("upload-offset", "upload-complete"),
         replays_completion=False,
+        get_retrieves_offset=False,
         problem_types=frozenset(),
     ),
     6: Draft(
@@ -62,6 +65,7 @@ DRAFTS: dict[int, Draft] = {
         limit_on_interim=True,
         forbidden_on_head=("upload-offset", "upload-complete", "upload-length"),
         replays_completion=False,
+        get_retrieves_offset=False,
         problem_types=frozenset({"mismatching-upload-offset", "completed-upload"}),
     ),
     8: Draft(
@@ -73,6 +77,7 @@ DRAFTS: dict[int, Draft] = {
         limit_on_interim=True,
         forbidden_on_head=(),
         replays_completion=True,
+        get_retrieves_offset=True,
         problem_types=frozenset({"mismatching-upload-offset", "inconsistent-upload-length"}),
     ),
 }
