@@ -100,6 +100,13 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
+def upload_locked(data_dir: Path, url_or_id: str) -> bool:
+    """Whether a request of a file-locked server on `data_dir` holds the upload's lock right now."""
+    from tusserver.locking.file import FileLocker
+
+    return FileLocker(data_dir / ".locks").is_locked(url_or_id.rsplit("/", 1)[-1])
+
+
 class _TusEndpoint:
     """What `LiveServer` and `InProcessServer` share: the uploads endpoint and a POST through `client`."""
 

@@ -69,7 +69,7 @@ class LocalConfig:
 
 
 class LocalStore(Store):
-    default_locker = "file"  # lock files beside the data: every worker on the host sees them
+    default_locker = "file"  # locks in a file beside the data: every worker on the host sees them
     shares_disk_index = True
 
     def __init__(
