@@ -15,7 +15,8 @@ from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets, S3UploadSets, UploadSets
+from tusserver.storage.file_sets import FileUploadSets
+from tusserver.storage.upload_sets import MemoryUploadSets, S3UploadSets, UploadSets
 from tusserver.uploads import state
 
 
@@ -135,13 +136,14 @@ def test_walking_upload_sets_sees_every_member_of_every_group(kind: str, tmp_pat
 
 
 def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
-    """A crash between a member file and its count update leaves the count off; repair recounts."""
+    """A crash between a member's line and its count update leaves the count off; repair recounts."""
 
     async def scenario() -> None:
         sets = FileUploadSets(tmp_path, counted=True)
         for member in ("a", "b"):
             await sets.add("g", member)
-        (tmp_path / "g.count").write_text("7".ljust(20))
+        journal = tmp_path / "g.set"
+        journal.write_bytes(b"7 32".ljust(31) + b"\n" + journal.read_bytes()[32:])
         assert await sets.count("g", 100) == 7
         await sets.repair("g")
         assert await sets.count("g", 100) == 2
