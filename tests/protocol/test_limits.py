@@ -14,8 +14,8 @@ from tusserver.errors import UploadGone
 from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
-from tusserver.storage.memory import MemoryStore
 from tusserver.storage.file_sets import FileUploadSets
+from tusserver.storage.memory import MemoryStore
 from tusserver.storage.upload_sets import MemoryUploadSets, S3UploadSets, UploadSets
 from tusserver.uploads import state
 
