@@ -15,6 +15,7 @@ from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..config import Settings
 from ..constants import TUS_RESUMABLE
 from ..errors import PreconditionFailed
+from ..hashing.algorithms import SUPPORTED
 from ..hooks import Hooks
 from ..locking.base import Locker
 from ..models import UploadInfo
@@ -22,7 +23,6 @@ from ..storage.base import Store
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex, MemoryDigestIndex
 from ..uploads.service import Uploads
-from .checksum import SUPPORTED
 from .urls import PublicUrls
 
 

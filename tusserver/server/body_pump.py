@@ -30,7 +30,8 @@ import queue
 import select
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+
+from ..hashing.algorithms import Hasher
 
 # What fits the per-core L2 cache next to the kernel's working set: 256 KiB pipes cost 0.65 CPU-s per
 # GiB on the bench machine, 64 KiB 0.87, 1 MiB 1.46 (bench/limit.py, interleaved rounds).
@@ -44,10 +45,6 @@ _READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 
 # Whether this system has what direct transfers need (Linux: splice, and eventfd for every Stopper).
 AVAILABLE = hasattr(os, "splice") and hasattr(os, "eventfd") and hasattr(select, "poll")
-
-
-class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
 
 
 class Ended(enum.Enum):

@@ -59,8 +59,9 @@ from uvicorn.server import ServerState
 from ..config import Settings
 from ..constants import TUS_VERSION
 from ..fileops import pwrite_all
+from ..hashing.algorithms import Hasher
 from . import body_pump
-from .body_pump import Ended, Hasher, Pumped, Stopper
+from .body_pump import Ended, Pumped, Stopper
 from .direct_body import DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")

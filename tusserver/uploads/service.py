@@ -16,18 +16,18 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Settings
+from ..constants import MAX_INT
 from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
+from ..hashing.algorithms import Checksum, Hasher, new_hasher
 from ..hooks import Hooks
 from ..locking.base import Locker, ReleaseCallback
 from ..models import UploadInfo
-from ..protocol.checksum import Hasher, new_hasher
-from ..protocol.digest import DigestTracker
-from ..protocol.headers import MAX_INT, Checksum
 from ..storage.base import MODIFIED
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex
 from ..storage.upload_sets import TOMBSTONES, UNFINISHED, WAITING_FINALS
 from .assembler import Assembler
+from .digests import DigestTracker
 from .expiration import ExpiryPolicy
 from .instant import InstantUpload
 from .ledger import Ledger
