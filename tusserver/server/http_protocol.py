@@ -417,7 +417,15 @@ class DirectBody:
         protocol._detach()
         timeout = protocol.limits.read_timeout_s
         future = _BODY_THREADS.pool().submit(
-            body_pump.pump, sock.fileno(), fd, position + written, count, hashers, stopper, timeout
+            body_pump.pump,
+            sock.fileno(),
+            fd,
+            position + written,
+            count,
+            hashers,
+            stopper,
+            timeout,
+            _BODY_THREADS.hash_pool(),
         )
         cancelled = False
         try:
@@ -481,12 +489,15 @@ class _LoopSink:
 
 
 class _BodyThreads:
-    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process."""
+    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process,
+    and as many hashing threads: a transfer that got a body thread always gets its hashing thread too
+    (sized apart, 8 body threads once shared 6 hashing threads, and stalled checksummed PATCHes held them all)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hash_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._size = 0
 
     def take(self, limit: int) -> bool:
@@ -494,9 +505,11 @@ class _BodyThreads:
             if self._busy >= limit:
                 return False
             if self._pool is None or self._size < limit:  # a larger limit only in tests that vary it
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False)
+                for old in (self._pool, self._hash_pool):
+                    if old is not None:
+                        old.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-body")
+                self._hash_pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-hash")
                 self._size = limit
             self._busy += 1
             return True
@@ -508,6 +521,10 @@ class _BodyThreads:
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         assert self._pool is not None
         return self._pool
+
+    def hash_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        assert self._hash_pool is not None
+        return self._hash_pool
 
 
 _BODY_THREADS = _BodyThreads()
