@@ -16,7 +16,8 @@ from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
 from tusserver.storage.file_sets import FileUploadSets
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import MemoryUploadSets, S3UploadSets, UploadSets
+from tusserver.storage.s3.sets import S3UploadSets
+from tusserver.storage.upload_sets import MemoryUploadSets, UploadSets
 from tusserver.uploads import state
 
 
