@@ -1,4 +1,8 @@
-"""The application factory: wires settings, backends, middleware and routes. Nothing else builds backends."""
+"""The application factory: the middleware stack and the lifespan around what `wiring.build` made.
+
+The backends and the upload service are built in `wiring.py` (the composition root, shared with
+`tusserver cleanup`); here they are only started, served over HTTP and stopped.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +27,13 @@ from .constants import TUS_HEADERS
 from .errors import TusError, error_response, render_error
 from .extras import require_extra
 from .hooks import Hooks
-from .locking import build_locker
 from .locking.base import Locker
 from .protocol.context import TusContext
 from .protocol.routes import routes
-from .state.redis_client import connect as connect_redis
-from .storage import build_store
 from .storage.base import Store
-from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
+from .storage.digest_index import DigestIndex
 from .uploads.sweeper import run_sweeper
+from .wiring import Backends, build
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -67,8 +69,8 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
 class _Starter:
     """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily."""
 
-    def __init__(self, ctx: TusContext) -> None:
-        self.ctx = ctx
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
         self.started = False
         self.sweeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -77,10 +79,9 @@ class _Starter:
         async with self._lock:
             if self.started:
                 return
-            await self.ctx.store.prepare()
-            await self.ctx.locker.prepare()
-            if self.ctx.settings.expire_after_s > 0:
-                self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
+            await self.backends.prepare()
+            if self.backends.settings.expire_after_s > 0:
+                self.sweeper = asyncio.create_task(run_sweeper(self.backends.uploads))
             self.started = True
 
 
@@ -104,21 +105,12 @@ def create_app(
     hooks: Hooks | None = None,
 ) -> Starlette:
     """An ASGI app serving tus under `settings.base_path`, for `tusserver serve` or to mount in your own app."""
-    settings = (settings or Settings()).validate()
-    store = store or build_store(settings)
-    # One Redis client (one connection pool) for the locker, the instant-upload index and the digest
-    # states, closed once at shutdown after all three (see redis_client.py).
-    redis = connect_redis(settings.redis_url) if settings.effective_locker == "redis" else None
-    locker = locker or build_locker(settings, redis)
-    if digest_index is None:
-        digest_index = build_digest_index(settings, store, redis)
-    hooks = hooks if hooks is not None else Hooks()
-    hooks.configure(settings, store)
-    # Capabilities are resolved here, once (ctx.stores), and the upload service built on them (ctx.uploads).
-    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks, redis=redis)
+    backends = build(settings or Settings(), store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    settings = backends.settings
+    ctx = TusContext(settings, backends.uploads)
     app_routes = routes(ctx)
 
-    starter = _Starter(ctx)
+    starter = _Starter(backends)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -126,35 +118,21 @@ def create_app(
         try:
             yield
         finally:
-            writers = ctx.uploads.writers
-            if writers:
-                # uvicorn has just cancelled requests still running after its graceful timeout; a cut
-                # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
-                await asyncio.wait(set(writers), timeout=settings.shutdown_timeout_s)
             if starter.sweeper is not None:
                 starter.sweeper.cancel()
-            for task in list(ctx.uploads.assembler.tasks):
-                task.cancel()
-            await hooks.drain(settings.shutdown_timeout_s)
-            await locker.aclose()
-            await ctx.uploads.digests.aclose()
-            if isinstance(digest_index, SupportsAclose):
-                await digest_index.aclose()
-            if redis is not None:
-                await redis.aclose()
-            await store.aclose()
+            await backends.aclose()
 
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
     # backends are prepared on the first request when no lifespan did it.
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     # Health answers need no token: in front of demo and auth.
-    middleware.append(Middleware(HealthMiddleware, ctx=ctx))
+    middleware.append(Middleware(HealthMiddleware, store=backends.store, locker=backends.locker))
     if settings.metrics or settings.metrics_listen:
         require_extra("prometheus_client", "metrics", "--metrics")
         from .asgi.metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()
-        metrics.attach(hooks)
+        metrics.attach(backends.hooks)
         if settings.metrics_listen:
             metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
         else:
