@@ -23,7 +23,7 @@ top of the parser's own. There the pieces stay the bytes objects the parser made
 as they are (joined only when several arrived between two reads). Measured with bench A/B runs
 (interleaved, same server with and without): 64 uploads at once 1.22x the speed at 0.78x the CPU; one
 big PATCH 1.05x at 0.92x. Keep-alive, pipelining, 100-continue and flow control at uvicorn's
-high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/test_http_protocol.py
+high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/server/test_http_protocol.py
 drives them through the cases that use them, and `supported()` checks their shape at start-up.
 
 `LeanHttpToolsProtocol` also offers the app a `DirectBody` (scope extension `DIRECT_BODY`) for each
@@ -553,7 +553,7 @@ def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
 
 
-# uvicorn releases whose httptools protocol these classes were tested against (tests/test_http_protocol.py,
+# uvicorn releases whose httptools protocol these classes were tested against (tests/server/test_http_protocol.py,
 # tests/security/): they reuse its private cycle attributes, which a release may change without notice.
 TESTED_UVICORN = ("0.55",)
 
