@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -84,6 +85,11 @@ class _Starter:
                 self.sweeper = asyncio.create_task(run_sweeper(self.backends.uploads))
             self.started = True
 
+    async def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+        await self.backends.aclose()
+
 
 class _StartOnFirstRequest:
     def __init__(self, app: ASGIApp, starter: _Starter) -> None:
@@ -106,38 +112,42 @@ def create_app(
 ) -> Starlette:
     """An ASGI app serving tus under `settings.base_path`, for `tusserver serve` or to mount in your own app."""
     backends = build(settings or Settings(), store=store, locker=locker, digest_index=digest_index, hooks=hooks)
-    settings = backends.settings
-    ctx = TusContext(settings, backends.uploads)
+    ctx = TusContext(backends.settings, backends.uploads)
     app_routes = routes(ctx)
-
     starter = _Starter(backends)
+    app = Starlette(
+        routes=app_routes,
+        middleware=_middleware(backends, starter, app_routes),
+        exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
+        lifespan=_lifespan(starter),
+    )
+    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
+    app.state.tus = ctx
+    return app
 
+
+def _lifespan(starter: _Starter) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await starter.start()
         try:
             yield
         finally:
-            if starter.sweeper is not None:
-                starter.sweeper.cancel()
-            await backends.aclose()
+            await starter.stop()
 
+    return lifespan
+
+
+def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) -> list[Middleware]:
+    """Outermost first. Each middleware gets only its own arguments."""
+    settings = backends.settings
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
     # backends are prepared on the first request when no lifespan did it.
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     # Health answers need no token: in front of demo and auth.
     middleware.append(Middleware(HealthMiddleware, store=backends.store, locker=backends.locker))
     if settings.metrics or settings.metrics_listen:
-        require_extra("prometheus_client", "metrics", "--metrics")
-        from .asgi.metrics import Metrics, MetricsMiddleware
-
-        metrics = Metrics()
-        metrics.attach(backends.hooks)
-        if settings.metrics_listen:
-            metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
-        else:
-            app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
-        middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
+        middleware.append(_metrics(settings, backends.hooks, app_routes))
     origins = settings.cors_origin_list
     if origins:
         middleware.append(
@@ -155,12 +165,30 @@ def create_app(
 
         middleware.append(Middleware(RequestLogMiddleware, base_path=settings.base_path))
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
+    return middleware + _demo_and_auth(settings)
+
+
+def _metrics(settings: Settings, hooks: Hooks, app_routes: list[Route]) -> Middleware:
+    require_extra("prometheus_client", "metrics", "--metrics")
+    from .asgi.metrics import Metrics, MetricsMiddleware
+
+    metrics = Metrics()
+    metrics.attach(hooks)
+    if settings.metrics_listen:
+        metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
+    else:
+        app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+    return Middleware(MetricsMiddleware, metrics=metrics)
+
+
+def _demo_and_auth(settings: Settings) -> list[Middleware]:
     tokens = None
     if settings.auth_enabled:
         from .auth.tokens import TokenService
 
         # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
         tokens = TokenService.from_settings(settings)
+    middleware: list[Middleware] = []
     if settings.demo:  # in front of auth: the page is public, the uploads it makes are not
         from .demo import DemoMiddleware
 
@@ -171,13 +199,4 @@ def create_app(
         from .auth.middleware import JWTAuthMiddleware
 
         middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
-
-    app = Starlette(
-        routes=app_routes,
-        middleware=middleware,
-        exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
-        lifespan=lifespan,
-    )
-    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
-    app.state.tus = ctx
-    return app
+    return middleware
