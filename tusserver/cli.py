@@ -231,7 +231,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         if value is None:
             continue
         overrides[name] = value if isinstance(value, bool) else parse_value(name, value)
-    return Settings.from_env(environ, **overrides).validate()
+    from .wiring import check  # the backend registries: not for `tusserver upload`, which never gets here
+
+    return check(Settings.from_env(environ, **overrides))
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
@@ -360,17 +362,17 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .app import create_app
     from .uploads.sweeper import sweep_once
+    from .wiring import build
 
-    settings = settings_from_args(args)
-    app = create_app(settings)
-    ctx = app.state.tus
+    backends = build(settings_from_args(args))  # the backends alone: no app, no routes, no middleware
 
     async def run() -> int:
-        await ctx.store.prepare()
-        await ctx.locker.prepare()
-        result = await sweep_once(ctx)
+        await backends.prepare()
+        try:
+            result = await sweep_once(backends.uploads)
+        finally:
+            await backends.aclose()
         print(f"removed {result.removed} expired uploads, dropped {result.tombstones_dropped} tombstones")
         return 0
 

@@ -2,6 +2,8 @@
 
 `Settings` is populated by the CLI or by `Settings.from_env()`, never read from globals. `validate()`
 normalises and fails at start-up with a message naming the option, so a bad value never reaches a request.
+This module is a leaf: it names no store, locker or hook module. The checks that need the chosen
+backend (and the locker an empty `--locker` means) are `wiring.check`'s, which calls `validate()`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Settings:
     base_path: str = "/files/"
     data_dir: Path = Path("./data")
     store: str = "file"
-    locker: str = ""  # empty: the store's `default_locker` ("file" for file, "memory" otherwise)
+    locker: str = ""  # empty: the store's `default_locker` ("file" for file, "memory" otherwise), set by wiring.check
     workers: int = 1
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
@@ -125,14 +127,6 @@ class Settings:
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
 
     @property
-    def effective_locker(self) -> str:
-        if self.locker:
-            return self.locker
-        from .storage import store_class
-
-        return store_class(self.store).default_locker
-
-    @property
     def instant_upload_enabled(self) -> bool:
         return self.instant_upload == "on" or (self.instant_upload == "auto" and self.auth_enabled)
 
@@ -141,7 +135,7 @@ class Settings:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def validate(self) -> Settings:
-        """Return a normalised copy, or raise SettingsError naming the first bad option."""
+        """Return a normalised copy, or raise SettingsError naming the first bad option (see `wiring.check`)."""
         base = "/" + self.base_path.strip("/") + "/"
         base = base.replace("//", "/")
         changes: dict[str, Any] = {"base_path": base, "data_dir": Path(self.data_dir)}
@@ -169,12 +163,6 @@ class Settings:
         for name in (*never_negative, "body_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
-        try:
-            from .hooks import parse_enabled
-
-            parse_enabled(self.hooks_enabled)
-        except ValueError as exc:
-            raise SettingsError(f"--hooks-enabled: {exc}") from None
         for name in ("hooks_timeout_s", "hooks_concurrency", "hooks_queue"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {getattr(self, name)!r}")
@@ -201,26 +189,6 @@ class Settings:
                 raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
-        from .locking import LOCKERS
-        from .storage import store_class, store_names
-
-        if self.store not in store_names():
-            raise SettingsError(f"--store must be one of {', '.join(store_names())}; got {self.store!r}")
-        backend = store_class(self.store)
-        if self.effective_locker not in LOCKERS:
-            raise SettingsError(f"--locker must be one of {', '.join(sorted(LOCKERS))}; got {self.locker!r}")
-        if backend.one_process and self.workers > 1:
-            raise SettingsError(f"--store {self.store} keeps uploads in one process; it cannot run with --workers > 1")
-        if self.workers > 1 and self.effective_locker == "memory":
-            raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
-        backend.check_settings(self)
-        if backend.max_upload_bytes:
-            # e.g. S3: one multipart upload holds 10,000 parts of 5 GiB. No limit means the store's, more is refused.
-            if self.max_size_bytes > backend.max_upload_bytes:
-                raise SettingsError(
-                    f"--max-size is over the {backend.max_upload_bytes} bytes a {self.store} upload can hold"
-                )
-            changes["max_size_bytes"] = self.max_size_bytes or backend.max_upload_bytes
         for name in ("jwt_public_key", "jwks"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

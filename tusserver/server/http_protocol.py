@@ -23,7 +23,7 @@ top of the parser's own. There the pieces stay the bytes objects the parser made
 as they are (joined only when several arrived between two reads). Measured with bench A/B runs
 (interleaved, same server with and without): 64 uploads at once 1.22x the speed at 0.78x the CPU; one
 big PATCH 1.05x at 0.92x. Keep-alive, pipelining, 100-continue and flow control at uvicorn's
-high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/test_http_protocol.py
+high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/server/test_http_protocol.py
 drives them through the cases that use them, and `supported()` checks their shape at start-up.
 
 `LeanHttpToolsProtocol` also offers the app a `DirectBody` (scope extension `DIRECT_BODY`) for each
@@ -67,8 +67,9 @@ from uvicorn.server import ServerState
 from ..config import Settings
 from ..constants import INFORMATIONAL, TUS_VERSION
 from ..fileops import pwrite_all
+from ..hashing.algorithms import Hasher
 from . import body_pump
-from .body_pump import Ended, Hasher, Pumped, Stopper
+from .body_pump import Ended, Pumped, Stopper
 from .direct_body import DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")
@@ -464,7 +465,15 @@ class DirectBody:
         protocol._detach()
         timeout = protocol.limits.read_timeout_s
         future = _BODY_THREADS.pool().submit(
-            body_pump.pump, sock.fileno(), fd, position + written, count, hashers, stopper, timeout
+            body_pump.pump,
+            sock.fileno(),
+            fd,
+            position + written,
+            count,
+            hashers,
+            stopper,
+            timeout,
+            _BODY_THREADS.hash_pool(),
         )
         cancelled = False
         try:
@@ -528,12 +537,15 @@ class _LoopSink:
 
 
 class _BodyThreads:
-    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process."""
+    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process,
+    and as many hashing threads: a transfer that got a body thread always gets its hashing thread too
+    (sized apart, 8 body threads once shared 6 hashing threads, and stalled checksummed PATCHes held them all)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hash_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._size = 0
 
     def take(self, limit: int) -> bool:
@@ -541,9 +553,11 @@ class _BodyThreads:
             if self._busy >= limit:
                 return False
             if self._pool is None or self._size < limit:  # a larger limit only in tests that vary it
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False)
+                for old in (self._pool, self._hash_pool):
+                    if old is not None:
+                        old.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-body")
+                self._hash_pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-hash")
                 self._size = limit
             self._busy += 1
             return True
@@ -555,6 +569,10 @@ class _BodyThreads:
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         assert self._pool is not None
         return self._pool
+
+    def hash_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        assert self._hash_pool is not None
+        return self._hash_pool
 
 
 _BODY_THREADS = _BodyThreads()
@@ -583,7 +601,7 @@ def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
 
 
-# uvicorn releases whose httptools protocol these classes were tested against (tests/test_http_protocol.py,
+# uvicorn releases whose httptools protocol these classes were tested against (tests/server/test_http_protocol.py,
 # tests/security/): they reuse its private cycle attributes, which a release may change without notice.
 TESTED_UVICORN = ("0.55",)
 

@@ -2,7 +2,7 @@
 
 `Store` is the minimum every backend implements. Termination, concatenation, listing (for the expiry
 sweeper), linking (instant upload) and shared upload sets are separate runtime-checkable Protocols;
-`composer.StoreComposer` checks them once, in `create_app`, and everything above asks the composer.
+`composer.StoreComposer` checks them once, in `wiring.build`, and everything above asks the composer.
 
 Every method is async (a backend that blocks runs its calls in a thread), so no store call stalls the
 event loop, the expiry sweep included. Errors leave a store only as `TusError`s (UploadNotFound,

@@ -13,7 +13,8 @@ import re
 from email.message import Message
 
 from ...errors import BadRequest, InvalidInteger
-from ..headers import Checksum, parse_repr_digest
+from ...hashing.algorithms import Checksum
+from ...hashing.repr_digest import parse_repr_digest
 
 _PARAMS = r"(?:\s*;\s*[a-z*][a-z0-9_.*-]*(?:=[^;]*)?)*"
 _INTEGER = re.compile(r"\s*(-?[0-9]{1,15})" + _PARAMS + r"\s*")

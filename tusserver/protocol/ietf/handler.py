@@ -13,16 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...auth.access import owner_for_new_upload
+from ...constants import MAX_INT
 from ...errors import BadRequest, Forbidden, LengthMismatch, TooLarge, TusError, UnsupportedMediaType, UploadCompleted
+from ...hashing.algorithms import Checksum
+from ...hashing.repr_digest import format_repr_digest, parse_repr_digest
 from ...models import UploadInfo
 from ...storage.ids import check_upload_id, new_upload_id
 from ..body import BodyReader
 from ..context import TusContext
 from ..creation import has_body
-from ..digest import format_repr_digest
 from ..discard import discard_body
 from ..gate import admit, terminate
-from ..headers import MAX_INT, Checksum, parse_int, parse_metadata, parse_repr_digest
+from ..headers import parse_int, parse_metadata
 from ..paths import Endpoint
 from .fields import content_digest, parse_boolean, parse_integer, representation_metadata, upload_limit
 from .interim import send_interim

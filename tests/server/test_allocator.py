@@ -48,7 +48,7 @@ def faults_for_one_upload(server: LiveServer, body: bytes) -> int:
 def test_large_body_reuses_heap_pages(server_factory: ServerFactory) -> None:
     """Through receive() (`--no-lean-http`: uvicorn's own body path, the one the tuning was measured on;
     TLS and checksummed bodies beyond the body threads take receive() too). A direct body
-    (tests/test_direct_body.py) is spliced, or written from uvloop's own reads, which glibc reuses
+    (tests/server/test_direct_body.py) is spliced, or written from uvloop's own reads, which glibc reuses
     tuned or not."""
     body = os.urandom(SIZE)
     tuned = faults_for_one_upload(server_factory("--no-lean-http"), body)
