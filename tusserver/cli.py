@@ -55,6 +55,8 @@ _HELP = {
     "max_header_bytes": "largest request head (request line + headers): beyond it 431, and the rest is not read",
     "read_timeout_s": "disconnect a client silent this long while it sends a request head or body (a head must "
     "also arrive whole within it); the bytes of a PATCH received before are kept",
+    "write_timeout_s": "disconnect a client that takes no byte of a response this long (a download it stopped "
+    "reading holds its buffer until then)",
     "max_concat_parts": "most partial uploads one final concatenation may name",
     "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
     "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
@@ -137,7 +139,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
     "limits": (
         "max_size_bytes", "max_metadata_bytes", "max_header_bytes", "max_concat_parts", "max_unfinished",
-        "read_timeout_s", "max_digest_states",
+        "read_timeout_s", "write_timeout_s", "max_digest_states",
     ),
     "expiry": ("expire_after_s", "sweep_interval_s"),
     "auth": (
@@ -245,7 +247,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
-    from .allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
+    from .allocator import TrimWhenIdle, idle_cleanup, malloc_trimmer, tune_gc, tune_malloc
     from .app import create_app
 
     settings = Settings.from_env()
@@ -256,12 +258,12 @@ def app_from_env() -> ASGIApp:
     app = create_app(settings)
     if settings.tune_gc:
         tune_gc()  # like tune_malloc: the whole process's, so only where tusserver owns the process
+    trim = None
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
         trim = malloc_trimmer()
-        if trim is not None:
-            return TrimWhenIdle(app, trim)
-    return app
+    cleanup = idle_cleanup(settings.tune_gc, trim)
+    return app if cleanup is None else TrimWhenIdle(app, cleanup)
 
 
 def _ops_options(settings: Settings) -> dict[str, Any]:
@@ -317,7 +319,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         logging.getLogger("tusserver").warning(
             "uvicorn %s is not a release tusserver was tested with (%s): using its own protocol, "
-            "without --read-timeout, the --max-header cap while parsing, or --lean-http",
+            "without --read-timeout, --write-timeout, the --max-header cap while parsing, or --lean-http",
             uvicorn.__version__,
             ", ".join(TESTED_UVICORN),
         )

@@ -61,6 +61,8 @@ class Settings:
     max_concat_parts: int = 1024
     # A client silent this long while sending a request head or body is disconnected (http_protocol.py)
     read_timeout_s: float = 60.0
+    # A connection whose response the client takes no byte of for this long is closed (http_protocol.py)
+    write_timeout_s: float = 60.0
     max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
     # Unfinished uploads one owner may have at once (0: no cap). 1000 is far above what real clients keep
     # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
@@ -153,6 +155,7 @@ class Settings:
             "max_concat_parts": self.max_concat_parts,
             "max_digest_states": self.max_digest_states,
             "read_timeout_s": self.read_timeout_s,
+            "write_timeout_s": self.write_timeout_s,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
             "shutdown_timeout_s": self.shutdown_timeout_s,

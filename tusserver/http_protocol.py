@@ -70,20 +70,65 @@ logger = logging.getLogger("tusserver.http")
 class TransportLimits:
     max_head_bytes: int = 16384
     read_timeout_s: float = 60.0
+    write_timeout_s: float = 60.0
     body_threads: int = 0  # direct body transfers at once (`LeanHttpToolsProtocol`); 0: none
 
 
+# The transport's write buffer limits (asyncio's and uvloop's defaults, set again here so the bound the
+# tests compute holds): `pause_writing` above the high-water mark, `resume_writing` below the low one.
+WRITE_HIGH_WATER = 64 * 1024
+WRITE_LOW_WATER = 16 * 1024
+
+
 class _Flow(FlowControl):
-    """uvicorn's flow control, noting when the app last asked for bytes: the client's turn starts then.
+    """uvicorn's flow control, noting when the app last asked for bytes (the client's turn starts then),
+    and closing a connection whose write buffer stays full for `write_timeout_s` without shrinking.
 
     uvicorn calls `resume_reading` each time the app awaits `receive()` and when a response completes.
+    A client that stops reading a response leaves the rest in the transport's buffer: uvicorn's own
+    keep-alive timeout and the read timeout use `close()`, which waits for that buffer to be sent, so
+    without this such a connection (and what its buffer holds) stayed forever.
     """
 
     asked_at = 0.0
 
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, write_timeout_s: float) -> None:
+        super().__init__(transport)
+        self._loop = loop
+        self._write_timeout_s = write_timeout_s
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._buffered = 0  # the write buffer's size when last checked: smaller next time is progress
+
     def resume_reading(self) -> None:
         self.asked_at = time.monotonic()
         super().resume_reading()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._buffered = self._transport.get_write_buffer_size()
+            self._write_timer = self._loop.call_later(self._write_timeout_s, self._check_write_progress)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.stop_write_timer()
+
+    def stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _check_write_progress(self) -> None:
+        self._write_timer = None
+        if not self.write_paused:
+            return
+        buffered = self._transport.get_write_buffer_size()
+        if buffered < self._buffered:  # the client read something: a slow reader, not a stalled one
+            self._buffered = buffered
+            self._write_timer = self._loop.call_later(self._write_timeout_s, self._check_write_progress)
+            return
+        logger.debug("no response byte taken for %.0f s; closing", self._write_timeout_s)
+        self._transport.abort()  # close() would wait for the buffer to be sent: forever
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -108,7 +153,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow = _Flow(transport)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        self.flow = _Flow(transport, self.loop, self.limits.write_timeout_s)
         self._last_read = self.flow.asked_at = time.monotonic()
         self._read_timer = self.loop.call_later(self.limits.read_timeout_s, self._check_read_timeout)
 
@@ -117,6 +163,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._read_timer.cancel()
             self._read_timer = None
         super().connection_lost(exc)
+        self.flow.stop_write_timer()
 
     def data_received(self, data: bytes) -> None:
         now = self._last_read = time.monotonic()
@@ -162,6 +209,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+            self._new_cycle(cycle)
+
+    def _new_cycle(self, cycle: RequestResponseCycle) -> None:
+        cycle.__class__ = _DrainingCycle
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -215,7 +268,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
-class _PiecesCycle(RequestResponseCycle):
+class _DrainingCycle(RequestResponseCycle):
+    """uvicorn's cycle, whose `send` returns only once the socket has taken the write buffer down to its
+    low-water mark.
+
+    uvicorn waits for a drain before a write, so the app had already read its next piece from the store
+    while the last one waited in the buffer: a response the client did not read held two pieces (2 MiB),
+    of 1,000 such downloads 2.4 GB. Waiting after the write, the app reads the next piece only when the
+    socket wants it; a stalled download holds at most the piece it wrote, until `--write-timeout`.
+    """
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+
+
+class _PiecesCycle(_DrainingCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -243,17 +312,14 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     _detached = False
     _sink: _LoopSink | None = None  # a direct transfer done by `data_received` itself (no body thread free)
 
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
-            cycle.__class__ = _PiecesCycle
-            lean = cycle
-            lean.pieces, lean.pieces_size = [], 0
-            self._body_left = _content_length(self.headers)
-            if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
-                # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
-                self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
+    def _new_cycle(self, cycle: RequestResponseCycle) -> None:
+        cycle.__class__ = _PiecesCycle
+        lean = cast("_PiecesCycle", cycle)
+        lean.pieces, lean.pieces_size = [], 0
+        self._body_left = _content_length(self.headers)
+        if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
+            # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
+            self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)
@@ -528,6 +594,7 @@ def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
     limits = TransportLimits(
         max_head_bytes=settings.max_header_bytes,
         read_timeout_s=settings.read_timeout_s,
+        write_timeout_s=settings.write_timeout_s,
         body_threads=settings.body_threads,
     )
     kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
