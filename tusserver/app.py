@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +33,9 @@ from .redis_client import connect as connect_redis
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
+
+if TYPE_CHECKING:
+    from .http_protocol import SidePort
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -71,6 +75,7 @@ class _Starter:
         self.ctx = ctx
         self.started = False
         self.sweeper: asyncio.Task[None] | None = None
+        self.side_ports: list[SidePort] = []  # served on the app's event loop from start-up
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -81,6 +86,8 @@ class _Starter:
             await self.ctx.locker.prepare()
             if self.ctx.settings.expire_after_s > 0:
                 self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
+            for side in self.side_ports:
+                await side.start()
             self.started = True
 
 
@@ -133,6 +140,8 @@ def create_app(
                 await asyncio.wait(set(writers), timeout=settings.shutdown_timeout_s)
             if starter.sweeper is not None:
                 starter.sweeper.cancel()
+            for side in starter.side_ports:
+                await side.aclose()
             for task in list(ctx.uploads.assembler.tasks):
                 task.cancel()
             await hooks.drain(settings.shutdown_timeout_s)
@@ -155,8 +164,16 @@ def create_app(
 
         metrics = Metrics()
         metrics.attach(hooks)
-        if settings.metrics_listen:
-            metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
+        if settings.metrics_listen:  # its own address, no token; not on the upload port
+            from .http_protocol import SidePort, limits_for
+
+            host, _, port = settings.metrics_listen.rpartition(":")
+            starter.side_ports.append(
+                SidePort(
+                    metrics.side_app(), host.strip("[]"), int(port), limits_for(settings),
+                    settings.metrics_max_connections,
+                )
+            )  # fmt: skip
         else:
             app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
         middleware.append(Middleware(MetricsMiddleware, metrics=metrics))

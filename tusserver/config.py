@@ -50,7 +50,10 @@ class Settings:
     tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM), with --tls-key
     tls_key: Path | None = None
     unix_socket: str = ""  # listen on this Unix socket instead of host:port
+    # Octal permissions of --unix-socket: owner and group may connect, others not (uvicorn made it 0666)
+    unix_socket_mode: str = "660"
     metrics_listen: str = ""  # host:port where /metrics is served on its own (no token), instead of the main port
+    metrics_max_connections: int = 32  # connections open at once on --metrics-listen; more are closed at once
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
     demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
@@ -154,6 +157,7 @@ class Settings:
             "max_header_bytes": self.max_header_bytes,
             "max_concat_parts": self.max_concat_parts,
             "max_digest_states": self.max_digest_states,
+            "metrics_max_connections": self.metrics_max_connections,
             "read_timeout_s": self.read_timeout_s,
             "write_timeout_s": self.write_timeout_s,
             "lock_timeout_s": self.lock_timeout_s,
@@ -196,6 +200,14 @@ class Settings:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"--{_flag(name)} {path} is not a readable file")
+        try:
+            mode = int(self.unix_socket_mode, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise SettingsError(
+                f"--unix-socket-mode must be octal permissions such as 660; got {self.unix_socket_mode!r}"
+            )
         if self.metrics_listen:
             host, _, port = self.metrics_listen.rpartition(":")
             if not host or not port.isdigit():

@@ -589,14 +589,18 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
     return length
 
 
-def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
-    """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
-    limits = TransportLimits(
+def limits_for(settings: Settings) -> TransportLimits:
+    return TransportLimits(
         max_head_bytes=settings.max_header_bytes,
         read_timeout_s=settings.read_timeout_s,
         write_timeout_s=settings.write_timeout_s,
         body_threads=settings.body_threads,
     )
+
+
+def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
+    """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
+    limits = limits_for(settings)
     kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
     # uvicorn only ever calls it with keywords (server.py create_protocol), as it would the class
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
@@ -623,3 +627,88 @@ def supported() -> bool:
         and all(hasattr(HttpToolsProtocol, name) for name in hooks)
         and all(name in made for name in ("flow", "FlowControl"))
     )
+
+
+class _BoundedProtocol(GuardedHttpToolsProtocol):
+    """`GuardedHttpToolsProtocol` that refuses connections beyond `max_connections` open at once."""
+
+    max_connections = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.server_state.connections) > self.max_connections:
+            logger.debug("%s: over %d connections on a side port; closing", self.client, self.max_connections)
+            transport.abort()
+
+
+class SidePort:
+    """A small ASGI app (the `/metrics` of `--metrics-listen`) served on the running event loop with the upload
+    port's read timeout, head cap and write timeout, and at most `max_connections` connections at once.
+
+    prometheus_client's own server took a thread per connection and had no timeout: 1,500 half-sent
+    requests held 1,500 threads, and 2,037 idle connections used up the descriptors until the upload
+    port stopped answering (issue #22). Here a connection costs a few KiB on the loop, a silent one is
+    closed after `--read-timeout`, and those beyond the bound are closed at once.
+    """
+
+    def __init__(self, app: Any, host: str, port: int, limits: TransportLimits, max_connections: int) -> None:
+        self.config = Config(
+            app=app, host=host, port=port, lifespan="off", ws="none", log_config=None, access_log=False,
+            proxy_headers=False, server_header=False, date_header=False,
+        )  # fmt: skip
+        self.limits = limits
+        self.max_connections = max_connections
+        self.state = ServerState()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.config.load()
+        loop = asyncio.get_running_loop()
+        kind = type("BoundedProtocol", (_BoundedProtocol,), {"max_connections": self.max_connections})
+
+        def factory() -> asyncio.Protocol:
+            return cast("asyncio.Protocol", kind(self.config, self.state, {}, loop, limits=self.limits))
+
+        self.server = await loop.create_server(factory, host=self.config.host, port=self.config.port)
+
+    async def aclose(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for connection in list(self.state.connections):
+            connection.transport.abort()
+
+
+class _HandshakeTimeout:
+    """`create_server`/`create_unix_server` with the TLS handshake under `--read-timeout`.
+
+    uvicorn gives the loop no `ssl_handshake_timeout`, and a TLS handshake happens before the protocol
+    (and its read timer) sees the connection, so a client that opened TLS and sent nothing was closed
+    only at the loop's default of 60 s whatever `--read-timeout` said (issue #22).
+    """
+
+    handshake_timeout_s = 60.0
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+        return await super().create_server(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+    async def create_unix_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+        return await super().create_unix_server(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+def guarded_loop() -> asyncio.AbstractEventLoop:
+    """uvicorn's `loop=` factory for `tusserver serve` (every worker calls it): uvloop where uvicorn would use
+    it, else asyncio's loop, with the handshake timeout read from the settings in the environment."""
+    timeout = Settings.from_env().read_timeout_s
+    try:
+        import uvloop
+
+        base: type[asyncio.AbstractEventLoop] = uvloop.Loop
+    except ImportError:  # uvicorn[standard] has no uvloop on Windows
+        base = asyncio.SelectorEventLoop
+    kind = type("GuardedLoop", (_HandshakeTimeout, base), {"handshake_timeout_s": timeout})
+    return cast("asyncio.AbstractEventLoop", kind())
