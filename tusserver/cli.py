@@ -81,7 +81,7 @@ _HELP = {
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
     "tune_gc": "run Python's cycle collector far less often, and never over start-up objects: no pauses of the "
-    "server with thousands of connections open (see tusserver/allocator.py)",
+    "server with thousands of connections open (see tusserver/server/allocator.py)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "body_threads": "large PATCH bodies moved straight from the socket into the file by this many threads at "
     "most (splice, Linux); the others are written by the event loop as they arrive; 0: no threads",
@@ -255,12 +255,12 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
-    from .allocator import TrimWhenIdle, idle_cleanup, malloc_trimmer, tune_gc, tune_malloc
     from .app import create_app
+    from .server.allocator import TrimWhenIdle, idle_cleanup, malloc_trimmer, tune_gc, tune_malloc
 
     settings = Settings.from_env()
     if settings.log_format == "json":  # a worker process starts with no logging set up
-        from .logs import configure_logging
+        from .asgi.logs import configure_logging
 
         configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -327,7 +327,7 @@ def raise_open_files_limit() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .logs import configure_logging
+    from .asgi.logs import configure_logging
 
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
@@ -341,7 +341,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.update(settings_to_env(settings))
     raise_open_files_limit()
     protocol: dict[str, Any] = {}
-    from .http_protocol import TESTED_UVICORN, protocol_for, supported
+    from .server.http_protocol import TESTED_UVICORN, protocol_for, supported
 
     if supported():
         protocol["http"] = protocol_for(settings)
@@ -376,7 +376,7 @@ def _run_uvicorn(settings: Settings, options: dict[str, Any]) -> None:
     uvicorn.run(
         "tusserver.cli:app_from_env",
         **options,
-        loop="tusserver.http_protocol:guarded_loop",
+        loop="tusserver.server.http_protocol:guarded_loop",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -413,7 +413,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     from .app import create_app
-    from .expiry import sweep_once
+    from .uploads.sweeper import sweep_once
 
     settings = settings_from_args(args)
     app = create_app(settings)

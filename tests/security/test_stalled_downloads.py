@@ -20,7 +20,7 @@ import httpx
 from tests.conftest import ServerFactory
 from tests.security.transport_support import PROTOCOLS, fd_count, status_bytes, want_open_files
 from tests.support import PATCH, wait_for
-from tusserver.http_protocol import WRITE_HIGH_WATER
+from tusserver.server.http_protocol import WRITE_HIGH_WATER
 from tusserver.storage.base import READ_PIECE_BYTES
 
 CLIENTS = 200
