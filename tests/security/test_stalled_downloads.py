@@ -11,7 +11,9 @@ below the old 2.4 MB each.
 
 from __future__ import annotations
 
+import select
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -103,3 +105,27 @@ def test_stalled_downloads_hold_a_bounded_buffer_and_are_closed(
     again = httpx.get(url, timeout=60)  # and the server still serves whole downloads
     assert again.status_code == 200 and again.content == b"d" * SIZE
     assert "Traceback" not in server.log()
+
+
+def test_a_slow_reader_is_not_a_stalled_one(server_factory: ServerFactory) -> None:
+    """A client taking 4 KiB every 20 ms gets the whole file, though it takes longer than the write timeout:
+    the timeout is for no progress at all, not for a slow download."""
+    server = server_factory("--write-timeout", "2")
+    size = 512 * 1024
+    url = server.create(size)
+    body = bytes(range(256)) * (size // 256)
+    done = httpx.patch(url, content=body, headers={**PATCH, "Upload-Offset": "0"}, timeout=60)
+    assert done.status_code == 204, done.text
+    sock = _stalled_get(server.port, urlsplit(url).path.encode())
+    received = bytearray()
+    started = time.monotonic()
+    with sock:
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < size:
+            wait_for(lambda: select.select([sock], [], [], 0.2)[0], timeout=30, what="more of the download")
+            piece = sock.recv(4096)
+            assert piece, f"closed after {len(received)} bytes"
+            received += piece
+            time.sleep(0.02)  # the client's pace, not a wait for the server
+    head, _, got = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and got == body
+    assert time.monotonic() - started > 2  # it did outlast the write timeout (the test's premise)
