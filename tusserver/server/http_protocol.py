@@ -16,6 +16,9 @@ Every `tusserver serve` uses `GuardedHttpToolsProtocol`; uvicorn has neither gua
   `max_head_bytes` of a head are fed to the parser; beyond that the answer is 431 with a one-line
   reason and the connection is closed, the rest unread. A head that starts in the middle of a read
   (after a body or a pipelined request) is counted from the next read: at most one read more.
+- Responses (issue #22): `send` returns once the socket has drained (`_DrainingCycle`), so a download
+  reads its next piece only when the client took the last, and a connection whose write buffer does not
+  shrink for `write_timeout_s` is aborted (`_Flow`): 1,000 GETs never read held 2.4 GB, for ever.
 
 `LeanHttpToolsProtocol` (`--lean-http`, the default) adds the body hand-over: uvicorn appends every
 body piece to a bytearray and hands the app `bytes(bytearray)`, two copies of every byte uploaded on
