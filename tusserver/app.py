@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +36,9 @@ from .storage.base import Store
 from .storage.digest_index import DigestIndex
 from .uploads.sweeper import run_sweeper
 from .wiring import Backends, build
+
+if TYPE_CHECKING:
+    from .server.http_protocol import SidePort
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -78,6 +82,7 @@ class _Starter:
         self.backends = backends
         self.started = False
         self.sweeper: asyncio.Task[None] | None = None
+        self.side_ports: list[SidePort] = []  # served on the app's event loop from start-up
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -87,11 +92,15 @@ class _Starter:
             await self.backends.prepare()
             if self.backends.settings.expire_after_s > 0:
                 self.sweeper = asyncio.create_task(run_sweeper(self.backends.uploads))
+            for side in self.side_ports:
+                await side.start()
             self.started = True
 
     async def stop(self) -> None:
         if self.sweeper is not None:
             self.sweeper.cancel()
+        for side in self.side_ports:
+            await side.aclose()
         await self.backends.aclose()
 
 
@@ -151,7 +160,7 @@ def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) 
     # Health answers need no token: in front of demo and auth.
     middleware.append(Middleware(HealthMiddleware, store=backends.store, locker=backends.locker))
     if settings.metrics or settings.metrics_listen:
-        middleware.append(_metrics(settings, backends.hooks, app_routes))
+        middleware.append(_metrics(settings, backends.hooks, starter, app_routes))
     origins = settings.cors_origin_list
     if origins:
         middleware.append(
@@ -172,14 +181,22 @@ def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) 
     return middleware + _demo_and_auth(settings)
 
 
-def _metrics(settings: Settings, hooks: Hooks, app_routes: list[Route]) -> Middleware:
+def _metrics(settings: Settings, hooks: Hooks, starter: _Starter, app_routes: list[Route]) -> Middleware:
     require_extra("prometheus_client", "metrics", "--metrics")
     from .asgi.metrics import Metrics, MetricsMiddleware
 
     metrics = Metrics()
     metrics.attach(hooks)
-    if settings.metrics_listen:
-        metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
+    if settings.metrics_listen:  # its own address, no token; not on the upload port
+        from .server.http_protocol import SidePort, limits_for
+
+        host, _, port = settings.metrics_listen.rpartition(":")
+        starter.side_ports.append(
+            SidePort(
+                metrics.side_app(), host.strip("[]"), int(port), limits_for(settings),
+                settings.metrics_max_connections,
+            )
+        )  # fmt: skip
     else:
         app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     return Middleware(MetricsMiddleware, metrics=metrics)

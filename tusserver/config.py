@@ -52,7 +52,10 @@ class Settings:
     tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM), with --tls-key
     tls_key: Path | None = None
     unix_socket: str = ""  # listen on this Unix socket instead of host:port
+    # Octal permissions of --unix-socket: owner and group may connect, others not (uvicorn made it 0666)
+    unix_socket_mode: str = "660"
     metrics_listen: str = ""  # host:port where /metrics is served on its own (no token), instead of the main port
+    metrics_max_connections: int = 32  # connections open at once on --metrics-listen; more are closed at once
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
     demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
@@ -63,6 +66,8 @@ class Settings:
     max_concat_parts: int = 1024
     # A client silent this long while sending a request head or body is disconnected (http_protocol.py)
     read_timeout_s: float = 60.0
+    # A connection whose response the client takes no byte of for this long is closed (http_protocol.py)
+    write_timeout_s: float = 60.0
     max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
     # Unfinished uploads one owner may have at once (0: no cap). 1000 is far above what real clients keep
     # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
@@ -146,7 +151,9 @@ class Settings:
             "max_header_bytes": self.max_header_bytes,
             "max_concat_parts": self.max_concat_parts,
             "max_digest_states": self.max_digest_states,
+            "metrics_max_connections": self.metrics_max_connections,
             "read_timeout_s": self.read_timeout_s,
+            "write_timeout_s": self.write_timeout_s,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
             "shutdown_timeout_s": self.shutdown_timeout_s,
@@ -181,6 +188,14 @@ class Settings:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"--{_flag(name)} {path} is not a readable file")
+        try:
+            mode = int(self.unix_socket_mode, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise SettingsError(
+                f"--unix-socket-mode must be octal permissions such as 660; got {self.unix_socket_mode!r}"
+            )
         if self.metrics_listen:
             host, _, port = self.metrics_listen.rpartition(":")
             if not host or not port.isdigit():

@@ -49,7 +49,7 @@ from ...errors import (
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
-from ..base import CommitCheck, Store
+from ..base import READ_PIECE_BYTES, CommitCheck, Store
 from ..ids import check_upload_id
 from ..upload_sets import UploadSets
 from .errors import error_code, map_s3_errors
@@ -434,7 +434,7 @@ class S3Store(Store):
         body = obj["Body"]
         try:
             while True:
-                data = await self._run(body.read, amt=_READ_SIZE)
+                data = await self._run(body.read, amt=READ_PIECE_BYTES)
                 if not data:
                     return
                 yield data
