@@ -16,8 +16,10 @@ from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
 from tusserver.storage.file_sets import FileUploadSets
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import MemoryUploadSets, S3UploadSets, UploadSets
+from tusserver.storage.s3.sets import S3UploadSets
+from tusserver.storage.upload_sets import MemoryUploadSets, UploadSets
 from tusserver.uploads import state
+from tusserver.wiring import build
 
 
 class CountingStore(MemoryStore):
@@ -32,7 +34,8 @@ class CountingStore(MemoryStore):
 
 def context(**settings: object) -> tuple[TusContext, CountingStore]:
     store = CountingStore()
-    ctx = TusContext(Settings(store="memory", **settings).validate(), store, MemoryLocker())  # type: ignore[arg-type]
+    backends = build(Settings(store="memory", **settings), store=store, locker=MemoryLocker())  # type: ignore[arg-type]
+    ctx = TusContext(backends.settings, backends.uploads)
     return ctx, store
 
 

@@ -22,9 +22,9 @@ from tests.support import PATCH, TUS
 from tusserver.app import create_app
 from tusserver.config import Settings
 from tusserver.models import UploadInfo
-from tusserver.storage import build_store
 from tusserver.storage.base import Listable, Store
 from tusserver.storage.file_sets import FileUploadSets
+from tusserver.wiring import build_store, check
 
 FINISHED, UNFINISHED, TERMINATED = 40, 5, 3
 
@@ -64,7 +64,7 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
     """Run the server's sweeper over `data_dir`; the record reads of each of its first `sweeps` sweeps."""
     from tusserver.uploads.sweeper import run_sweeper
 
-    config = Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings).validate()
+    config = check(Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings))
     store = build_store(config)
     reads = count_reads(store)
     ctx = create_app(config, store=store).state.tus
@@ -85,7 +85,7 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
         sets.walk = mark(sets.walk)
 
     async def go() -> None:
-        task = asyncio.create_task(run_sweeper(ctx))
+        task = asyncio.create_task(run_sweeper(ctx.uploads))
         deadline = time.monotonic() + 30
         while len(marks) <= sweeps and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -146,7 +146,7 @@ def walking_sweep(data_dir: Path, now: float, **settings: Any) -> tuple[int, int
 
     config = Settings(data_dir=data_dir, expire_after_s=3600, **settings).validate()
     ctx = create_app(config).state.tus
-    result = asyncio.run(sweep_once(ctx, now=now, full=False))
+    result = asyncio.run(sweep_once(ctx.uploads, now=now, full=False))
     return result.removed, result.tombstones_dropped
 
 

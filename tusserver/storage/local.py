@@ -29,14 +29,13 @@ from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFou
 from ..fileops import pwrite_all, read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import MODIFIED, CommitCheck, Store
+from .base import MODIFIED, READ_PIECE_BYTES, CommitCheck, Store
 from .file_sets import FileUploadSets
 from .ids import check_upload_id
 from .upload_sets import WAITING_FINALS, UploadSets
 
 T = TypeVar("T")
 log = logging.getLogger("tusserver")
-_READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
 LIST_BATCH = 1024  # names per thread hop when listing the directory (see LocalStore.list_ids)
 
@@ -257,7 +256,7 @@ class LocalStore(Store):
         try:
             position = start
             while position < end:
-                data: bytes = await self._run(os.pread, fd, min(_READ_SIZE, end - position), position)
+                data: bytes = await self._run(os.pread, fd, min(READ_PIECE_BYTES, end - position), position)
                 if not data:
                     break
                 position += len(data)

@@ -13,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from ..config import Settings
 from ..hashing import resumable as sha_state
 from ..hashing.algorithms import DIGEST_ALGORITHMS, Hasher
 from ..hashing.repr_digest import parse_repr_digest
 from ..models import UploadInfo
-from ..state.digest_states import DigestStates, build_digest_states
+from ..state.digest_states import DigestStates
 from ..storage.base import Store
 
 log = logging.getLogger("tusserver")
@@ -40,10 +38,6 @@ class DigestTracker:
         # Shared states need hashers that can be saved; without libcrypto they stay per process.
         self._shared = shared if shared is not None and sha_state.available() else None
         self._pending: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    def from_settings(cls, store: Store, settings: Settings, redis: Any = None) -> DigestTracker:
-        return cls(store, settings.max_digest_states, build_digest_states(settings, redis))
 
     def _new_hasher(self, algorithm: str) -> Hasher:
         if self._shared is not None:
