@@ -60,7 +60,7 @@ from . import body_pump
 from .body_pump import Ended, Hasher, Pumped, Stopper
 from .config import Settings
 from .constants import TUS_VERSION
-from .direct_body import DIRECT_BODY
+from .direct_body import BUFFERED_BODY, DIRECT_BODY
 from .fileops import pwrite_all
 
 logger = logging.getLogger("tusserver.http")
@@ -162,6 +162,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+            self.cycle.__class__ = _KeptBodyCycle
+            self._offer_buffered(cast(_KeptBodyCycle, self.cycle))
+
+    def _offer_buffered(self, cycle: _KeptBodyCycle | _PiecesCycle) -> None:
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[BUFFERED_BODY] = cycle.take_buffered  # ASGI types extensions as dict[str, dict]; ours differ
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -215,7 +222,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
-class _PiecesCycle(RequestResponseCycle):
+class _KeptBodyCycle(RequestResponseCycle):
+    """uvicorn's cycle, except that body bytes read before the client left reach the app.
+
+    uvicorn answers `http.disconnect` as soon as the connection is lost, dropping the body it holds. A
+    client that sends its last bytes and closes at once delivers them with the end of the connection, so
+    a store fed by `receive()` (S3: every PATCH body) kept none of them. `more_body` is kept as it was,
+    so an unfinished body is still followed by the disconnect, never taken for a complete one.
+    """
+
+    async def receive(self) -> Any:
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.response_complete or (self.disconnected and not self.body):
+            return {"type": "http.disconnect"}
+        body, self.body = bytes(self.body), bytearray()
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+    def take_buffered(self) -> bytes:
+        if self.response_complete:
+            return b""
+        body, self.body = bytes(self.body), bytearray()
+        return body
+
+
+class _PiecesCycle(_KeptBodyCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -227,12 +263,19 @@ class _PiecesCycle(RequestResponseCycle):
             self.flow.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
-        if self.disconnected or self.response_complete:
+        if self.response_complete or (self.disconnected and not self.pieces):
             return {"type": "http.disconnect"}
         pieces = self.pieces
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.pieces, self.pieces_size = [], 0
+        # As `_KeptBodyCycle`: bytes read before the client left are handed over first.
         return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+    def take_buffered(self) -> bytes:
+        if self.response_complete or not self.pieces:
+            return b""
+        pieces, self.pieces, self.pieces_size = self.pieces, [], 0
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
@@ -245,15 +288,16 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
-            cycle.__class__ = _PiecesCycle
-            lean = cycle
+        made: Any = self.cycle
+        if type(made) is _KeptBodyCycle:  # the one just made for this request; its task has not run yet
+            made.__class__ = _PiecesCycle
+            lean = self.cycle
+            self._offer_buffered(lean)
             lean.pieces, lean.pieces_size = [], 0
             self._body_left = _content_length(self.headers)
             if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
                 # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
-                self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
+                self.scope["extensions"][DIRECT_BODY] = DirectBody(self, lean)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)
@@ -544,7 +588,7 @@ def supported() -> bool:
     """Whether the installed uvicorn is a tested release with the attributes these protocols rely on."""
     if ".".join(uvicorn.__version__.split(".")[:2]) not in TESTED_UVICORN:
         return False
-    needed = ("waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete")
+    needed = ("waiting_for_100_continue", "message_event", "body", "more_body", "disconnected", "response_complete")
     init = RequestResponseCycle.__init__.__code__
     hooks = (
         "on_body", "on_headers_complete", "on_message_complete", "on_response_complete", "send_400_response",

@@ -23,6 +23,7 @@ BUILTIN = {
     "file": "tusserver.storage.local:LocalStore",
     "memory": "tusserver.storage.memory:MemoryStore",
     "s3": "tusserver.storage.s3:S3Store",
+    "azure": "tusserver.storage.azure:AzureStore",
 }
 _registered: dict[str, str | type[Store]] = {}
 
