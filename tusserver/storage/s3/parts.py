@@ -11,7 +11,7 @@ other object stores.
 
 from __future__ import annotations
 
-from .part_writer import MEMORY_PART_LIMIT, PartBody, PartMemory, PartWriter, SendPart
+from ..part_writer import MEMORY_PART_LIMIT, PartBody, PartMemory, PartWriter, SendPart
 
 __all__ = [
     "MAX_OBJECT", "MAX_PART", "MAX_PARTS", "MEMORY_PART_LIMIT", "MIN_PART", "PREFERRED_PART", "GiB", "MiB",

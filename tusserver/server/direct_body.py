@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from .body_pump import Hasher, Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
-DIRECT_BODY = "tusserver.direct_body"
+DIRECT_BODY = "tusserver.server.direct_body"
 # The one under which it offers `take_buffered`: the body bytes it has read that `receive()` has not yet
 # handed over, taken at once without waiting (a body cut by a lock release keeps them).
-BUFFERED_BODY = "tusserver.buffered_body"
+BUFFERED_BODY = "tusserver.server.buffered_body"
 
 
 class DirectBodySource(Protocol):
