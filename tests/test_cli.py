@@ -98,7 +98,7 @@ def test_cleanup_help_lists_only_what_cleanup_uses(capsys: pytest.CaptureFixture
     flags = {flag.strip("[],") for flag in flags}
     assert flags == {"--help", "--data-dir", "--store", "--locker", "--redis-url", "--s3-bucket", "--s3-endpoint-url",
                      "--s3-region", "--s3-prefix", "--azure-container", "--azure-connection-string", "--azure-prefix",
-                     "--expire-after", "--log-level"}  # fmt: skip
+                     "--gcs-bucket", "--gcs-project", "--gcs-prefix", "--expire-after", "--log-level"}  # fmt: skip
 
 
 def test_token_and_upload_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:

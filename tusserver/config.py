@@ -124,6 +124,11 @@ class Settings:
     azure_connection_string: str = ""  # empty: AZURE_STORAGE_CONNECTION_STRING
     azure_prefix: str = ""
 
+    # Google Cloud Storage (store "gcs")
+    gcs_bucket: str = ""
+    gcs_project: str = ""  # empty: GOOGLE_CLOUD_PROJECT, or the credentials' own
+    gcs_prefix: str = ""
+
     # Object stores (s3, azure, gcs)
     store_spool_bytes: int = 256 * 1024**2  # local spool (temporary files) held by all PATCHes of a process at once
 

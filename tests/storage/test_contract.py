@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloud_support import AzureServer
+from tests.cloud_support import AzureServer, GCSServer
 from tests.s3_support import S3Server
 from tests.storage.contract import StoreContract, chunks, new_upload, read_all, run
 from tusserver.errors import InsufficientStorage, UploadGone, UploadNotFound
@@ -26,6 +26,7 @@ from tusserver.storage import local as local_module
 from tusserver.storage.azure import AzureStore
 from tusserver.storage.base import Store
 from tusserver.storage.composer import StoreComposer
+from tusserver.storage.gcs import GCSStore
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.local import LocalStore
 from tusserver.storage.memory import MemoryStore
@@ -46,6 +47,11 @@ def _azure(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return AzureStore(server.container_client(), prefix="contract/")
 
 
+def _gcs(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    server: GCSServer = request.getfixturevalue("gcs_server")
+    return GCSStore(server.client().bucket(server.bucket), prefix="contract/")  # type: ignore[attr-defined]
+
+
 STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
     "memory": lambda request, tmp_path: MemoryStore(),
     "local": lambda request, tmp_path: LocalStore(tmp_path / "data"),
@@ -55,6 +61,7 @@ STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
     ),
     "s3": _s3,
     "azure": _azure,
+    "gcs": _gcs,
 }
 
 

@@ -24,6 +24,7 @@ BUILTIN = {
     "memory": "tusserver.storage.memory:MemoryStore",
     "s3": "tusserver.storage.s3:S3Store",
     "azure": "tusserver.storage.azure:AzureStore",
+    "gcs": "tusserver.storage.gcs:GCSStore",
 }
 _registered: dict[str, str | type[Store]] = {}
 
