@@ -4,7 +4,10 @@ and the finished object in the container/bucket with the right bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
+import itertools
 import os
 from typing import Any
 
@@ -13,7 +16,13 @@ import pytest
 
 from tests.cloud_support import AzureServer, GCSServer
 from tests.conftest import ServerFactory
+from tests.storage.contract import chunks, read_all
 from tests.support import PATCH, TUS, LiveServer, half_patch, wait_for
+from tusserver.models import UploadInfo
+from tusserver.storage.azure import AzureStore
+from tusserver.storage.azure.store import MAX_BLOB, MAX_BLOCKS, plan_block_size
+from tusserver.storage.gcs import GCSStore
+from tusserver.storage.ids import new_upload_id
 
 MiB = 1024 * 1024
 Cloud = AzureServer | GCSServer
@@ -89,3 +98,90 @@ def test_parallel_partials_and_final(server_factory: ServerFactory, cloud: Cloud
     wait_for(lambda: head_offset(url) == len(whole), timeout=60, what="the final assembled")
     assert httpx.get(url, timeout=60).content == whole
     assert stored_object(cloud, httpx.URL(url).path.rsplit("/", 1)[1]) == whole
+
+
+def test_instant_upload(server_factory: ServerFactory, cloud: Cloud) -> None:
+    """A second upload of the same bytes (same owner, `Repr-Digest`) completes at once; each copy stands alone."""
+    data = os.urandom(9 * MiB + 1)
+    digest = f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    server = start(server_factory, cloud, "--instant-upload", "on")
+    first = server.create(len(data), {"Repr-Digest": digest})
+    assert patch(first, data, 0).status_code == 204
+    r = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": str(len(data)), "Repr-Digest": digest})
+    assert r.status_code == 201, r.text
+    assert r.headers["Upload-Offset"] == str(len(data))  # complete without a byte sent
+    second = r.headers["Location"]
+    assert httpx.delete(first, headers=TUS).status_code == 204
+    assert hashlib.sha256(httpx.get(second, timeout=60).content).digest() == hashlib.sha256(data).digest()
+    assert stored_object(cloud, httpx.URL(second).path.rsplit("/", 1)[1]) == data
+
+
+def test_expired_uploads_are_swept(server_factory: ServerFactory, cloud: Cloud) -> None:
+    server = start(server_factory, cloud, "--expire-after", "1", "--sweep-interval", "1")
+    url = server.create(10 * MiB)
+    assert patch(url, os.urandom(MiB), 0).status_code == 204
+    wait_for(lambda: httpx.head(url, headers=TUS).status_code in (404, 410), timeout=60, what="the upload expired")
+    upload_id = httpx.URL(url).path.rsplit("/", 1)[1]
+
+    def gone_from_the_cloud() -> bool:
+        try:
+            stored_object(cloud, upload_id)
+        except Exception as exc:  # noqa: BLE001 - either client's not-found error
+            return "404" in str(exc) or "not found" in str(exc).lower() or "BlobNotFound" in str(exc)
+        return False
+
+    wait_for(gone_from_the_cloud, timeout=60, what="the sweeper removing the bytes")
+
+
+# -- store level: the block and compose limits ----------------------------------------------------
+
+
+def test_azure_block_plan_fits_50000_blocks() -> None:
+    assert plan_block_size(100 * MiB) == 8 * MiB
+    assert plan_block_size(None, max_length=1024**4) == 21 * MiB  # 1 TiB deferred: 49,999 blocks of 21 MiB
+    for length in (0, 1, 400 * 1024**3, MAX_BLOB):
+        assert -(-length // plan_block_size(length)) <= MAX_BLOCKS - 1
+    with pytest.raises(ValueError):
+        plan_block_size(MAX_BLOB + 1)
+
+
+def test_azure_cut_patches_leave_at_most_one_short_block(azure_server: AzureServer) -> None:
+    """Each cut PATCH ends in a short block; the next PATCH merges it, so short blocks never pile up
+    towards Azure's 50,000 (a client sending a byte per PATCH would otherwise use them up)."""
+    data = os.urandom(3 * MiB + 10)
+    cuts = [0, 1, 1000, MiB + 3, 2 * MiB, len(data)]
+
+    async def run() -> None:
+        store = AzureStore(azure_server.container_client(), block_size=MiB)
+        info = UploadInfo(id=new_upload_id(), length=len(data))
+        await store.create(info)
+        for begin, end in itertools.pairwise(cuts):
+            info = await store.get_info(info.id)
+            assert info.offset == begin
+            assert await store.write_chunk(info, chunks(data[begin:end], 4096)) == end - begin
+            blocks, _ = store._blob(info.id).get_block_list("committed")
+            assert sum(b.size < MiB for b in blocks[:-1]) == 0  # only the last block may be short
+        info = await store.get_info(info.id)
+        assert info.is_complete and await read_all(store, info) == data
+
+    asyncio.run(run())
+
+
+def test_gcs_more_than_32_chunks_compose_in_a_tree(gcs_server: GCSServer) -> None:
+    """One PATCH of 70 chunk objects: GCS composes at most 32 sources, so they are composed in a tree."""
+    data = os.urandom(70 * 64 * 1024 + 5)
+
+    async def run() -> None:
+        client: Any = gcs_server.client()
+        store = GCSStore(client.bucket(gcs_server.bucket), chunk_size=64 * 1024)
+        info = UploadInfo(id=new_upload_id(), length=len(data) + 10)
+        await store.create(info)
+        assert await store.write_chunk(info, chunks(data, 50_000)) == len(data)
+        info = await store.get_info(info.id)
+        assert info.offset == len(data) and await read_all(store, info) == data
+        assert not list(client.bucket(gcs_server.bucket).list_blobs(prefix=f"{info.id}.c/"))  # chunks removed
+        assert await store.write_chunk(info, chunks(b"0123456789", 3)) == 10
+        info = await store.get_info(info.id)
+        assert info.is_complete and await read_all(store, info) == data + b"0123456789"
+
+    asyncio.run(run())
