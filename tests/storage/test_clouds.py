@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -185,3 +188,37 @@ def test_gcs_more_than_32_chunks_compose_in_a_tree(gcs_server: GCSServer) -> Non
         assert info.is_complete and await read_all(store, info) == data + b"0123456789"
 
     asyncio.run(run())
+
+
+def test_64_mib_upload_survives_sigkill_mid_patch(server_factory: ServerFactory, cloud: Cloud) -> None:
+    """SIGKILL while a PATCH streams: nothing of that PATCH was committed, so the offset after restart is the
+    last commit exactly (never bytes that were not stored), and the upload resumes to the right bytes."""
+    data = os.urandom(64 * MiB)
+    server = start(server_factory, cloud)
+    url = server.create(len(data))
+    path = httpx.URL(url).path
+    assert patch(url, data[: 20 * MiB], 0).status_code == 204
+    sent = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        for i in range(20 * MiB, len(data), MiB):
+            if i >= 40 * MiB:
+                sent.set()
+            yield data[i : i + MiB]
+
+    def stream() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.patch(url, content=body(), headers={**PATCH, "Upload-Offset": str(20 * MiB)}, timeout=120)
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    assert sent.wait(120), "the client never got 20 MiB into its second PATCH"
+    server.kill()
+    thread.join(120)
+    server.start()
+    url = f"{server.url}{path}"
+    offset = wait_for(lambda: head_offset(url) if httpx.head(url, headers=TUS).status_code == 200 else None, timeout=60)
+    assert offset == 20 * MiB
+    r = patch(url, data[offset:], offset)
+    assert r.status_code == 204, r.text
+    assert hashlib.sha256(stored_object(cloud, path.rsplit("/", 1)[1])).digest() == hashlib.sha256(data).digest()
