@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.client.helpers import body_bytes_received
 from tests.cloud_support import AzureServer, GCSServer
 from tests.conftest import ServerFactory
 from tests.storage.contract import chunks, read_all
@@ -60,11 +61,13 @@ def patch(url: str, data: bytes, offset: int) -> httpx.Response:
 
 def test_upload_resumed_after_a_dropped_patch_and_a_kill(server_factory: ServerFactory, cloud: Cloud) -> None:
     data = os.urandom(21 * MiB + 4321)
-    server = start(server_factory, cloud)
+    server = start(server_factory, cloud, "--metrics")
     url = server.create(len(data), {"Upload-Metadata": "filename ZGF0YS5iaW4="})
     path = httpx.URL(url).path
     sent = 9 * MiB + 777  # a whole 8 MiB piece and a tail
     half_patch(server, url, data[:sent], promised=len(data)).close()  # the client vanishes mid-body
+    # No HEAD before the server has read the body: a HEAD asks the PATCH to stop reading at once.
+    wait_for(lambda: body_bytes_received(server.url) >= sent, timeout=60, what="the server reading the body")
     wait_for(lambda: head_offset(url) == sent, timeout=60, what=f"HEAD counting the {sent} bytes sent")
     r = patch(url, data[sent : 17 * MiB], sent)
     assert r.status_code == 204, r.text

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.client.helpers import body_bytes_received
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
 from tests.storage.contract import chunks, read_all, written_partials
@@ -104,9 +105,11 @@ def test_dropped_patch_keeps_every_byte_that_arrived(
     last bytes arrive with the end of the connection. Before, uvicorn dropped what it held at that moment,
     so the upload kept none of a small body and lost the end of a large one; now HEAD counts every byte."""
     data = os.urandom(20 * MiB)
-    server = server_factory(*s3_server.serve_flags, http, env=CREDENTIALS)
+    server = server_factory(*s3_server.serve_flags, http, "--metrics", env=CREDENTIALS)
     url = server.create(len(data))
     half_patch(server, url, data[:sent], promised=len(data)).close()  # the client vanishes mid-body
+    # No HEAD before the server has read the body: a HEAD asks the PATCH to stop reading at once.
+    wait_for(lambda: body_bytes_received(server.url) >= sent, timeout=60, what="the server reading the body")
     offset = wait_for(
         lambda: (o := int(httpx.head(url, headers=TUS).headers["Upload-Offset"])) == sent and o,
         timeout=60,
