@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -125,6 +126,8 @@ class AzureStore(Store):
     def from_settings(cls, settings: Settings) -> AzureStore:
         config = AzureConfig.from_settings(settings)
         blob = require_extra("azure.storage.blob", "azure", "--store azure")
+        # The SDK logs every request and its headers at INFO, our default level: several lines per block.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         service = blob.BlobServiceClient.from_connection_string(config.connection_string)
         return cls(
             service.get_container_client(config.container),
