@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -96,9 +97,13 @@ def test_partials_on_two_instances_final_on_a_third(cluster: CloudCluster, auth:
     assert cluster.stored(_path(final).rsplit("/", 1)[1]) == a + b
 
 
+def _digest(data: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+
+
 def test_instant_upload_across_instances(cluster: CloudCluster, auth: dict[str, str]) -> None:
     data = os.urandom(300_000)
-    digest = f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    digest = _digest(data)
     with cluster.on(0, auth) as zero:
         first = _create(zero, len(data), **{"Repr-Digest": digest})
         assert _patch(zero, first, 0, data).status_code == 204
@@ -133,3 +138,19 @@ def test_dropped_patch_on_one_instance_resumed_through_nginx(cluster: CloudClust
     r = httpx.patch(url, content=data[sent:], headers=headers, timeout=60)
     assert r.status_code == 204, r.text
     assert cluster.stored(_path(url).rsplit("/", 1)[1]) == data
+
+
+def test_repr_digest_across_instances(cluster: CloudCluster, auth: dict[str, str]) -> None:
+    """PATCHes on alternating instances: verified at the end (204), and a wrong digest found (460)."""
+    data = os.urandom(4 * MiB + 11)
+    with cluster.on(0, auth) as zero, cluster.on(1, auth) as one, cluster.on(2, auth) as two:
+        clients = [zero, one, two]
+        cuts = [0, 1_000_000, 2_000_000, 3_500_000, len(data)]
+        good = _create(zero, len(data), **{"Repr-Digest": _digest(data)})
+        bad = _create(one, len(data), **{"Repr-Digest": _digest(data[::-1])})
+        for n, (begin, end) in enumerate(itertools.pairwise(cuts)):
+            assert _patch(clients[n % 3], good, begin, data[begin:end]).status_code == 204
+            r = _patch(clients[(n + 1) % 3], bad, begin, data[begin:end])
+            assert r.status_code == (460 if end == len(data) else 204), (n, r.status_code, r.text)
+        assert one.head(_path(bad)).status_code in (404, 410)
+    assert httpx.get(good, headers=auth, timeout=60).content == data
