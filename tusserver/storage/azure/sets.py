@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from .errors import map_azure_errors
+
 Run = Callable[..., Awaitable[Any]]
 
 
@@ -16,16 +18,12 @@ class AzureUploadSets:
         self._run = run
 
     async def add(self, group: str, member: str) -> None:
-        from .store import map_azure_errors
-
         with map_azure_errors(member):
             blob = self.container.get_blob_client(f"{self.prefix}{group}/{member}")
             await self._run(blob.upload_blob, b"", overwrite=True)
 
     async def remove(self, group: str, member: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
-
-        from .store import map_azure_errors
 
         with map_azure_errors(member), contextlib.suppress(ResourceNotFoundError):
             await self._run(self.container.get_blob_client(f"{self.prefix}{group}/{member}").delete_blob)
@@ -47,8 +45,6 @@ class AzureUploadSets:
                 yield group, member, when
 
     async def _list(self, start: str, limit: int | None) -> list[tuple[str, float]]:
-        from .store import map_azure_errors
-
         def listing() -> list[tuple[str, float]]:
             found: list[tuple[str, float]] = []
             for blob in self.container.list_blobs(name_starts_with=start):

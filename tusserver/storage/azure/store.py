@@ -29,14 +29,14 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from ...config import Settings, SettingsError
-from ...errors import InsufficientStorage, StorageError, TooLarge, UploadGone, UploadNotFound, is_out_of_space
+from ...errors import InsufficientStorage, TooLarge, UploadGone, UploadNotFound, is_out_of_space
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
@@ -44,6 +44,7 @@ from ..base import CommitCheck, Store
 from ..ids import check_upload_id
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
+from .errors import map_azure_errors
 from .sets import AzureUploadSets
 
 __all__ = ["MAX_BLOCKS", "AzureStore", "map_azure_errors", "plan_block_size"]
@@ -68,18 +69,6 @@ def plan_block_size(length: int | None, preferred: int = PREFERRED_BLOCK, max_le
     if needed > block:
         block = min(-(-needed // MiB) * MiB, MAX_BLOCK)
     return block
-
-
-@contextlib.contextmanager
-def map_azure_errors(upload_id: str) -> Iterator[None]:
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-    try:
-        yield
-    except ResourceNotFoundError as exc:
-        raise UploadNotFound() from exc
-    except AzureError as exc:
-        raise StorageError(f"object storage failed for upload {upload_id}") from exc
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from .errors import map_gcs_errors
+
 Run = Callable[..., Awaitable[Any]]
 
 
@@ -16,15 +18,11 @@ class GCSUploadSets:
         self._run = run
 
     async def add(self, group: str, member: str) -> None:
-        from .store import map_gcs_errors
-
         with map_gcs_errors(member):
             await self._run(self.bucket.blob(f"{self.prefix}{group}/{member}").upload_from_string, b"")
 
     async def remove(self, group: str, member: str) -> None:
         from google.api_core.exceptions import NotFound
-
-        from .store import map_gcs_errors
 
         with map_gcs_errors(member), contextlib.suppress(NotFound):
             await self._run(self.bucket.delete_blob, f"{self.prefix}{group}/{member}")
@@ -46,8 +44,6 @@ class GCSUploadSets:
                 yield group, member, when
 
     async def _list(self, start: str, limit: int | None) -> list[tuple[str, float]]:
-        from .store import map_gcs_errors
-
         def listing() -> list[tuple[str, float]]:
             found: list[tuple[str, float]] = []
             for blob in self.bucket.list_blobs(prefix=start):

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +40,7 @@ from ..base import CommitCheck, Store
 from ..ids import check_upload_id
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
+from .errors import map_gcs_errors
 from .sets import GCSUploadSets
 
 __all__ = ["MAX_COMPOSE", "GCSStore", "map_gcs_errors"]
@@ -51,19 +52,6 @@ _READ_SIZE = 4 * MiB
 _THREADS = 32
 ENV_PROJECT = "GOOGLE_CLOUD_PROJECT"
 ENV_EMULATOR = "STORAGE_EMULATOR_HOST"
-
-
-@contextlib.contextmanager
-def map_gcs_errors(upload_id: str) -> Iterator[None]:
-    from google.api_core.exceptions import GoogleAPIError, NotFound
-    from google.auth.exceptions import GoogleAuthError
-
-    try:
-        yield
-    except NotFound as exc:
-        raise UploadNotFound() from exc
-    except (GoogleAPIError, GoogleAuthError) as exc:
-        raise StorageError(f"object storage failed for upload {upload_id}") from exc
 
 
 @dataclass(frozen=True)
