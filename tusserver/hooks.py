@@ -20,6 +20,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,18 +137,34 @@ def _encode(value: object) -> str | None:
     return base64.b64encode(text.encode()).decode() if text else None
 
 
-def _clean_headers(raw: object) -> dict[str, str]:
-    """A hook's response headers, minus anything that could split a response."""
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 field name
+_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # visible latin-1, spaces and tabs: nothing that splits a line
+# Framing and hop-by-hop headers belong to the HTTP layer, the protocol's own to tus: a hook setting them
+# would cut the body, frame it twice or lie about the upload.
+_PROTECTED = frozenset(
+    {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
+        "trailer", "upgrade", "proxy-authenticate", "proxy-authorization", "location", "x-new-token",
+    }
+)  # fmt: skip
+_PROTECTED_PREFIXES = ("tus-", "upload-")
+
+
+def clean_headers(raw: object) -> dict[str, str]:
+    """A hook's `HTTPResponse.Header`, minus what would break the response: each header dropped is logged."""
     if not isinstance(raw, Mapping):
         return {}
     clean: dict[str, str] = {}
     for name, value in raw.items():
         text = value[0] if isinstance(value, list) and value else value
-        if not isinstance(name, str) or not isinstance(text, str) or not name.strip():
-            continue
-        if any(c in name + text for c in "\r\n\0") or ":" in name:
-            continue
-        clean[name] = text
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            log.warning("hook header %r dropped: not a valid header name", str(name)[:80])
+        elif not isinstance(text, str) or not _VALUE.fullmatch(text):
+            log.warning("hook header %s dropped: its value is not a valid header value", name)
+        elif name.lower() in _PROTECTED or name.lower().startswith(_PROTECTED_PREFIXES):
+            log.warning("hook header %s dropped: the server sets it", name)
+        else:
+            clean[name] = text.strip()
     return clean
 
 
@@ -160,7 +177,7 @@ def rejection(response: Mapping[str, Any], default_status: int, default_message:
         status = default_status
     body = http.get("Body")
     message = body if isinstance(body, str) and body else default_message
-    return HookRejected(status, message, _clean_headers(http.get("Header")))
+    return HookRejected(status, message, clean_headers(http.get("Header")))
 
 
 # -- the dispatcher --------------------------------------------------------------------------------

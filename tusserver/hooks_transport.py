@@ -11,6 +11,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,38 @@ from .hooks import HookFailure
 log = logging.getLogger("tusserver.hooks")
 
 _MAX_RESPONSE_BYTES = 1024 * 1024  # a hook response is a small JSON object; never buffer more
+_MAX_STDERR_BYTES = 2000  # what a file hook's stderr may put in one log line
+
+# Never handed to a file hook: the server's own settings (`tusserver serve` puts every one, the JWT
+# secret included, into its environment for worker processes) and cloud credentials.
+_CLOUD_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "GCP_", "GCLOUD_", "CLOUDSDK_", "ALIBABA_", "OCI_", "DO_", "B2_")
+_SECRET_WORDS = ("SECRET", "TOKEN", "KEY", "PASSWORD", "CREDENTIAL", "CONNECTION_STRING", "SAS")
+
+
+def hook_environment(hook_type: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a file hook runs with: the server's, minus `TUSSERVER_*` and cloud credentials."""
+    env: dict[str, str] = {}
+    for name, value in (os.environ if environ is None else environ).items():
+        upper = name.upper()
+        if upper.startswith("TUSSERVER_"):
+            continue
+        if upper.startswith(_CLOUD_PREFIXES) and any(word in upper for word in _SECRET_WORDS):
+            continue
+        env[name] = value
+    env["TUS_HOOK"] = hook_type
+    return env
+
+
+async def read_capped(chunks: AsyncIterator[bytes], source: str, cap: int = _MAX_RESPONSE_BYTES) -> bytes:
+    """A hook's answer, read no further than `cap` bytes: a receiver cannot make the server buffer more."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            raise HookFailure(f"{source} answered more than {cap} bytes", retry=False)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def parse_response(raw: bytes, source: str) -> dict[str, Any]:
@@ -56,16 +90,20 @@ class HttpTransport:
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
             self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=limits)
         try:
-            response = await self._client.post(
-                self.url, content=body, headers={"Content-Type": "application/json", "Hook-Name": hook_type}
-            )
+            async with self._client.stream(
+                "POST", self.url, content=body, headers={"Content-Type": "application/json", "Hook-Name": hook_type}
+            ) as response:
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise HookFailure(f"{self.url} answered {response.status_code}", retry=True)
+                if not 200 <= response.status_code < 300:
+                    raise HookFailure(f"{self.url} answered {response.status_code}", retry=False)
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > _MAX_RESPONSE_BYTES:
+                    raise HookFailure(f"{self.url} answered more than {_MAX_RESPONSE_BYTES} bytes", retry=False)
+                raw = await read_capped(response.aiter_bytes(), self.url)
         except httpx.HTTPError as exc:
             raise HookFailure(f"{self.url}: {type(exc).__name__} {exc}".strip(), retry=True) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise HookFailure(f"{self.url} answered {response.status_code}", retry=True)
-        if not 200 <= response.status_code < 300:
-            raise HookFailure(f"{self.url} answered {response.status_code}", retry=False)
-        return parse_response(response.content, self.url)
+        return parse_response(raw, self.url)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -97,17 +135,66 @@ class FileTransport:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "TUS_HOOK": hook_type},
+            env=hook_environment(hook_type),
+            start_new_session=True,  # its own process group: a kill reaches what it started too
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(body), self.timeout_s)
+            stdout, stderr, _ = await asyncio.wait_for(
+                asyncio.gather(
+                    read_capped(_chunks(process.stdout), str(path)),
+                    _head(process.stderr, _MAX_STDERR_BYTES),
+                    _feed(process.stdin, body),
+                ),
+                self.timeout_s,
+            )
+            await asyncio.wait_for(process.wait(), self.timeout_s)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+            await _kill(process)
             raise HookFailure(f"{path} ran longer than {self.timeout_s} s", retry=True) from None
+        except BaseException:
+            await _kill(process)
+            raise
         if stderr.strip():
-            log.info("%s: %s", path.name, stderr.decode(errors="replace").strip()[:2000])
+            log.info("%s: %s", path.name, stderr.decode(errors="replace").strip())
         if process.returncode != 0:
             raise HookFailure(f"{path} exited with status {process.returncode}", retry=False)
         return parse_response(stdout, str(path))
+
+
+async def _feed(stdin: asyncio.StreamWriter | None, body: bytes) -> None:
+    """Write the hook's input; a hook that exits without reading it all is a normal hook (tusd's are)."""
+    if stdin is None:
+        return
+    try:
+        if not stdin.is_closing():
+            stdin.write(body)
+            await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError, RuntimeError):
+        pass  # RuntimeError: uvloop's "handler is closed", the pipe's reader already gone
+    finally:
+        stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+            await stdin.wait_closed()
+
+
+async def _chunks(stream: asyncio.StreamReader | None) -> AsyncIterator[bytes]:
+    while stream is not None and (chunk := await stream.read(65536)):
+        yield chunk
+
+
+async def _head(stream: asyncio.StreamReader | None, keep: int) -> bytes:
+    """The first `keep` bytes of a stream, read to its end so the writer never blocks on a full pipe."""
+    head = b""
+    async for chunk in _chunks(stream):
+        if len(head) < keep:
+            head += chunk[: keep - len(head)]
+    return head
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    await process.wait()
