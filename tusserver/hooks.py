@@ -168,6 +168,44 @@ def clean_headers(raw: object) -> dict[str, str]:
     return clean
 
 
+_REPLY = "tusserver.hook_reply"  # where an accepting hook's HTTPResponse waits for the handler, in scope["state"]
+
+
+@dataclass
+class HookReply:
+    """An accepting pre-create or pre-finish hook's `HTTPResponse`: merged into the request's answer."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+
+def remember_reply(request: Request | None, answer: Mapping[str, Any]) -> None:
+    """Keep an accepting answer's `HTTPResponse` for the handler's response (several hooks: the later wins)."""
+    http = answer.get("HTTPResponse")
+    if request is None or not isinstance(http, Mapping) or not http:
+        return
+    state = request.scope.setdefault("state", {})
+    reply: HookReply = state.setdefault(_REPLY, HookReply())
+    status = http.get("StatusCode")
+    if isinstance(status, int) and status:
+        if 200 <= status <= 299:
+            reply.status = status
+        else:
+            log.warning("hook answer status %s ignored: an accepting hook may only set a 2xx status", status)
+    reply.headers.update(clean_headers(http.get("Header")))
+    body = http.get("Body")
+    if isinstance(body, str) and body:
+        reply.body = body
+
+
+def hook_reply(scope: Mapping[str, Any]) -> HookReply | None:
+    """The `HTTPResponse` accepting hooks gave for this request, if any."""
+    state = scope.get("state")
+    reply = state.get(_REPLY) if isinstance(state, Mapping) else None
+    return reply if isinstance(reply, HookReply) else None
+
+
 def rejection(response: Mapping[str, Any], default_status: int, default_message: str) -> HookRejected:
     http = response.get("HTTPResponse") or {}
     if not isinstance(http, Mapping):
@@ -260,6 +298,7 @@ class Hooks:
             if response.get("RejectUpload"):
                 raise rejection(response, 400, "upload creation has been rejected by the server")
             await self._apply_changes(info, response.get("ChangeFileInfo"))
+            remember_reply(request, response)
 
         await self._blocking("pre-create", info, request, check)
 
@@ -280,8 +319,12 @@ class Hooks:
     async def pre_finish(self, info: UploadInfo, request: Request | None = None) -> None:
         """Blocking, as in tusd, so a receiver sees the file before the client hears it is done; a
         failure is logged, never refused: the bytes are stored and the client cannot undo that."""
+
+        async def check(response: Mapping[str, Any]) -> None:
+            remember_reply(request, response)
+
         try:
-            await self._blocking("pre-finish", info, request)
+            await self._blocking("pre-finish", info, request, check)
         except HookUnavailable as exc:
             log.warning("pre-finish hook for upload %s failed: %s", info.id, exc.message)
 
