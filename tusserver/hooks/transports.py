@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from .hooks import HookFailure
+from .dispatcher import HookFailure
 
-log = logging.getLogger("tusserver.hooks")
+log = logging.getLogger("tusserver.hooks.dispatcher")
 
 _MAX_RESPONSE_BYTES = 1024 * 1024  # a hook response is a small JSON object; never buffer more
 _MAX_STDERR_BYTES = 2000  # what a file hook's stderr may put in one log line
