@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .constants import DEFAULT_HOOK_EVENTS, HOOK_POST_EVENTS, HOOK_PRE_EVENTS
+
 ENV_PREFIX = "TUSSERVER_"
 
 
@@ -37,7 +39,7 @@ class Settings:
     hooks_url: str = ""  # tusd v2 HTTP hooks: each event POSTed here as tusd's JSON
     hooks_dir: Path | None = None  # tusd file hooks: an executable per event name, JSON on stdin and stdout
     # tusd's default set; pre-access costs a round trip per HEAD/PATCH/GET/DELETE, so it is opt-in
-    hooks_enabled: str = "pre-create,post-create,post-receive,post-terminate,post-finish"
+    hooks_enabled: str = DEFAULT_HOOK_EVENTS
     hooks_timeout_s: float = 10.0  # one delivery attempt
     hooks_retry: int = 3  # further attempts after a failure that may pass (network, timeout, 5xx), as tusd
     hooks_backoff_s: float = 1.0  # wait before the first retry, doubled for each next one
@@ -169,12 +171,11 @@ class Settings:
         for name in (*never_negative, "body_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
-        try:
-            from .hooks import parse_enabled
-
-            parse_enabled(self.hooks_enabled)
-        except ValueError as exc:
-            raise SettingsError(f"--hooks-enabled: {exc}") from None
+        known_hooks = HOOK_PRE_EVENTS + HOOK_POST_EVENTS
+        unknown_hooks = sorted({n.strip() for n in self.hooks_enabled.split(",") if n.strip()} - set(known_hooks))
+        if unknown_hooks:
+            known = ", ".join(known_hooks)
+            raise SettingsError(f"--hooks-enabled: unknown hook events: {', '.join(unknown_hooks)} (known: {known})")
         for name in ("hooks_timeout_s", "hooks_concurrency", "hooks_queue"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {getattr(self, name)!r}")

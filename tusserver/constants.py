@@ -21,3 +21,10 @@ TUS_HEADERS = (
     "Upload-Checksum",
     "Repr-Digest",
 )
+
+# tusd's hook events (tusserver.hooks), here so that `Settings` can check `--hooks-enabled` without
+# importing the hooks. The default is tusd's `-hooks-enabled-events`: pre-access (a round trip per
+# request), pre-finish and pre-terminate are opt-in.
+HOOK_PRE_EVENTS = ("pre-create", "pre-access", "pre-terminate", "pre-finish")
+HOOK_POST_EVENTS = ("post-create", "post-receive", "post-finish", "post-terminate")
+DEFAULT_HOOK_EVENTS = "pre-create,post-create,post-receive,post-terminate,post-finish"

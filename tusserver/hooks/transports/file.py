@@ -1,14 +1,14 @@
-"""How a hook request reaches its receiver: tusd's HTTP hooks (`--hooks-url`) and file hooks (`--hooks-dir`).
+"""tusd's file hooks (`--hooks-dir`): `DIR/<hook type>` run with the hook JSON on stdin, its answer on stdout.
 
-Each transport makes ONE attempt and says whether a failure is worth retrying; retries, back-off and
-queueing are the dispatcher's (hooks.py), the same for every transport.
+The hook is somebody's script, so the server guards itself: the hook need not read its input, its
+answer is capped while read, it runs past the timeout only to be killed with everything it started,
+and it never sees the server's secrets (issue #22).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -16,13 +16,11 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
+from ..delivery import HookFailure
+from .answer import parse_response, read_capped
 
-from .dispatcher import HookFailure
+log = logging.getLogger("tusserver.hooks")
 
-log = logging.getLogger("tusserver.hooks.dispatcher")
-
-_MAX_RESPONSE_BYTES = 1024 * 1024  # a hook response is a small JSON object; never buffer more
 _MAX_STDERR_BYTES = 2000  # what a file hook's stderr may put in one log line
 
 # Never handed to a file hook: the server's own settings (`tusserver serve` puts every one, the JWT
@@ -43,72 +41,6 @@ def hook_environment(hook_type: str, environ: Mapping[str, str] | None = None) -
         env[name] = value
     env["TUS_HOOK"] = hook_type
     return env
-
-
-async def read_capped(chunks: AsyncIterator[bytes], source: str, cap: int = _MAX_RESPONSE_BYTES) -> bytes:
-    """A hook's answer, read no further than `cap` bytes: a receiver cannot make the server buffer more."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > cap:
-            raise HookFailure(f"{source} answered more than {cap} bytes", retry=False)
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def parse_response(raw: bytes, source: str) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    if len(raw) > _MAX_RESPONSE_BYTES:
-        raise HookFailure(f"{source} answered more than {_MAX_RESPONSE_BYTES} bytes", retry=False)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise HookFailure(f"{source} answered something that is not JSON", retry=False) from None
-    if not isinstance(data, dict):
-        raise HookFailure(f"{source} answered JSON that is not an object", retry=False)
-    return data
-
-
-class HttpTransport:
-    """POSTs tusd's hook JSON; 2xx is success (tusd wants 200; 204 and friends are taken as "no opinion").
-
-    Worth retrying: connection errors, timeouts, 429 and 5xx. Any other status is the receiver's
-    answer and is not retried.
-    """
-
-    name = "http"
-
-    def __init__(self, url: str, timeout_s: float) -> None:
-        self.url = url
-        self.timeout_s = timeout_s
-        self._client: httpx.AsyncClient | None = None
-
-    async def call(self, hook_type: str, body: bytes) -> dict[str, Any] | None:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-            self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=limits)
-        try:
-            async with self._client.stream(
-                "POST", self.url, content=body, headers={"Content-Type": "application/json", "Hook-Name": hook_type}
-            ) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise HookFailure(f"{self.url} answered {response.status_code}", retry=True)
-                if not 200 <= response.status_code < 300:
-                    raise HookFailure(f"{self.url} answered {response.status_code}", retry=False)
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > _MAX_RESPONSE_BYTES:
-                    raise HookFailure(f"{self.url} answered more than {_MAX_RESPONSE_BYTES} bytes", retry=False)
-                raw = await read_capped(response.aiter_bytes(), self.url)
-        except httpx.HTTPError as exc:
-            raise HookFailure(f"{self.url}: {type(exc).__name__} {exc}".strip(), retry=True) from None
-        return parse_response(raw, self.url)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 class FileTransport:
