@@ -336,7 +336,13 @@ def read_http_response(sock: socket.socket, buffered: bytes = b"") -> RawRespons
 
 
 def half_patch(
-    server: LiveServer, url: str, sent: bytes, promised: int, offset: int = 0, auth: str = ""
+    server: LiveServer,
+    url: str,
+    sent: bytes,
+    promised: int,
+    offset: int = 0,
+    auth: str = "",
+    headers: dict[str, str] | None = None,
 ) -> socket.socket:
     """A PATCH on a raw socket that announces `promised` bytes, sends `sent`, and then goes quiet with the
     socket open: a stalled or vanished client (the caller closes the socket)."""
@@ -345,6 +351,7 @@ def half_patch(
         f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
         f"Upload-Offset: {offset}\r\nContent-Type: {OCTET}\r\nContent-Length: {promised}\r\n"
         + (f"Authorization: Bearer {auth}\r\n" if auth else "")
+        + "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         + "\r\n"
     )
     sock.sendall(head.encode() + sent)

@@ -9,6 +9,9 @@ A store writing to a local file may instead ask for the whole body at once with 
 protocol then moves it socket -> file in a worker thread, hashing it there when there are hashers, or
 with no thread free writes each read into the file itself (http_protocol.DirectBody), under the same
 three rules.
+
+Whichever path the bytes take, they are told to the request's `Progress` (direct_body.body_progress) as
+they arrive, so metrics and progress listeners see a long body move, not only its end.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from starlette.requests import ClientDisconnect, Request
 
 from ..server.body_pump import Ended, Stopper
-from ..server.direct_body import direct_source
+from ..server.direct_body import body_progress, direct_source
 from .checksum import Hasher
 
 _HASH_BATCH_BYTES = 1024 * 1024
@@ -41,6 +44,7 @@ class BodyReader:
         self._batch_bytes = 0
         self._hashing: asyncio.Future[None] | None = None
         self._stopper: Stopper | None = None  # set while a direct transfer runs
+        self.progress = body_progress(request.scope)  # None when nobody listens
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
@@ -69,10 +73,12 @@ class BodyReader:
             return None
         stopper = self._stopper = Stopper()
         try:
-            pumped = await direct.into_file(fd, position, self.limit, self.hashers, stopper)
+            pumped = await direct.into_file(fd, position, self.limit, self.hashers, stopper, self.progress)
         finally:
             self._stopper = None
             stopper.close()
+            if self.progress is not None:
+                self.progress.flush()
         if pumped is None:
             return None
         self.received += pumped.moved
@@ -99,6 +105,8 @@ class BodyReader:
                     await self._hash(chunk)
                 yield chunk
         finally:
+            if self.progress is not None:
+                self.progress.flush()
             if self.hashers:
                 await self._drain()
 
@@ -131,6 +139,8 @@ class BodyReader:
                 chunk = chunk[:room]
             if chunk:
                 self.received += len(chunk)
+                if self.progress is not None:
+                    self.progress.add(len(chunk))
                 yield chunk
             if self.overflow:
                 return
