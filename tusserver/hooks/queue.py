@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .delivery import HookFailure, RetryPolicy, Transport, deliver
 
@@ -23,6 +24,7 @@ class Job:
     hook_type: str
     upload_id: str
     body: bytes
+    on_answer: Callable[[Mapping[str, Any]], None] | None = None  # what a post-receive answer may ask (StopUpload)
 
 
 class PostQueue:
@@ -56,7 +58,9 @@ class PostQueue:
         while True:
             job = await queue.get()
             try:
-                await deliver(job.transport, job.hook_type, job.body, self.policy)
+                answer = await deliver(job.transport, job.hook_type, job.body, self.policy)
+                if answer and job.on_answer is not None:
+                    job.on_answer(answer)
             except HookFailure as exc:
                 self._drop(job, "failed", str(exc))
             except Exception as exc:  # a bug in a transport must not kill the worker

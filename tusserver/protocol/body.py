@@ -17,11 +17,11 @@ they arrive, so metrics and progress listeners see a long body move, not only it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..server.body_pump import Ended, Stopper
+from ..server.body_pump import Ended, Progress, Stopper
 from ..server.direct_body import body_progress, direct_source
 from .checksum import Hasher
 
@@ -37,6 +37,7 @@ class BodyReader:
         self.disconnected = False
         self.interrupted = False
         self.released = False  # cut by `interrupt`: another request wants the upload
+        self.stopped = False  # cut by `stop`: a post-receive hook said StopUpload
         self.overflow = False
         self._task: asyncio.Task[object] | None = None
         self._in_receive = False
@@ -48,8 +49,22 @@ class BodyReader:
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
-        self.interrupted = True
         self.released = True
+        self._cut()
+
+    def stop(self) -> None:
+        """Stop reading because a post-receive hook said `StopUpload`: what arrived is kept."""
+        self.stopped = True
+        self._cut()
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """`listener(size)` for each batch of body bytes as they arrive (on the loop), on every body path."""
+        if self.progress is None:
+            self.progress = Progress(asyncio.get_running_loop())
+        self.progress.listen(listener)
+
+    def _cut(self) -> None:
+        self.interrupted = True
         if self._stopper is not None:
             self._stopper.stop()
         if self._in_receive and self._task is not None:
