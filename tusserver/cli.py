@@ -34,6 +34,7 @@ _HELP = {
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
     "hooks_url": "tusd v2 HTTP hooks: POST each enabled event as tusd's JSON to this URL",
     "hooks_dir": "tusd file hooks: run DIR/<event> with the JSON on stdin, its response JSON on stdout",
+    "hooks_grpc": "tusd gRPC hooks: call HookHandler/InvokeHook (tusd's hook.proto v2) at HOST:PORT; extra [grpc]",
     "hooks_enabled": "comma-separated hook events (pre-create, post-create, post-receive, pre-finish, "
     "post-finish, pre-terminate, post-terminate, pre-access: one round trip per request)",
     "hooks_timeout_s": "how long one hook delivery may take",
@@ -107,6 +108,7 @@ _METAVARS = {
     "log_level": "LEVEL",
     "hooks_url": "URL",
     "hooks_dir": "DIR",
+    "hooks_grpc": "HOST:PORT",
     "hooks_enabled": "LIST",
     "log_format": "FORMAT",
     "unix_socket": "PATH",
@@ -145,7 +147,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "token_ttl_s", "token_max_age_s",
     ),
     "hooks": (
-        "hooks_url", "hooks_dir", "hooks_enabled", "hooks_timeout_s", "hooks_retry", "hooks_backoff_s",
+        "hooks_url", "hooks_dir", "hooks_grpc", "hooks_enabled", "hooks_timeout_s", "hooks_retry", "hooks_backoff_s",
         "hooks_concurrency", "hooks_queue", "progress_interval_s",
     ),
     "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),

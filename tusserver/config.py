@@ -38,6 +38,7 @@ class Settings:
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # tusd v2 HTTP hooks: each event POSTed here as tusd's JSON
     hooks_dir: Path | None = None  # tusd file hooks: an executable per event name, JSON on stdin and stdout
+    hooks_grpc: str = ""  # tusd gRPC hooks (hook.proto v2): HOST:PORT of a HookHandler service; extra [grpc]
     # tusd's default set; pre-access costs a round trip per HEAD/PATCH/GET/DELETE, so it is opt-in
     hooks_enabled: str = DEFAULT_HOOK_EVENTS
     hooks_timeout_s: float = 10.0  # one delivery attempt
@@ -184,6 +185,8 @@ class Settings:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
         if self.hooks_url and not self.hooks_url.startswith(("http://", "https://")):
             raise SettingsError(f"--hooks-url must be an http:// or https:// URL; got {self.hooks_url!r}")
+        if self.hooks_grpc and not re.fullmatch(r"[^\s/:]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}", self.hooks_grpc):
+            raise SettingsError(f"--hooks-grpc must be HOST:PORT; got {self.hooks_grpc!r}")
         if self.hooks_dir is not None and not Path(self.hooks_dir).is_dir():
             raise SettingsError(f"--hooks-dir {self.hooks_dir} is not a directory")
         if self.log_format not in ("text", "json"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...extras import require_extra
 from .file import FileTransport
 from .http import HttpTransport
 
@@ -19,10 +20,15 @@ __all__ = ["FileTransport", "HttpTransport", "transports_for"]
 
 
 def transports_for(settings: Settings, timeout_s: float) -> list[Transport]:
-    """The transports the settings ask for, in the order they are asked: file, then HTTP."""
+    """The transports the settings ask for, in the order they are asked: file, HTTP, gRPC."""
     made: list[Transport] = []
     if settings.hooks_dir is not None:
         made.append(FileTransport(settings.hooks_dir, timeout_s))
     if settings.hooks_url:
         made.append(HttpTransport(settings.hooks_url, timeout_s))
+    if settings.hooks_grpc:
+        require_extra("grpc", "grpc", "--hooks-grpc")
+        from .grpc import GrpcTransport
+
+        made.append(GrpcTransport(settings.hooks_grpc, timeout_s))
     return made
