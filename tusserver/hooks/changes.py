@@ -1,4 +1,5 @@
-"""`ChangeFileInfo` from an accepting pre-create: a new upload ID and new metadata, checked before use.
+"""`ChangeFileInfo` from an accepting pre-create: a new upload ID and new metadata, checked before use
+(`Storage` is logged and ignored, as tusd's own stores ignore it).
 
 The ID becomes a file name and a URL, so it must be one we could have made ourselves and not be taken
 (a terminated ID stays taken: its old URL must stay dead). A bad change fails the creation closed (503):
@@ -39,6 +40,10 @@ async def apply_changes(info: UploadInfo, changes: object, store: Store | None) 
     metadata = changes.get("MetaData")
     if isinstance(metadata, Mapping):
         info.metadata = {str(k): encode_value(v) for k, v in metadata.items()}
+    storage = changes.get("Storage")
+    if isinstance(storage, Mapping) and storage:
+        # tusd passes it to its stores, none of which use it; ours keep each upload where its ID says.
+        log.warning("pre-create hook's ChangeFileInfo.Storage for upload %s ignored: not supported", info.id)
 
 
 async def _taken(store: Store, upload_id: str) -> bool:
