@@ -26,9 +26,10 @@ def platform(hook: dict[str, Any]) -> Decision:
     return 200, {}
 
 
-def test_accepting_hooks_add_to_the_answer(server_factory: ServerFactory, receiver: Receiver) -> None:
+def test_accepting_hooks_add_to_the_answer(server_factory: ServerFactory, receiver: Receiver, store: Any) -> None:
     receiver.decide = platform
-    server = server_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-create,pre-finish")
+    flags, env = store
+    server = server_factory("--hooks-url", receiver.url, "--hooks-enabled", "pre-create,pre-finish", *flags, env=env)
     created = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "6"})
     assert created.status_code == 201
     assert created.headers["X-Record"] == "r-1" and created.json() == {"record": "r-1"}

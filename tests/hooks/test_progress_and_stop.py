@@ -13,7 +13,7 @@ import hashlib
 import os
 import select
 import socket
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.hooks.receiver import Decision, Receiver
-from tests.s3_support import CREDENTIALS, S3Server
 from tests.support import OCTET, TUS, LiveServer, half_patch, read_http_response, wait_for
 
 MiB = 1024 * 1024
@@ -35,15 +34,6 @@ PATHS = {
     "loop-sink": ("0", False),
     "receive": ("0", True),
 }
-
-
-@pytest.fixture(params=["file", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
-    if request.param == "file":
-        yield [], {}
-    else:
-        s3: S3Server = request.getfixturevalue("s3_server")
-        yield list(s3.serve_flags), dict(CREDENTIALS)
 
 
 def start(server_factory: ServerFactory, receiver: Receiver, threads: str, store: Any) -> LiveServer:
@@ -128,3 +118,50 @@ def test_stop_upload_ends_the_running_patch(
     again = httpx.patch(url, content=data[kept:], headers={**TUS, "Content-Type": OCTET, "Upload-Offset": str(kept)})
     assert again.status_code == 400 and "stopped by server" in again.text
     assert int(httpx.head(url, headers=TUS).headers["Upload-Offset"]) == kept
+
+
+# A post-receive file hook: notes each offset it is told (one file each), stops the upload past 2 MiB.
+STOPPER = """#!{python}
+import json, os, sys
+hook = json.load(sys.stdin)
+offset = hook["Event"]["Upload"]["Offset"]
+open(os.path.join({out!r}, str(offset)), "w").close()
+if offset >= 2 * 1024 * 1024:
+    print(json.dumps({{"StopUpload": True, "HTTPResponse": {{"StatusCode": 409, "Body": "virus found"}}}}))
+"""
+
+
+def test_a_file_hook_sees_progress_and_stops_the_upload(
+    server_factory: ServerFactory, tmp_path: Path, store: Any
+) -> None:
+    hooks_dir, out = tmp_path / "hooks", tmp_path / "seen"
+    hooks_dir.mkdir()
+    out.mkdir()
+    script = hooks_dir / "post-receive"
+    script.write_text(STOPPER.format(python=sys.executable, out=str(out)))
+    script.chmod(0o755)
+    flags, env = store
+    server = server_factory(
+        "--hooks-dir", str(hooks_dir), "--hooks-enabled", "post-receive", "--progress-interval", "0", *flags, env=env
+    )
+    data = os.urandom(SIZE)
+    url = server.create(SIZE)
+
+    def told() -> int:
+        return max((int(p.name) for p in out.iterdir()), default=0)
+
+    with half_patch(server, url, b"", promised=SIZE) as sock:
+        for step in range(SIZE // MiB):
+            sock.sendall(data[step * MiB : (step + 1) * MiB])
+            seen = told()
+            if seen >= 2 * MiB:
+                break
+            wait_for(lambda seen=seen: readable(sock) or told() > seen, timeout=60)
+        wait_for(lambda: readable(sock), timeout=60, what="the stopped PATCH's answer")
+        answer = read_http_response(sock)
+    assert (answer.status, answer.body) == (409, b"virus found\n")
+    assert len(list(out.iterdir())) >= 2  # told while the PATCH ran
+    kept = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
+    assert 2 * MiB <= kept < SIZE
+    again = httpx.patch(url, content=b"x", headers={**TUS, "Content-Type": OCTET, "Upload-Offset": str(kept)})
+    assert again.status_code == 400 and "stopped by server" in again.text
