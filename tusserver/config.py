@@ -39,6 +39,10 @@ class Settings:
     hooks_url: str = ""  # tusd v2 HTTP hooks: each event POSTed here as tusd's JSON
     hooks_dir: Path | None = None  # tusd file hooks: an executable per event name, JSON on stdin and stdout
     hooks_grpc: str = ""  # tusd gRPC hooks (hook.proto v2): HOST:PORT of a HookHandler service; extra [grpc]
+    hooks_grpc_secure: bool = False  # TLS to the gRPC receiver: system roots, or --hooks-grpc-ca
+    hooks_grpc_ca: Path | None = None  # PEM roots the gRPC receiver's certificate must chain to (implies TLS)
+    hooks_grpc_cert: Path | None = None  # PEM client certificate for the gRPC receiver (mutual TLS), with the key
+    hooks_grpc_key: Path | None = None
     # tusd's default set; pre-access costs a round trip per HEAD/PATCH/GET/DELETE, so it is opt-in
     hooks_enabled: str = DEFAULT_HOOK_EVENTS
     hooks_timeout_s: float = 10.0  # one delivery attempt
@@ -193,7 +197,9 @@ class Settings:
             raise SettingsError(f"--log-format must be text or json; got {self.log_format!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError("--tls-cert and --tls-key go together")
-        for name in ("tls_cert", "tls_key"):
+        if (self.hooks_grpc_cert is None) != (self.hooks_grpc_key is None):
+            raise SettingsError("--hooks-grpc-cert and --hooks-grpc-key go together")
+        for name in ("tls_cert", "tls_key", "hooks_grpc_ca", "hooks_grpc_cert", "hooks_grpc_key"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"--{_flag(name)} {path} is not a readable file")

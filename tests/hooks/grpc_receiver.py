@@ -62,7 +62,8 @@ def as_response(answer: dict[str, Any] | None) -> hook_pb2.HookResponse:
 
 
 @contextmanager
-def running_grpc_receiver(workers: int = 32) -> Iterator[Receiver]:
+def running_grpc_receiver(workers: int = 32, tls: grpc.ServerCredentials | None = None) -> Iterator[Receiver]:
+    """The receiver on a free loopback port; with `tls`, on TLS with those server credentials."""
     receiver = Receiver()
 
     def invoke(request: hook_pb2.HookRequest, context: grpc.ServicerContext) -> hook_pb2.HookResponse:
@@ -92,7 +93,7 @@ def running_grpc_receiver(workers: int = 32) -> Iterator[Receiver]:
     )
     server = grpc.server(ThreadPoolExecutor(max_workers=workers))
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port("127.0.0.1:0") if tls is None else server.add_secure_port("127.0.0.1:0", tls)
     server.start()
     receiver.url = f"127.0.0.1:{port}"
     try:

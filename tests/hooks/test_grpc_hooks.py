@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -19,7 +22,7 @@ from tests.conftest import ServerFactory
 from tests.hooks.grpc_receiver import running_grpc_receiver
 from tests.hooks.receiver import Decision, Receiver
 from tests.hooks.test_progress_and_stop import MiB, higher, offsets, readable
-from tests.support import OCTET, TUS, free_port, half_patch, read_http_response, wait_for
+from tests.support import OCTET, TUS, free_port, half_patch, read_http_response, require_tool, wait_for
 
 PATCH = {**TUS, "Content-Type": OCTET}
 
@@ -151,3 +154,30 @@ def test_no_event_lost_with_a_one_second_grpc_receiver(server_factory: ServerFac
         if line.startswith("tusserver_hook_drops_total{") and not line.endswith(" 0.0")
     ]  # fmt: skip
     assert drops == []
+
+
+def test_grpc_hooks_over_mutual_tls(server_factory: ServerFactory, tmp_path: Path) -> None:
+    """tusd's -hooks-grpc-secure with a server certificate and a client certificate: ours are
+    --hooks-grpc-ca, --hooks-grpc-cert and --hooks-grpc-key; an untrusted receiver is a failed hook (503)."""
+    openssl = require_tool("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    pair = (key.read_bytes(), cert.read_bytes())
+    tls = grpc.ssl_server_credentials([pair], root_certificates=cert.read_bytes(), require_client_auth=True)
+    with running_grpc_receiver(tls=tls) as receiver:
+        receiver.decide = lambda hook: (200, {"HTTPResponse": {"Header": {"X-Via": "tls"}}})
+        server = server_factory(
+            "--hooks-grpc", receiver.url, "--hooks-grpc-ca", str(cert), "--hooks-grpc-cert", str(cert),
+            "--hooks-grpc-key", str(key), "--hooks-enabled", "pre-create",
+        )  # fmt: skip
+        created = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"})
+        assert created.status_code == 201 and created.headers["X-Via"] == "tls"
+        untrusted = server_factory(
+            "--hooks-grpc", receiver.url, "--hooks-grpc-secure", "--hooks-retry", "0", "--hooks-enabled", "pre-create"
+        )
+        assert httpx.post(untrusted.endpoint, headers={**TUS, "Upload-Length": "1"}).status_code == 503
+        assert len(receiver.requests) == 1

@@ -28,7 +28,10 @@ def transports_for(settings: Settings, timeout_s: float) -> list[Transport]:
         made.append(HttpTransport(settings.hooks_url, timeout_s))
     if settings.hooks_grpc:
         require_extra("grpc", "grpc", "--hooks-grpc")
-        from .grpc import GrpcTransport
+        from .grpc import GrpcTransport, credentials
 
-        made.append(GrpcTransport(settings.hooks_grpc, timeout_s))
+        tls = credentials(
+            settings.hooks_grpc_secure, settings.hooks_grpc_ca, settings.hooks_grpc_cert, settings.hooks_grpc_key
+        )
+        made.append(GrpcTransport(settings.hooks_grpc, timeout_s, tls))
     return made

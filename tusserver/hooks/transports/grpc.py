@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,12 +31,24 @@ _RETRY = frozenset(
 )  # fmt: skip
 
 
+def credentials(secure: bool, ca: Path | None, cert: Path | None, key: Path | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials as tusd's -hooks-grpc-secure / -server-tls-certificate / -client-tls-* flags ask."""
+    if not (secure or ca or cert):
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes() if ca else None,
+        private_key=key.read_bytes() if key else None,
+        certificate_chain=cert.read_bytes() if cert else None,
+    )
+
+
 class GrpcTransport:
     name = "grpc"
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    def __init__(self, target: str, timeout_s: float, credentials: grpc.ChannelCredentials | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.credentials = credentials  # None: plaintext, as tusd without -hooks-grpc-secure
         self._channel: grpc.aio.Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -43,7 +56,11 @@ class GrpcTransport:
         loop = asyncio.get_running_loop()
         if self._channel is None or self._loop is not loop:  # a channel belongs to the loop that made it
             options = [("grpc.max_receive_message_length", MAX_ANSWER_BYTES)]  # capped while read
-            self._channel, self._loop = grpc.aio.insecure_channel(self.target, options=options), loop
+            if self.credentials is None:
+                channel = grpc.aio.insecure_channel(self.target, options=options)
+            else:
+                channel = grpc.aio.secure_channel(self.target, self.credentials, options=options)
+            self._channel, self._loop = channel, loop
         return self._channel.unary_unary(
             METHOD,
             request_serializer=hook_pb2.HookRequest.SerializeToString,
