@@ -1,4 +1,5 @@
-"""One hook delivery with retries: the same timeouts, back-off and give-up rule for every transport.
+"""One hook delivery with retries: the same timeouts, back-off and give-up rule for every transport
+(and the two kinds of receiver: a `Transport`, an in-process `HookHandler`).
 
 A transport makes ONE attempt and says whether its failure is worth retrying (network, timeout, 5xx);
 trying again, waiting between tries and giving up are decided here.
@@ -7,8 +8,12 @@ trying again, waiting between tries and giving up are decided here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+# An in-process handler gets (hook type, the tusd request JSON as a dict) and returns tusd's response dict.
+HookHandler = Callable[[str, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
 class HookFailure(Exception):

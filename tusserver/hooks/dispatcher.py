@@ -17,7 +17,6 @@ request `{"Type": ..., "Event": {"Upload": {...}, "HTTPRequest": {...}}}` and a 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -28,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HookUnavailable, TusError
 from ..models import UploadInfo
 from .changes import apply_changes
-from .delivery import HookFailure, RetryPolicy, Transport, deliver
+from .delivery import HookFailure, HookHandler, RetryPolicy, Transport, deliver
 from .events import DEFAULT_ENABLED, parse_enabled
 from .payloads import hook_request
+from .post import PostSender
 from .progress import ProgressThrottle
-from .queue import Job, PostQueue
+from .queue import PostQueue
 from .responses import rejection, remember_reply
 
 if TYPE_CHECKING:
@@ -44,10 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tusserver.hooks")
 
 HookCallback = Callable[[str, UploadInfo], Awaitable[None]]
-# An in-process handler gets (hook type, the tusd request JSON as a dict) and returns tusd's response dict.
-HookHandler = Callable[[str, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
 Check = Callable[[Mapping[str, Any]], Awaitable[None]]
-AnswerCheck = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass
@@ -60,15 +57,15 @@ class Hooks:
     store: Store | None = None
     progress: ProgressThrottle = field(default_factory=ProgressThrottle)
     queue: PostQueue = field(init=False)
+    post: PostSender = field(init=False)
     _callbacks: list[HookCallback] = field(default_factory=list)
     _handlers: list[HookHandler] = field(default_factory=list)
     _transports: list[Transport] = field(default_factory=list)
     _configured: list[Transport] = field(default_factory=list)  # the ones `configure` made from settings
-    _stop_listeners: list[Callable[[str, Mapping[str, Any]], None]] = field(default_factory=list)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)  # in-process post-receive handlers running
 
     def __post_init__(self) -> None:
         self.queue = PostQueue(self.policy)
+        self.post = PostSender(self.queue)
 
     @property
     def dropped(self) -> int:
@@ -193,18 +190,7 @@ class Hooks:
             return
         if event != "post-receive":
             self.progress.forget(info.id)
-        payload = self._payload(event, info, request)
-        on_answer = self._stop_check(info.id) if event == "post-receive" else None
-        for handler in self._handlers:
-            try:
-                answer = await handler(event, json.loads(payload))
-            except Exception:
-                log.exception("in-process %s hook failed for upload %s", event, info.id)
-                continue
-            if answer and on_answer is not None:
-                on_answer(answer)
-        for transport in self._transports:
-            self.queue.put(Job(transport, event, info.id, payload, on_answer))
+        await self.post.send(event, info.id, self._payload(event, info, request), self._handlers, self._transports)
 
     def progress_listener(self, info: UploadInfo, request: Request | None) -> Callable[[int], None] | None:
         """A listener for a body's bytes (`BodyReader.listen`) that sends post-receive while a PATCH runs,
@@ -222,45 +208,15 @@ class Hooks:
             if offset == info.length:
                 return  # the last byte's post-receive goes out when the PATCH ends, after pre-finish
             if self.progress.due(info.id, offset):
-                self._post_nowait("post-receive", dataclasses.replace(info, offset=offset), request)
+                payload = self._payload("post-receive", dataclasses.replace(info, offset=offset), request)
+                self.post.send_nowait("post-receive", info.id, payload, self._handlers, self._transports)
 
         return moved
-
-    def _post_nowait(self, event: str, info: UploadInfo, request: Request | None) -> None:
-        """`emit` for tusd-style hooks from a synchronous caller: in-process handlers run as tasks."""
-        payload = self._payload(event, info, request)
-        on_answer = self._stop_check(info.id)
-        for handler in self._handlers:
-            task = asyncio.create_task(self._run_handler(handler, event, payload, info.id, on_answer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        for transport in self._transports:
-            self.queue.put(Job(transport, event, info.id, payload, on_answer))
-
-    async def _run_handler(
-        self, handler: HookHandler, event: str, payload: bytes, upload_id: str, on_answer: AnswerCheck
-    ) -> None:
-        try:
-            answer = await handler(event, json.loads(payload))
-        except Exception:
-            log.exception("in-process %s hook failed for upload %s", event, upload_id)
-            return
-        if answer:
-            on_answer(answer)
 
     def on_stop(self, listener: Callable[[str, Mapping[str, Any]], None]) -> None:
         """`listener(upload_id, answer)` when a post-receive answer says `StopUpload` (the upload service
         ends the running PATCH, or marks the upload stopped when none runs)."""
-        self._stop_listeners.append(listener)
-
-    def _stop_check(self, upload_id: str) -> AnswerCheck:
-        def check(answer: Mapping[str, Any]) -> None:
-            if answer.get("StopUpload"):
-                log.info("post-receive hook stopped upload %s", upload_id, extra={"upload_id": upload_id})
-                for listener in self._stop_listeners:
-                    listener(upload_id, answer)
-
-        return check
+        self.post.on_stop(listener)
 
     def _payload(self, hook_type: str, info: UploadInfo, request: Request | None) -> bytes:
         data_path = getattr(self.store, "data_path", None)
@@ -269,9 +225,7 @@ class Hooks:
 
     async def drain(self, timeout_s: float) -> None:
         """Let queued post-hooks go out (at shutdown), then stop the workers and close the transports."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        await self.queue.drain(timeout_s)
+        await self.post.drain(timeout_s)
         for transport in self._transports:
             close = getattr(transport, "aclose", None)
             if close is not None:
