@@ -33,7 +33,7 @@ from .errors import TusError, UploadGone, UploadNotFound
 from .locking.base import LockTimeout
 from .models import UploadInfo
 from .protocol.context import TusContext
-from .storage.upload_sets import owner_group
+from .storage.upload_sets import quota_group
 from .uploads.ledger import Ledger
 from .uploads.limits import RESERVATION_GRACE_S
 
@@ -100,7 +100,7 @@ async def _sweep_listed(ctx: TusContext, upload_id: str, now: float, result: Swe
     if await _expired(ctx, info, now):
         await _remove(ctx, info, result)
     elif not info.is_complete:
-        await ctx.uploads.quota.sets.add(owner_group(info.owner), upload_id)
+        await ctx.uploads.quota.sets.add(quota_group(info), upload_id)
 
 
 async def _sweep_unfinished(
@@ -122,7 +122,7 @@ async def _sweep_unfinished(
         return
     if await _expired(ctx, info, now):
         await _remove(ctx, info, result)
-        if group != owner_group(info.owner):
+        if group != quota_group(info):
             await sets.remove(group, upload_id)  # handed over by the quota's prune (limits.SWEEP_GROUP)
 
 

@@ -11,6 +11,10 @@ answer.
 Each member is its own object (an empty file, an empty S3 object, a set element): adding and
 removing are single atomic operations, so workers sharing a store never lose each other's updates,
 and counting a group reads only that group.
+
+A member may carry a weight in its name (`weighted(upload_id, size)`: `<id>~<size>`); `count` adds up
+weights (a plain member weighs 1). That is how the bytes each owner holds (`--max-owner-bytes`) are
+kept: a counted file set keeps the running sum, so checking it is one small read, as for a count.
 """
 
 from __future__ import annotations
@@ -28,15 +32,36 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import StorageError
+from ..models import UploadInfo
 
 UNFINISHED = "unfinished"
 WAITING_FINALS = "finals"
 TOMBSTONES = "tombstones"
+OWNER_BYTES = "bytes"
+# `UploadInfo.storage` key: with auth off, the client address an upload was created from; its limits'
+# owner (every anonymous client sharing one owner let one client lock everyone out, issue #22).
+CLIENT = "client"
 
 
 def owner_group(owner: str | None) -> str:
-    """A file-name-safe group for an owner; every anonymous upload shares one."""
+    """A file-name-safe group for an owner (a token's `sub`, or `client <address>` with auth off)."""
     return hashlib.sha256(f"owner\x00{owner or ''}".encode()).hexdigest()[:32]
+
+
+def quota_group(info: UploadInfo) -> str:
+    """The group an upload counts in for per-owner limits: its owner, or with auth off its client address."""
+    if info.owner is None and CLIENT in info.storage:
+        return owner_group(f"client {info.storage[CLIENT]}")
+    return owner_group(info.owner)
+
+
+def weighted(member: str, weight: int) -> str:
+    return f"{member}~{weight}"
+
+
+def weight_of(member: str) -> int:
+    _, mark, weight = member.rpartition("~")
+    return int(weight) if mark and weight.isdigit() else 1
 
 
 @runtime_checkable
@@ -76,7 +101,7 @@ class MemoryUploadSets:
                 del self._groups[group]
 
     async def count(self, group: str, limit: int) -> int:
-        return min(limit, len(self._groups.get(group, ())))
+        return min(limit, sum(weight_of(member) for member in self._groups.get(group, ())))
 
     async def repair(self, group: str) -> None:
         return None
@@ -116,7 +141,7 @@ class FileUploadSets:
             except OSError as exc:
                 raise StorageError(f"cannot record upload {member}: {exc.strerror}") from exc
             if self.counted:
-                self._update_count(group, lambda n: n + 1)
+                self._update_count(group, lambda n: n + weight_of(member))
             return
         raise StorageError(f"cannot record upload {member}")
 
@@ -127,13 +152,13 @@ class FileUploadSets:
         except OSError:
             return  # not a member (FileNotFoundError) or a disk error: the entry is a hint either way
         if self.counted:
-            self._update_count(group, lambda n: n - 1)
+            self._update_count(group, lambda n: n - weight_of(member))
         with contextlib.suppress(OSError):
             folder.rmdir()  # only succeeds when empty (else ENOTEMPTY): groups do not pile up
 
     async def count(self, group: str, limit: int) -> int:
         if not self.counted:
-            return len(self._names(group, limit))
+            return min(limit, sum(map(weight_of, self._names(group, limit))))
         try:
             fd = os.open(self._count_path(group), os.O_RDONLY)
         except FileNotFoundError:
@@ -146,7 +171,7 @@ class FileUploadSets:
 
     async def repair(self, group: str) -> None:
         if self.counted:
-            self._update_count(group, lambda _: len(self._names(group, 2**31)))
+            self._update_count(group, lambda _: sum(map(weight_of, self._names(group, 2**31))))
 
     def _count_path(self, group: str) -> str:
         return f"{self.directory}{os.sep}{group}.count"
@@ -238,7 +263,8 @@ class S3UploadSets:
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
 
     async def count(self, group: str, limit: int) -> int:
-        return len(await self._list(group, limit))
+        start = len(f"{self.prefix}{group}/")
+        return min(limit, sum(weight_of(obj["Key"][start:]) for obj in await self._list(group, limit)))
 
     async def repair(self, group: str) -> None:
         return None
