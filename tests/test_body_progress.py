@@ -19,7 +19,7 @@ import pytest
 from tests.client.helpers import body_bytes_received
 from tests.conftest import ServerFactory
 from tests.support import half_patch, read_http_response, wait_for
-from tusserver.body_pump import PROGRESS_BYTES, Progress
+from tusserver.server.body_pump import PROGRESS_BYTES, Progress
 
 MiB = 1024 * 1024
 

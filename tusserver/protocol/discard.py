@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..direct_body import body_progress
+from ..server.direct_body import body_progress
 
 
 async def discard_body(request: Request, limit: int) -> bool:

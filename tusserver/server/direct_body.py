@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from .body_pump import Hasher, Progress, Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
-DIRECT_BODY = "tusserver.direct_body"
+DIRECT_BODY = "tusserver.server.direct_body"
 # The ASGI scope extension holding the request body's `Progress`, made by the first listener.
-BODY_PROGRESS = "tusserver.body_progress"
+BODY_PROGRESS = "tusserver.server.body_progress"
 
 
 class DirectBodySource(Protocol):

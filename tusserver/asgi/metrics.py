@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .direct_body import flush_body_progress, listen_to_body
-from .hooks import Hooks
-from .models import UploadInfo
+from ..hooks import Hooks
+from ..models import UploadInfo
+from ..server.direct_body import flush_body_progress, listen_to_body
 
 
 class Metrics:
