@@ -89,3 +89,17 @@ def test_a_deferred_length_counts_when_declared(server_factory: ServerFactory) -
     assert server.client.delete(held, headers=TUS).status_code == 204
     r = server.client.patch(deferred, content=b"x", headers={**PATCH, "Upload-Length": str(512 * KiB)})
     assert r.status_code == 204, r.text
+
+
+def test_with_auth_each_sub_holds_its_own_bytes(server_factory: ServerFactory) -> None:
+    from tests.auth.session import SECRET, bearer, mint
+
+    server = server_factory("--max-owner-bytes", "1M", "--jwt-secret", SECRET)
+    alice, bob = bearer(mint("alice", ttl=600)), bearer(mint("bob", ttl=600))
+
+    def post(headers: dict[str, str], length: int) -> int:
+        return server.client.post(server.endpoint, headers={**headers, "Upload-Length": str(length)}).status_code
+
+    assert post(alice, MiB) == 201
+    assert post(alice, 1) == 413
+    assert post(bob, MiB) == 201  # bob is not alice

@@ -17,11 +17,11 @@ they arrive, so metrics and progress listeners see a long body move, not only it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..server.body_pump import Ended, Stopper
+from ..server.body_pump import Ended, Progress, Stopper
 from ..server.direct_body import body_progress, direct_source
 from .checksum import Hasher
 
@@ -45,6 +45,13 @@ class BodyReader:
         self._hashing: asyncio.Future[None] | None = None
         self._stopper: Stopper | None = None  # set while a direct transfer runs
         self.progress = body_progress(request.scope)  # None when nobody listens
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """Tell `listener` (on the loop) each batch of this body's bytes as they arrive, whichever path they
+        take, and the rest when the body ends: a progress hook hangs off this (`server.body_pump.Progress`)."""
+        if self.progress is None:
+            self.progress = Progress(asyncio.get_running_loop())
+        self.progress.listen(listener)
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
