@@ -16,9 +16,9 @@ from tests.support import TUS, LiveServer
 CAP = 200
 
 
-def create(server: LiveServer, client: httpx.Client, **headers: str) -> int:
+def create(server: LiveServer, client: httpx.Client, length: int = 1, **headers: str) -> int:
     named = {k.replace("_", "-"): v for k, v in headers.items()}
-    return client.post(server.endpoint, headers={**TUS, "Upload-Length": "1", **named}).status_code
+    return client.post(server.endpoint, headers={**TUS, "Upload-Length": str(length), **named}).status_code
 
 
 def fill(server: LiveServer, client: httpx.Client, **headers: str) -> None:
@@ -38,12 +38,12 @@ def test_one_address_at_its_cap_leaves_others_alone(server_factory: ServerFactor
 
 
 def test_behind_a_proxy_the_forwarded_address_is_the_owner(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-unfinished", str(CAP), "--max-owner-bytes", "300", "--behind-proxy")
+    server = server_factory("--max-unfinished", str(CAP), "--max-owner-bytes", "600", "--behind-proxy")
     with httpx.Client(timeout=30) as proxy:
         fill(server, proxy, X_Forwarded_For="203.0.113.1")
         assert create(server, proxy, X_Forwarded_For="203.0.113.2") == 201
-        # The byte bound is per address too: 203.0.113.2 may hold 300 bytes, whatever .1 holds.
-        big = {"Upload-Length": "299", "X-Forwarded-For": "203.0.113.2"}
-        assert proxy.post(server.endpoint, headers={**TUS, **big}).status_code == 201
-        assert create(server, proxy, X_Forwarded_For="203.0.113.2") == 413
-        assert create(server, proxy, X_Forwarded_For="203.0.113.3") == 201
+        # The byte bound is per address too: 203.0.113.2 may hold 600 bytes, whatever .1 holds (uploads of
+        # up to 600 / 200 bytes count in --max-unfinished only).
+        assert create(server, proxy, 590, X_Forwarded_For="203.0.113.2") == 201
+        assert create(server, proxy, 11, X_Forwarded_For="203.0.113.2") == 413
+        assert create(server, proxy, 11, X_Forwarded_For="203.0.113.3") == 201

@@ -71,8 +71,8 @@ def test_one_owner_holds_at_most_max_owner_bytes(server_factory: ServerFactory) 
     assert first.status_code == 201, first.text
     second = final(server, [part] * 4)
     assert second.status_code == 413 and "1048576 bytes" in second.text and second.text.count("\n") == 1
-    refused = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "1"})
-    assert refused.status_code == 413  # unfinished uploads count too
+    refused = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": str(2 * KiB)})
+    assert refused.status_code == 413  # unfinished uploads count too (over 1M / --max-unfinished 1000 bytes)
     assert server.client.delete(first.headers["Location"], headers=TUS).status_code == 204
     unfinished = server.create(768 * KiB)  # the final's bytes were freed
     assert server.client.post(server.endpoint, headers={**TUS, "Upload-Length": str(257 * KiB)}).status_code == 413
@@ -101,5 +101,5 @@ def test_with_auth_each_sub_holds_its_own_bytes(server_factory: ServerFactory) -
         return server.client.post(server.endpoint, headers={**headers, "Upload-Length": str(length)}).status_code
 
     assert post(alice, MiB) == 201
-    assert post(alice, 1) == 413
+    assert post(alice, 2 * KiB) == 413
     assert post(bob, MiB) == 201  # bob is not alice

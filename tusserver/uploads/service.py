@@ -101,7 +101,10 @@ class Uploads:
             max_waiting=settings.max_finals_per_part,
         )
         self.owner_bytes = OwnerBytes(
-            store, stores.upload_sets(OWNER_BYTES, counted=True), settings.max_owner_bytes_bytes
+            store,
+            stores.upload_sets(OWNER_BYTES, counted=True),
+            settings.max_owner_bytes_bytes,
+            max_unfinished=settings.max_unfinished,
         )
         parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
         self.ledger = Ledger(
