@@ -5,6 +5,7 @@ from __future__ import annotations
 TUS_RESUMABLE = "1.0.0"
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+MAX_INT = 2**63 - 1  # the largest length or offset a header may carry
 
 TUS_HEADERS = (
     "Tus-Resumable",
@@ -21,3 +22,9 @@ TUS_HEADERS = (
     "Upload-Checksum",
     "Repr-Digest",
 )
+
+# Scope extension (and ASGI message type) of the informational responses our HTTP layer can send.
+INFORMATIONAL = "http.response.informational"
+
+# The resumable-upload draft's fields (docs/ietf.md), exposed to and allowed from browsers with the tus ones.
+IETF_HEADERS = ("Upload-Complete", "Upload-Limit", "Upload-Draft-Interop-Version")

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .dialect import Dialect
 from .errors import UploadError
 from .options import UploadOptions, default_resume_file, parse_size
 from .session import TokenHolder
@@ -79,6 +80,9 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--no-resume", action="store_true", help="always start new uploads")
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="extra request header, repeatable")  # fmt: skip
+    parser.add_argument("--protocol", choices=("tus", "ietf"), default="tus",
+                        help="tus 1.0, or the IETF draft Resumable Uploads for HTTP (interop 8) "
+                        "[default tus]")  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
     parser.set_defaults(func=run)
 
@@ -86,6 +90,10 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 def run(args: argparse.Namespace) -> int:
     if args.parallel < 1 or args.chunk_size < 1:
         print("tusserver upload: --parallel and --chunk-size must be positive", file=sys.stderr)
+        return 2
+    conflict = Dialect(args.protocol).check(args.parallel, args.checksum)
+    if conflict:
+        print(f"tusserver upload: {conflict}", file=sys.stderr)
         return 2
     headers = {}
     for raw in args.header:
@@ -104,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         resume_file=args.resume_file,
         resume=not args.no_resume,
         headers=headers,
+        protocol=args.protocol,
     )
     try:
         tokens = TokenHolder(options.token, options.token_command)

@@ -37,3 +37,4 @@ class UploadOptions:
     timeout_s: float = 60.0
     headers: dict[str, str] = field(default_factory=dict)
     progress: ProgressCallback | None = None
+    protocol: str = "tus"  # or "ietf": the resumable-upload draft, interop 8 (client/dialect.py)

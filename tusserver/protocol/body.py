@@ -21,9 +21,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..hashing.algorithms import Hasher
 from ..server.body_pump import Ended, Progress, Stopper
 from ..server.direct_body import body_progress, direct_source
-from .checksum import Hasher
 
 _HASH_BATCH_BYTES = 1024 * 1024
 

@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from .body_pump import Hasher, Progress, Pumped, Stopper
+from ..hashing.algorithms import Hasher
+from .body_pump import Progress, Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
 DIRECT_BODY = "tusserver.server.direct_body"
