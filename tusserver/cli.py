@@ -15,7 +15,17 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from .config import Settings, SettingsError, env_name, field_types, format_size, option_name, parse_size, parse_value
+from .config import (
+    Settings,
+    SettingsError,
+    env_name,
+    field_types,
+    format_size,
+    option_name,
+    parse_size,
+    parse_value,
+    unknown_env_names,
+)
 
 # One line per Settings field. The unit comes from the metavar (SECONDS, SIZE, N…), the default and the
 # environment variable are added by _add_settings_flags; a test checks that every field has a line here.
@@ -296,10 +306,16 @@ def raise_open_files_limit() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import __version__
+    from .banner import log_banner
     from .logs import configure_logging
 
+    unknown = unknown_env_names()
+    if unknown:
+        raise SettingsError("; ".join(unknown))
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
+    log_banner(settings, __version__)
     if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
         # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
         logging.getLogger("tusserver.auth").warning(

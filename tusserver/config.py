@@ -7,6 +7,7 @@ normalises and fails at start-up with a message naming the option, so a bad valu
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass, fields
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "TUSSERVER_"
+# `TUSSERVER_*` names that are not settings but are read elsewhere: the upload client's token and the
+# fuzz test's seed. Any other unknown name is a start-up error (a misspelt secret must not mean "no auth").
+OTHER_ENV_NAMES = frozenset({"TUSSERVER_TOKEN", "TUSSERVER_FUZZ_SEED"})
 
 
 class SettingsError(ValueError):
@@ -238,6 +242,23 @@ class Settings:
                 values[f.name] = parse_value(f.name, env[key])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def unknown_env_names(environ: dict[str, str] | None = None, prefix: str = ENV_PREFIX) -> list[str]:
+    """One line per `TUSSERVER_*` variable no setting reads, naming the nearest real one.
+
+    Checked by `tusserver serve` at start: `TUSSERVER_JWT_SECERT` silently ignored was a server taking
+    anonymous uploads while its operator believed auth was on."""
+    env = os.environ if environ is None else environ
+    known = {env_name(f.name, prefix) for f in fields(Settings)} | OTHER_ENV_NAMES
+    problems = []
+    for key in sorted(env):
+        if key.startswith(prefix) and key not in known:
+            # Compared without the prefix, which every name shares and which would make anything look near.
+            near = difflib.get_close_matches(key[len(prefix) :], [k[len(prefix) :] for k in sorted(known)], n=1)
+            hint = f" (did you mean {prefix}{near[0]}?)" if near else ""
+            problems.append(f"{key} is not a setting{hint}")
+    return problems
 
 
 def option_name(name: str) -> str:
