@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .constants import TUS_HEADERS
-from .errors import TusError, error_response, render_error
+from .errors import BackendUnavailable, TusError, error_response, render_error, unavailable_types
 from .expiry import run_sweeper
 from .extras import require_extra
 from .health import HealthMiddleware
@@ -65,23 +66,51 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
 
 
 class _Starter:
-    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily."""
+    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily.
+
+    A backend that is not there yet (the bucket before its creation job ran, Redis still starting) does
+    not stop the server: it starts, says once what is missing, answers 503 with Retry-After (errors.py)
+    and /readyz names the backend; `prepared` is retried, at most once a second, by the requests that
+    come, so it recovers by itself when the backend appears. In a compose file, start order stops mattering.
+    """
+
+    RETRY_S = 1.0
 
     def __init__(self, ctx: TusContext) -> None:
         self.ctx = ctx
         self.started = False
+        self.prepared = False
         self.sweeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._last_try = -self.RETRY_S
 
     async def start(self) -> None:
         async with self._lock:
             if self.started:
                 return
-            await self.ctx.store.prepare()
-            await self.ctx.locker.prepare()
+            try:
+                await self._prepare()
+            except BackendUnavailable as exc:
+                log.warning("%s; the server is up and answers 503 until it is there", exc.detail)
             if self.ctx.settings.expire_after_s > 0:
                 self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
             self.started = True
+
+    async def retry(self) -> None:
+        """Another try at a backend that was missing; a request that comes meanwhile meets the backend
+        itself and gets its 503 from there."""
+        if time.monotonic() - self._last_try < self.RETRY_S or self._lock.locked():
+            return
+        async with self._lock:
+            with contextlib.suppress(BackendUnavailable):
+                await self._prepare()
+                log.info("the backends answer now: serving uploads")
+
+    async def _prepare(self) -> None:
+        self._last_try = time.monotonic()
+        await self.ctx.store.prepare()
+        await self.ctx.locker.prepare()
+        self.prepared = True
 
 
 class _StartOnFirstRequest:
@@ -90,8 +119,11 @@ class _StartOnFirstRequest:
         self.starter = starter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.starter.started and scope["type"] == "http":
-            await self.starter.start()
+        if not self.starter.prepared and scope["type"] == "http":
+            if self.starter.started:
+                await self.starter.retry()
+            else:
+                await self.starter.start()
         await self.app(scope, receive, send)
 
 
@@ -197,7 +229,12 @@ def create_app(
     app = Starlette(
         routes=app_routes,
         middleware=middleware,
-        exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
+        exception_handlers={
+            TusError: render_error,
+            HTTPException: _render_http_exception,
+            **dict.fromkeys(unavailable_types(), render_error),  # Redis down: 503, no traceback
+            Exception: render_error,
+        },
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect

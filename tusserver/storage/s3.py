@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from ..config import Settings, SettingsError
 from ..errors import (
+    BackendUnavailable,
     Conflict,
     InsufficientStorage,
     StorageError,
@@ -92,15 +93,26 @@ def _error_code(exc: Exception) -> str:
 @contextlib.contextmanager
 def map_s3_errors(upload_id: str) -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ConnectionError as S3Unreachable
 
     try:
         yield
     except ClientError as exc:
-        if _error_code(exc) in ("NoSuchKey", "404", "NoSuchUpload", "NotFound"):
+        code = _error_code(exc)
+        if code == "NoSuchBucket":
+            raise BackendUnavailable(missing_bucket(exc.response.get("Error", {}).get("BucketName", ""))) from exc
+        if code in ("NoSuchKey", "404", "NoSuchUpload", "NotFound"):
             raise UploadNotFound() from exc
         raise StorageError(f"object storage failed for upload {upload_id}") from exc
+    except S3Unreachable as exc:
+        detail = f"the S3 endpoint is not reachable ({exc}): start it or fix --s3-endpoint-url"
+        raise BackendUnavailable(detail) from exc
     except BotoCoreError as exc:
         raise StorageError(f"object storage failed for upload {upload_id}") from exc
+
+
+def missing_bucket(bucket: str) -> str:
+    return f"S3 bucket {bucket} does not exist (yet): create it, or fix --s3-bucket".replace("bucket  ", "bucket ")
 
 
 @dataclass(frozen=True)
@@ -211,8 +223,11 @@ class S3Store(Store):
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, **kwargs))
 
     async def prepare(self) -> None:
-        with map_s3_errors("*"):
-            await self._run(self.client.head_bucket, Bucket=self.bucket)
+        try:
+            with map_s3_errors("*"):
+                await self._run(self.client.head_bucket, Bucket=self.bucket)
+        except UploadNotFound as exc:  # HEAD has no body, so a missing bucket is a bare 404
+            raise BackendUnavailable(missing_bucket(self.bucket)) from exc
 
     async def aclose(self) -> None:
         if self._executor is not None:
