@@ -13,7 +13,7 @@ import httpx
 from tests.conftest import ServerFactory
 from tests.redis_support import RedisProcess
 from tests.s3_support import CREDENTIALS, S3Server
-from tests.support import PATCH, TUS, wait_for
+from tests.support import PATCH, TUS, free_port, wait_for
 
 
 def _unavailable(response: httpx.Response) -> bool:
@@ -72,3 +72,14 @@ def test_redis_late_then_stopped_and_started(
     log = server.log_path.read_text()  # all of it: a traceback early on counts too
     assert "Traceback" not in log
     assert "is not reachable: start it or fix --redis-url" in log
+
+
+def test_unreachable_hook_receiver_is_one_log_line(server_factory: ServerFactory) -> None:
+    """A blocking hook whose receiver is down: 503 for the client, one line for the operator, no traceback."""
+    dead = f"http://127.0.0.1:{free_port()}/hooks"
+    server = server_factory("--hooks-url", dead, "--hooks-enabled", "pre-create,post-create", "--hooks-retry", "0")
+    refused = server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "5"})
+    assert refused.status_code == 503
+    log = server.log_path.read_text()
+    assert "Traceback" not in log
+    assert [line for line in log.splitlines() if "pre-create hook" in line and dead in line]
