@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import TUS, LiveServer
-from tusserver.allocator import GC_THRESHOLD, TrimWhenIdle, tune_gc
+from tusserver.server.allocator import GC_THRESHOLD, TrimWhenIdle, tune_gc
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc tuning")
 
@@ -146,7 +146,7 @@ def test_serve_factory_wraps_the_app_when_tuning() -> None:
     import sys
 
     code = (
-        "from tusserver.cli import app_from_env; from tusserver.allocator import TrimWhenIdle; "
+        "from tusserver.cli import app_from_env; from tusserver.server.allocator import TrimWhenIdle; "
         "print(isinstance(app_from_env(), TrimWhenIdle))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")}

@@ -25,10 +25,10 @@ import pytest
 import uvicorn
 
 from tests.support import free_port, read_http_response, wait_for
-from tusserver import body_pump
-from tusserver.body_pump import Stopper
-from tusserver.direct_body import DIRECT_BODY
-from tusserver.http_protocol import DIRECT_MIN_BYTES, LeanHttpToolsProtocol, TransportLimits
+from tusserver.server import body_pump
+from tusserver.server.body_pump import Stopper
+from tusserver.server.direct_body import DIRECT_BODY
+from tusserver.server.http_protocol import DIRECT_MIN_BYTES, LeanHttpToolsProtocol, TransportLimits
 
 LIMITS = TransportLimits(max_head_bytes=4096, read_timeout_s=1.0, body_threads=2)
 MiB = 1024 * 1024
@@ -156,7 +156,7 @@ def test_a_body_longer_than_the_room_stops_at_the_room_and_the_rest_is_dropped(p
 def test_a_stopped_transfer_keeps_what_it_moved_and_the_connection_stays_in_step(port: int) -> None:
     data = os.urandom(4 * MiB)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(request(len(data), x_stop="a") + data[: MiB])
+        sock.sendall(request(len(data), x_stop="a") + data[:MiB])
         wait_for(lambda: "a" in STOPPERS, what="the transfer to start")
         STOPPERS.pop("a").stop()  # as the locker does when another request wants the upload
         answer, rest = read_response(sock)
@@ -224,7 +224,7 @@ def test_with_every_body_thread_busy_the_body_is_written_by_the_loop(port: int) 
 
 
 def _busy() -> int:
-    from tusserver import http_protocol
+    from tusserver.server import http_protocol
 
     return http_protocol._BODY_THREADS._busy
 

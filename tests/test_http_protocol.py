@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 
 from tests.support import free_port, read_http_response, wait_for
-from tusserver.http_protocol import GuardedHttpToolsProtocol, LeanHttpToolsProtocol, TransportLimits, supported
+from tusserver.server.http_protocol import GuardedHttpToolsProtocol, LeanHttpToolsProtocol, TransportLimits, supported
 
 received_disconnect = threading.Event()
 LIMITS = TransportLimits(max_head_bytes=4096, read_timeout_s=1.0)
@@ -220,7 +220,7 @@ def test_serve_always_gets_the_guards_and_lean_http_only_adds_the_body_hand_over
     import pickle
 
     from tusserver.config import Settings
-    from tusserver.http_protocol import protocol_for
+    from tusserver.server.http_protocol import protocol_for
 
     settings = Settings(lean_http=lean, max_header_bytes=1234, read_timeout_s=7.0)
     protocol = protocol_for(settings)

@@ -17,22 +17,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .asgi.guard import RequestGuardMiddleware
+from .asgi.health import HealthMiddleware
 from .config import Settings
 from .constants import TUS_HEADERS
 from .errors import BackendUnavailable, TusError, error_response, render_error, unavailable_types
-from .expiry import run_sweeper
 from .extras import require_extra
-from .health import HealthMiddleware
 from .hooks import Hooks
 from .locking import build_locker
 from .locking.base import Locker
-from .middleware import RequestGuardMiddleware
 from .protocol.context import TusContext
 from .protocol.routes import routes
-from .redis_client import connect as connect_redis
+from .state.redis_client import connect as connect_redis
 from .storage import build_store
 from .storage.base import Store
 from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
+from .uploads.sweeper import run_sweeper
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -183,7 +183,7 @@ def create_app(
     middleware.append(Middleware(HealthMiddleware, ctx=ctx))
     if settings.metrics or settings.metrics_listen:
         require_extra("prometheus_client", "metrics", "--metrics")
-        from .metrics import Metrics, MetricsMiddleware
+        from .asgi.metrics import Metrics, MetricsMiddleware
 
         metrics = Metrics()
         metrics.attach(hooks)
@@ -205,7 +205,7 @@ def create_app(
             )
         )
     if settings.access_log and settings.log_format == "json":
-        from .logs import RequestLogMiddleware
+        from .asgi.logs import RequestLogMiddleware
 
         middleware.append(Middleware(RequestLogMiddleware, base_path=settings.base_path))
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))

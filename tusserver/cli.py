@@ -255,12 +255,12 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
-    from .allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
     from .app import create_app
+    from .server.allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
 
     settings = Settings.from_env()
     if settings.log_format == "json":  # a worker process starts with no logging set up
-        from .logs import configure_logging
+        from .asgi.logs import configure_logging
 
         configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -307,8 +307,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from . import __version__
-    from .banner import log_banner
-    from .logs import configure_logging
+    from .asgi.logs import configure_logging
+    from .server.banner import log_banner
 
     unknown = unknown_env_names()
     if unknown:
@@ -326,7 +326,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.update(settings_to_env(settings))
     raise_open_files_limit()
     protocol: dict[str, Any] = {}
-    from .http_protocol import TESTED_UVICORN, protocol_for, supported
+    from .server.http_protocol import TESTED_UVICORN, protocol_for, supported
 
     if supported():
         protocol["http"] = protocol_for(settings)
@@ -377,7 +377,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     from .app import create_app
-    from .expiry import sweep_once
+    from .uploads.sweeper import sweep_once
 
     settings = settings_from_args(args)
     app = create_app(settings)

@@ -16,7 +16,7 @@ import pytest
 from tests.s3_support import S3Server
 from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
-from tusserver.storage.s3 import S3Store, UnfinishedUploadUnreadable
+from tusserver.storage.s3.store import S3Store, UnfinishedUploadUnreadable
 
 
 async def _one(chunk: bytes) -> AsyncIterator[bytes]:
@@ -26,6 +26,7 @@ async def _one(chunk: bytes) -> AsyncIterator[bytes]:
 def test_dying_between_completing_and_recording_it_loses_nothing(s3_server: S3Server) -> None:
     """CompleteMultipartUpload and the record are two writes: an instance killed between them must not
     leave a whole, stored file that every other instance answers 404 for (seen in 2 of 8 kill runs)."""
+
     async def run() -> None:
         store = S3Store(s3_server.client(), s3_server.bucket)
         data = os.urandom(6 * 1024 * 1024 + 1)
@@ -47,6 +48,7 @@ def test_reading_an_unfinished_upload_is_a_clear_conflict(s3_server: S3Server) -
     """S3 has no call that reads the parts of an unfinished multipart upload. Any instance continues a
     Repr-Digest hash from its saved state instead; when none covers the offset (Redis flushed), the
     rebuild must fail with a clear 409, not a 404 that tells the client its upload is gone."""
+
     async def run() -> None:
         store = S3Store(s3_server.client(), s3_server.bucket)
         data = os.urandom(6 * 1024 * 1024 + 3)  # one part and a tail

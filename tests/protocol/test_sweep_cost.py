@@ -55,7 +55,7 @@ def make_uploads(app_factory: AppFactory, data_dir: Path, *flags: str) -> list[s
 
 def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
     """Run the server's sweeper over `data_dir`; the record reads of each of its first `sweeps` sweeps."""
-    from tusserver.expiry import run_sweeper
+    from tusserver.uploads.sweeper import run_sweeper
 
     config = Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings).validate()
     store = build_store(config)
@@ -137,7 +137,7 @@ def test_no_entries_without_a_cap_and_without_expiry(app_factory: AppFactory, tm
 
 
 def walking_sweep(data_dir: Path, now: float, **settings: Any) -> tuple[int, int]:
-    from tusserver.expiry import sweep_once
+    from tusserver.uploads.sweeper import sweep_once
 
     config = Settings(data_dir=data_dir, expire_after_s=3600, **settings).validate()
     ctx = create_app(config).state.tus

@@ -238,7 +238,7 @@ def test_a_sweep_that_keeps_failing_is_logged_once(tmp_path: Path, caplog: pytes
     """A broken data directory must not flood the log with one traceback per sweep interval."""
     from tusserver.app import create_app
     from tusserver.config import Settings
-    from tusserver.expiry import run_sweeper
+    from tusserver.uploads.sweeper import run_sweeper
 
     settings = Settings(store="memory", data_dir=tmp_path, sweep_interval_s=0.01).validate()
     ctx = create_app(settings).state.tus

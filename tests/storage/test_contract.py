@@ -27,7 +27,7 @@ from tusserver.storage.composer import StoreComposer
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.local import LocalStore
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.s3 import S3Store
+from tusserver.storage.s3.store import S3Store
 
 # Typing-level conformance: a missing method fails mypy, not just a test.
 _local: Store = LocalStore(Path("/nonexistent"))

@@ -15,7 +15,7 @@ from tests.storage.contract import chunks, read_all, written_partials
 from tests.support import TUS, wait_for
 from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
-from tusserver.storage.s3 import MIN_PART, S3Store
+from tusserver.storage.s3.store import MIN_PART, S3Store
 
 MiB = 1024 * 1024
 

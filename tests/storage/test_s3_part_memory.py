@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 from tusserver.config import Settings, SettingsError
-from tusserver.storage.s3 import S3Config
-from tusserver.storage.s3_parts import MIN_PART, MiB, PartMemory, PartWriter
+from tusserver.storage.s3.parts import MIN_PART, MiB, PartMemory, PartWriter
+from tusserver.storage.s3.store import S3Config
 
 PART = MIN_PART
 

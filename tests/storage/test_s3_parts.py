@@ -27,8 +27,8 @@ from tusserver.config import Settings, SettingsError
 from tusserver.errors import ChecksumMismatch, Conflict
 from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
-from tusserver.storage.s3 import S3Store
-from tusserver.storage.s3_parts import MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART, GiB, MiB, parts_needed, plan_part_size
+from tusserver.storage.s3.parts import MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART, GiB, MiB, parts_needed, plan_part_size
+from tusserver.storage.s3.store import S3Store
 
 PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BackendUnavailable, as_unavailable
-from ..redis_client import DELETE_IF_EQUAL, connect, describe, unreachable
+from ..state.redis_client import DELETE_IF_EQUAL, connect, describe, unreachable
 from .base import LockTimeout, ReleaseCallback
 
 log = logging.getLogger("tusserver.locking.redis")

@@ -18,8 +18,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..body_pump import Ended, Stopper
-from ..direct_body import direct_source
+from ..server.body_pump import Ended, Stopper
+from ..server.direct_body import direct_source
 from .checksum import Hasher
 
 _HASH_BATCH_BYTES = 1024 * 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
-from ..redis_client import connect
+from .redis_client import connect
 
 STATE_TTL_S = 7 * 24 * 3600  # a state outlives any sane pause between two PATCHes, not an abandoned upload
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Settings
-from ..redis_client import DELETE_IF_EQUAL, connect
+from ..state.redis_client import DELETE_IF_EQUAL, connect
 
 
 class RedisDigestIndex:

@@ -226,13 +226,13 @@ class S3UploadSets:
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, **kwargs))
 
     async def add(self, group: str, member: str) -> None:
-        from .s3 import map_s3_errors
+        from .s3.store import map_s3_errors
 
         with map_s3_errors(member):
             await self._run(self.client.put_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}", Body=b"")
 
     async def remove(self, group: str, member: str) -> None:
-        from .s3 import map_s3_errors
+        from .s3.store import map_s3_errors
 
         with map_s3_errors(member):
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
@@ -249,7 +249,7 @@ class S3UploadSets:
 
     async def walk(self) -> AsyncIterator[tuple[str, str, float]]:
         """One listing of the whole set (every group under one prefix), a page of 1000 keys per call."""
-        from .s3 import map_s3_errors
+        from .s3.store import map_s3_errors
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
         while True:
@@ -265,7 +265,7 @@ class S3UploadSets:
 
     async def _list(self, group: str, limit: int) -> list[dict[str, Any]]:
         """ListObjectsV2 pages (at most 1000 keys each) until `limit` keys."""
-        from .s3 import map_s3_errors
+        from .s3.store import map_s3_errors
 
         found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": f"{self.prefix}{group}/"}

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import register_unavailable
-from .extras import require_extra
+from ..errors import register_unavailable
+from ..extras import require_extra
 
 # Delete KEYS[1] only while it still holds ARGV[1]: a lock released by its holder alone, an index entry
 # removed only if no other instance has replaced it since.

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from .hooks import HookFailure
+from .dispatcher import HookFailure
 
-log = logging.getLogger("tusserver.hooks")
+log = logging.getLogger("tusserver.hooks.dispatcher")
 
 _MAX_RESPONSE_BYTES = 1024 * 1024  # a hook response is a small JSON object; never buffer more
 

@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .direct_body import count_direct_bytes
-from .hooks import Hooks
-from .models import UploadInfo
+from ..hooks import Hooks
+from ..models import UploadInfo
+from ..server.direct_body import count_direct_bytes
 
 
 class Metrics:

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
 
-from ..config import Settings, SettingsError
-from ..errors import (
+from ...config import Settings, SettingsError
+from ...errors import (
     BackendUnavailable,
     Conflict,
     InsufficientStorage,
@@ -47,12 +47,13 @@ from ..errors import (
     UploadNotFound,
     is_out_of_space,
 )
-from ..extras import require_extra
-from ..models import UploadInfo
-from ..types import ChunkStream
-from .base import CommitCheck, Store
-from .ids import check_upload_id
-from .s3_parts import (
+from ...extras import require_extra
+from ...models import UploadInfo
+from ...types import ChunkStream
+from ..base import CommitCheck, Store
+from ..ids import check_upload_id
+from ..upload_sets import S3UploadSets, UploadSets
+from .parts import (
     MAX_OBJECT,
     MAX_PART,
     MAX_PARTS,
@@ -64,7 +65,6 @@ from .s3_parts import (
     PartWriter,
     plan_part_size,
 )
-from .upload_sets import S3UploadSets, UploadSets
 
 __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "map_s3_errors"]
 

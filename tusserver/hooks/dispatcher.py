@@ -25,17 +25,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import HookRejected, HookUnavailable, TusError, UploadGone, UploadNotFound
-from .models import UploadInfo
-from .storage.ids import check_upload_id
+from ..errors import HookRejected, HookUnavailable, TusError, UploadGone, UploadNotFound
+from ..models import UploadInfo
+from ..storage.ids import check_upload_id
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from .config import Settings
-    from .storage.base import Store
+    from ..config import Settings
+    from ..storage.base import Store
 
-log = logging.getLogger("tusserver.hooks")
+log = logging.getLogger("tusserver.hooks.dispatcher")
 
 HookCallback = Callable[[str, UploadInfo], Awaitable[None]]
 # An in-process handler gets (hook type, the tusd request JSON as a dict) and returns tusd's response dict.
@@ -214,7 +214,7 @@ class Hooks:
         self._drop_listeners.append(listener)
 
     def configure(self, settings: Settings, store: Store) -> None:
-        from .hooks_transport import FileTransport, HttpTransport
+        from .transports import FileTransport, HttpTransport
 
         self.enabled = parse_enabled(settings.hooks_enabled)
         self.policy = RetryPolicy(settings.hooks_timeout_s, settings.hooks_retry, settings.hooks_backoff_s)

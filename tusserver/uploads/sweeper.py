@@ -29,13 +29,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
-from .errors import TusError, UploadGone, UploadNotFound, as_unavailable
-from .locking.base import LockTimeout
-from .models import UploadInfo
-from .protocol.context import TusContext
-from .storage.upload_sets import owner_group
-from .uploads.ledger import Ledger
-from .uploads.limits import RESERVATION_GRACE_S
+from ..errors import TusError, UploadGone, UploadNotFound, as_unavailable
+from ..locking.base import LockTimeout
+from ..models import UploadInfo
+from ..protocol.context import TusContext
+from ..storage.upload_sets import owner_group
+from .ledger import Ledger
+from .limits import RESERVATION_GRACE_S
 
 log = logging.getLogger("tusserver")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .direct_body import count_direct_bytes
+from ..server.direct_body import count_direct_bytes
 
 _SECRETS = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+\S+")
 _FIELDS = ("method", "path", "upload_id", "status", "bytes", "duration_s", "config")  # config: the banner

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Settings, format_size
+from ..config import Settings, format_size
 
 log = logging.getLogger("tusserver")
 

@@ -14,8 +14,8 @@ import secrets
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import UploadGone, UploadNotFound, as_unavailable
-from .protocol.context import TusContext
+from ..errors import UploadGone, UploadNotFound, as_unavailable
+from ..protocol.context import TusContext
 
 log = logging.getLogger("tusserver")
 

@@ -56,12 +56,12 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from ..config import Settings
+from ..constants import TUS_VERSION
+from ..fileops import pwrite_all
 from . import body_pump
 from .body_pump import Ended, Hasher, Pumped, Stopper
-from .config import Settings
-from .constants import TUS_VERSION
 from .direct_body import DIRECT_BODY
-from .fileops import pwrite_all
 
 logger = logging.getLogger("tusserver.http")
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from .body_pump import Hasher, Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
-DIRECT_BODY = "tusserver.direct_body"
+DIRECT_BODY = "tusserver.server.direct_body"
 
 
 class DirectBodySource(Protocol):
