@@ -199,9 +199,10 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=origins,
                 allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-                allow_headers=ALLOWED_HEADERS,
-                expose_headers=EXPOSED_HEADERS,
-                max_age=86400,
+                allow_headers=[*ALLOWED_HEADERS, *settings.cors_allow_header_list],
+                expose_headers=[*EXPOSED_HEADERS, *settings.cors_expose_header_list],
+                allow_credentials=settings.cors_allow_credentials,
+                max_age=settings.cors_max_age_s,
             )
         )
     if settings.access_log and settings.log_format == "json":

@@ -39,6 +39,10 @@ _HELP = {
     "workers": "worker processes (needs locker file or redis)",
     "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded when building Location URLs",
     "cors_origins": "comma-separated allowed browser origins; '*' for any; empty disables CORS",
+    "cors_allow_headers": "comma-separated request headers a page may send besides the tus ones (X-Request-ID, ...)",
+    "cors_expose_headers": "comma-separated response headers a page may read besides the tus ones",
+    "cors_allow_credentials": "let pages send cookies and HTTP auth (needs --cors-origins naming the origins)",
+    "cors_max_age_s": "how long a browser may reuse a preflight answer",
     "log_level": "log level: debug, info, warning or error",
     "access_log": "log one line per request (off by default: it costs CPU on small uploads; a proxy usually logs)",
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
@@ -114,6 +118,8 @@ _METAVARS = {
     "store": "NAME",
     "locker": "NAME",
     "cors_origins": "ORIGINS",
+    "cors_allow_headers": "HEADERS",
+    "cors_expose_headers": "HEADERS",
     "log_level": "LEVEL",
     "hooks_url": "URL",
     "hooks_dir": "DIR",
@@ -137,7 +143,8 @@ _METAVARS = {
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "network": (
         "host", "port", "base_path", "unix_socket", "tls_cert", "tls_key", "behind_proxy", "cors_origins",
-        "workers", "shutdown_timeout_s",
+        "cors_allow_headers", "cors_expose_headers", "cors_allow_credentials", "cors_max_age_s", "workers",
+        "shutdown_timeout_s",
     ),
     "storage": (
         "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",

@@ -35,6 +35,12 @@ class Settings:
     workers: int = 1
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
+    # tusd's -cors-* options. Extra request headers a page may send (X-Request-ID, ...) beside the tus ones,
+    # extra response headers it may read, cookies/credentials, and how long a browser keeps a preflight.
+    cors_allow_headers: str = ""
+    cors_expose_headers: str = ""
+    cors_allow_credentials: bool = False
+    cors_max_age_s: int = 86400
     log_level: str = "info"
     access_log: bool = False  # one line per request costs ~15% server CPU on small uploads; a proxy usually logs
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
@@ -144,6 +150,14 @@ class Settings:
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
+    @property
+    def cors_allow_header_list(self) -> list[str]:
+        return [h.strip() for h in self.cors_allow_headers.split(",") if h.strip()]
+
+    @property
+    def cors_expose_header_list(self) -> list[str]:
+        return [h.strip() for h in self.cors_expose_headers.split(",") if h.strip()]
+
     def validate(self) -> Settings:
         """Return a normalised copy, or raise SettingsError naming the first bad option."""
         base = "/" + self.base_path.strip("/") + "/"
@@ -203,6 +217,11 @@ class Settings:
                 raise SettingsError(f"--metrics-listen must be HOST:PORT; got {self.metrics_listen!r}")
             if self.workers > 1:
                 raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
+        if self.cors_allow_credentials and "*" in self.cors_origin_list:
+            # Browsers refuse credentials from a server that allows any origin; naming them is the fix.
+            raise SettingsError("--cors-allow-credentials needs --cors-origins naming the origins, not '*'")
+        if self.cors_max_age_s < 0:
+            raise SettingsError(f"--cors-max-age must not be negative, got {self.cors_max_age_s!r}")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
         from .locking import LOCKERS

@@ -100,6 +100,19 @@ def _metrics(settings: Settings) -> str:
     return "off"
 
 
+def _cors(settings: Settings) -> str:
+    if not settings.cors_origin_list:
+        return "off"
+    parts = [f"origins {settings.cors_origins}", f"preflight cached {_seconds(settings.cors_max_age_s)}"]
+    if settings.cors_allow_credentials:
+        parts.append("credentials allowed")
+    if settings.cors_allow_headers:
+        parts.append(f"extra request headers {settings.cors_allow_headers}")
+    if settings.cors_expose_headers:
+        parts.append(f"extra exposed headers {settings.cors_expose_headers}")
+    return ", ".join(parts)
+
+
 def describe(settings: Settings, version: str) -> dict[str, Any]:
     """The banner's content, as the JSON record carries it."""
     listen = f"unix:{settings.unix_socket}" if settings.unix_socket else f"{settings.host}:{settings.port}"
@@ -133,7 +146,7 @@ def describe(settings: Settings, version: str) -> dict[str, Any]:
         ),
         "hooks": _hooks(settings),
         "metrics": _metrics(settings),
-        "cors_origins": settings.cors_origins or "off",
+        "cors": _cors(settings),
         "instant_upload": instant,
         "demo": "on: a page at / " + ("(POST /demo/token hands out tokens)" if settings.auth_enabled else "")
         if settings.demo
