@@ -220,7 +220,10 @@ def create_app(
         from .demo import DemoMiddleware
 
         if tokens is not None:
-            log.warning("--demo: POST /demo/token hands a token (sub 'demo') to anyone who asks; not for production")
+            log.warning(
+                "--demo: POST /demo/token hands a token (each visitor its own owner) to anyone who asks; "
+                "not for production"
+            )
         middleware.append(Middleware(DemoMiddleware, settings=settings, tokens=tokens))
     if tokens is not None:
         from .auth.middleware import JWTAuthMiddleware
