@@ -83,3 +83,17 @@ def test_unreachable_hook_receiver_is_one_log_line(server_factory: ServerFactory
     log = server.log_path.read_text()
     assert "Traceback" not in log
     assert [line for line in log.splitlines() if "pre-create hook" in line and dead in line]
+
+
+def test_s3_endpoint_not_reachable(server_factory: ServerFactory) -> None:
+    port = free_port()  # nothing listens there
+    flags = ["--store", "s3", "--s3-endpoint-url", f"http://127.0.0.1:{port}", "--s3-bucket", "uploads"]
+    server = server_factory(*flags, "--log-level", "info", env=CREDENTIALS)
+    ready = httpx.get(f"{server.url}/readyz", timeout=60)
+    assert ready.status_code == 503 and f"S3 endpoint 127.0.0.1:{port} is not reachable" in ready.text
+    for _ in range(3):
+        assert _unavailable(server.client.post(server.endpoint, headers={**TUS, "Upload-Length": "5"}))
+    log = server.log_path.read_text()
+    assert "Traceback" not in log
+    # One line per backend, not one per request or object.
+    assert log.count("is not reachable: start it or fix --s3-endpoint-url") <= 2

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from ...config import Settings, SettingsError
 from ...errors import (
@@ -105,7 +106,9 @@ def map_s3_errors(upload_id: str) -> Iterator[None]:
             raise UploadNotFound() from exc
         raise StorageError(f"object storage failed for upload {upload_id}") from exc
     except S3Unreachable as exc:
-        detail = f"the S3 endpoint is not reachable ({exc}): start it or fix --s3-endpoint-url"
+        # The host, not the whole URL: one line per backend, not per object (errors.py logs each once a while).
+        host = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", ""))).netloc or "configured"
+        detail = f"the S3 endpoint {host} is not reachable: start it or fix --s3-endpoint-url"
         raise BackendUnavailable(detail) from exc
     except BotoCoreError as exc:
         raise StorageError(f"object storage failed for upload {upload_id}") from exc
