@@ -38,6 +38,7 @@ http {{
     upstream tusserver {{
 {servers}
         keepalive 16;
+        keepalive_timeout 4s;  # under uvicorn's 5 s: never reuse a connection the instance is closing
     }}
     server {{
         listen 127.0.0.1:{port};
