@@ -6,6 +6,8 @@ Real parts only: moto's S3 server whose bucket is created after the server start
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -97,3 +99,17 @@ def test_s3_endpoint_not_reachable(server_factory: ServerFactory) -> None:
     assert "Traceback" not in log
     # One line per backend, not one per request or object.
     assert log.count("is not reachable: start it or fix --s3-endpoint-url") <= 2
+
+
+def test_cleanup_with_redis_down_says_so_in_one_line(redis_process: RedisProcess, tmp_path: Path) -> None:
+    """`tusserver cleanup` runs from cron: a missing Redis is one line on stderr and exit 1, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tusserver", "cleanup", "--locker", "redis", "--redis-url", redis_process.url,
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"tusserver cleanup: Redis at 127.0.0.1:{redis_process.port} is not reachable: "
+        "start it or fix --redis-url"
+    )

@@ -384,6 +384,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .errors import as_unavailable
     from .uploads.sweeper import sweep_once
 
     settings = settings_from_args(args)
@@ -391,9 +392,16 @@ def _cleanup(args: argparse.Namespace) -> int:
     ctx = app.state.tus
 
     async def run() -> int:
-        await ctx.store.prepare()
-        await ctx.locker.prepare()
-        result = await sweep_once(ctx)
+        try:
+            await ctx.store.prepare()
+            await ctx.locker.prepare()
+            result = await sweep_once(ctx)
+        except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                raise
+            print(f"tusserver cleanup: {unavailable.detail}", file=sys.stderr)  # from cron: one line, no traceback
+            return 1
         print(f"removed {result.removed} expired uploads, dropped {result.tombstones_dropped} tombstones")
         return 0
 
