@@ -28,7 +28,7 @@ def _banner_lines(log: str) -> list[str]:
 def test_text_banner_says_how_the_server_is_set_up(server_factory: ServerFactory, tmp_path: Path) -> None:
     server = server_factory(
         "--log-level", "info", "--base-path", "/api/up/", "--max-size", "2G", "--metrics",
-        "--hooks-url", "http://hookuser:hookpass@127.0.0.1:9/hook", "--jwt-issuer", "https://idp.example",
+        "--hooks-url", "http://hookuser:hookpass@127.0.0.1:9/hook?key=hookkey", "--jwt-issuer", "https://idp.example",
         env={"TUSSERVER_JWT_SECRET": SECRET},
     )  # fmt: skip
     block = "\n".join(_banner_lines(server.log()))
@@ -38,10 +38,10 @@ def test_text_banner_says_how_the_server_is_set_up(server_factory: ServerFactory
     assert "HS256" in block and "issuer https://idp.example" in block and "token_ttl 30 s" in block
     assert "max_size 2G" in block
     assert "/metrics" in block
-    assert "http://hookuser:***@127.0.0.1:9/hook" in block
+    assert "http://hookuser:***@127.0.0.1:9/hook?***" in block
     assert "expiry" in block and "demo" in block
     # Secrets never printed: not the JWT secret, not a password in a URL.
-    assert SECRET not in server.log() and "hookpass" not in server.log()
+    assert SECRET not in server.log() and "hookpass" not in server.log() and "hookkey" not in server.log()
 
 
 def test_json_banner_is_one_record(server_factory: ServerFactory) -> None:

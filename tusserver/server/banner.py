@@ -19,14 +19,14 @@ log = logging.getLogger("tusserver")
 
 
 def without_password(url: str) -> str:
-    """`redis://:pw@host/0` → `redis://:***@host/0`: where it points, never the credential."""
+    """`redis://:pw@host/0` → `redis://:***@host/0`, `https://h/hook?key=k` → `https://h/hook?***`: where it
+    points, never a credential (a query string often carries one)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _seconds(value: float) -> str:
