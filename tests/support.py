@@ -100,6 +100,13 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
+def upload_locked(data_dir: Path, url_or_id: str) -> bool:
+    """Whether a request of a file-locked server on `data_dir` holds the upload's lock right now."""
+    from tusserver.locking.file import FileLocker
+
+    return FileLocker(data_dir / ".locks").is_locked(url_or_id.rsplit("/", 1)[-1])
+
+
 class _TusEndpoint:
     """What `LiveServer` and `InProcessServer` share: the uploads endpoint and a POST through `client`."""
 
@@ -336,15 +343,22 @@ def read_http_response(sock: socket.socket, buffered: bytes = b"") -> RawRespons
 
 
 def half_patch(
-    server: LiveServer, url: str, sent: bytes, promised: int, offset: int = 0, auth: str = ""
+    server: LiveServer,
+    url: str,
+    sent: bytes,
+    promised: int,
+    offset: int = 0,
+    auth: str = "",
+    headers: dict[str, str] | None = None,
 ) -> socket.socket:
     """A PATCH on a raw socket that announces `promised` bytes, sends `sent`, and then goes quiet with the
-    socket open: a stalled or vanished client (the caller closes the socket)."""
+    socket open: a stalled or vanished client (the caller closes the socket). `headers` are added."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     head = (
         f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
         f"Upload-Offset: {offset}\r\nContent-Type: {OCTET}\r\nContent-Length: {promised}\r\n"
         + (f"Authorization: Bearer {auth}\r\n" if auth else "")
+        + "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         + "\r\n"
     )
     sock.sendall(head.encode() + sent)

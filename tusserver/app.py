@@ -1,4 +1,8 @@
-"""The application factory: wires settings, backends, middleware and routes. Nothing else builds backends."""
+"""The application factory: the middleware stack and the lifespan around what `wiring.build` made.
+
+The backends and the upload service are built in `wiring.py` (the composition root, shared with
+`tusserver cleanup`); here they are only started, served over HTTP and stopped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,15 +30,16 @@ from .constants import TUS_HEADERS
 from .errors import BackendUnavailable, TusError, error_response, render_error, unavailable_types
 from .extras import require_extra
 from .hooks import Hooks
-from .locking import build_locker
 from .locking.base import Locker
 from .protocol.context import TusContext
 from .protocol.routes import routes
-from .state.redis_client import connect as connect_redis
-from .storage import build_store
 from .storage.base import Store
-from .storage.digest_index import DigestIndex, SupportsAclose, build_digest_index
+from .storage.digest_index import DigestIndex
 from .uploads.sweeper import run_sweeper
+from .wiring import Backends, build
+
+if TYPE_CHECKING:
+    from .server.http_protocol import SidePort
 
 # Everything a browser client reads: tus-js-client and Uppy read the tus headers and Location; the token
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
@@ -76,11 +83,12 @@ class _Starter:
 
     RETRY_S = 1.0
 
-    def __init__(self, ctx: TusContext) -> None:
-        self.ctx = ctx
+    def __init__(self, backends: Backends) -> None:
+        self.backends = backends
         self.started = False
         self.prepared = False
         self.sweeper: asyncio.Task[None] | None = None
+        self.side_ports: list[SidePort] = []  # served on the app's event loop from start-up
         self._lock = asyncio.Lock()
         self._last_try = -self.RETRY_S
 
@@ -92,8 +100,10 @@ class _Starter:
                 await self._prepare()
             except BackendUnavailable as exc:
                 log.warning("%s; the server is up and answers 503 until it is there", exc.detail)
-            if self.ctx.settings.expire_after_s > 0:
-                self.sweeper = asyncio.create_task(run_sweeper(self.ctx))
+            if self.backends.settings.expire_after_s > 0:
+                self.sweeper = asyncio.create_task(run_sweeper(self.backends.uploads))
+            for side in self.side_ports:
+                await side.start()
             self.started = True
 
     async def retry(self) -> None:
@@ -108,9 +118,15 @@ class _Starter:
 
     async def _prepare(self) -> None:
         self._last_try = time.monotonic()
-        await self.ctx.store.prepare()
-        await self.ctx.locker.prepare()
+        await self.backends.prepare()
         self.prepared = True
+
+    async def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+        for side in self.side_ports:
+            await side.aclose()
+        await self.backends.aclose()
 
 
 class _StartOnFirstRequest:
@@ -136,62 +152,48 @@ def create_app(
     hooks: Hooks | None = None,
 ) -> Starlette:
     """An ASGI app serving tus under `settings.base_path`, for `tusserver serve` or to mount in your own app."""
-    settings = (settings or Settings()).validate()
-    store = store or build_store(settings)
-    # One Redis client (one connection pool) for the locker, the instant-upload index and the digest
-    # states, closed once at shutdown after all three (see redis_client.py).
-    redis = connect_redis(settings.redis_url) if settings.effective_locker == "redis" else None
-    locker = locker or build_locker(settings, redis)
-    if digest_index is None:
-        digest_index = build_digest_index(settings, store, redis)
-    hooks = hooks if hooks is not None else Hooks()
-    hooks.configure(settings, store)
-    # Capabilities are resolved here, once (ctx.stores), and the upload service built on them (ctx.uploads).
-    ctx = TusContext(settings=settings, store=store, locker=locker, digest_index=digest_index, hooks=hooks, redis=redis)
+    backends = build(settings or Settings(), store=store, locker=locker, digest_index=digest_index, hooks=hooks)
+    ctx = TusContext(backends.settings, backends.uploads)
     app_routes = routes(ctx)
+    starter = _Starter(backends)
+    app = Starlette(
+        routes=app_routes,
+        middleware=_middleware(backends, starter, app_routes),
+        exception_handlers={
+            TusError: render_error,
+            HTTPException: _render_http_exception,
+            **dict.fromkeys(unavailable_types(), render_error),  # Redis down: 503, no traceback
+            Exception: render_error,
+        },
+        lifespan=_lifespan(starter),
+    )
+    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
+    app.state.tus = ctx
+    return app
 
-    starter = _Starter(ctx)
 
+def _lifespan(starter: _Starter) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await starter.start()
         try:
             yield
         finally:
-            writers = ctx.uploads.writers
-            if writers:
-                # uvicorn has just cancelled requests still running after its graceful timeout; a cut
-                # PATCH stops reading and flushes what it received, which takes a moment: let it finish.
-                await asyncio.wait(set(writers), timeout=settings.shutdown_timeout_s)
-            if starter.sweeper is not None:
-                starter.sweeper.cancel()
-            for task in list(ctx.uploads.assembler.tasks):
-                task.cancel()
-            await hooks.drain(settings.shutdown_timeout_s)
-            await locker.aclose()
-            await ctx.uploads.digests.aclose()
-            if isinstance(digest_index, SupportsAclose):
-                await digest_index.aclose()
-            if redis is not None:
-                await redis.aclose()
-            await store.aclose()
+            await starter.stop()
 
+    return lifespan
+
+
+def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) -> list[Middleware]:
+    """Outermost first. Each middleware gets only its own arguments."""
+    settings = backends.settings
     # Outermost: Starlette's Mount and FastAPI's mount() never run a sub-application's lifespan, so the
     # backends are prepared on the first request when no lifespan did it.
     middleware: list[Middleware] = [Middleware(_StartOnFirstRequest, starter=starter)]
     # Health answers need no token: in front of demo and auth.
-    middleware.append(Middleware(HealthMiddleware, ctx=ctx))
+    middleware.append(Middleware(HealthMiddleware, store=backends.store, locker=backends.locker))
     if settings.metrics or settings.metrics_listen:
-        require_extra("prometheus_client", "metrics", "--metrics")
-        from .asgi.metrics import Metrics, MetricsMiddleware
-
-        metrics = Metrics()
-        metrics.attach(hooks)
-        if settings.metrics_listen:
-            metrics.listen_on(settings.metrics_listen)  # its own address, no token; not on the upload port
-        else:
-            app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
-        middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
+        middleware.append(_metrics(settings, backends.hooks, starter, app_routes))
     origins = settings.cors_origin_list
     if origins:
         middleware.append(
@@ -210,12 +212,38 @@ def create_app(
 
         middleware.append(Middleware(RequestLogMiddleware, base_path=settings.base_path))
     middleware.append(Middleware(RequestGuardMiddleware, max_header_bytes=settings.max_header_bytes))
+    return middleware + _demo_and_auth(settings)
+
+
+def _metrics(settings: Settings, hooks: Hooks, starter: _Starter, app_routes: list[Route]) -> Middleware:
+    require_extra("prometheus_client", "metrics", "--metrics")
+    from .asgi.metrics import Metrics, MetricsMiddleware
+
+    metrics = Metrics()
+    metrics.attach(hooks)
+    if settings.metrics_listen:  # its own address, no token; not on the upload port
+        from .server.http_protocol import SidePort, limits_for
+
+        host, _, port = settings.metrics_listen.rpartition(":")
+        starter.side_ports.append(
+            SidePort(
+                metrics.side_app(), host.strip("[]"), int(port), limits_for(settings),
+                settings.metrics_max_connections,
+            )
+        )  # fmt: skip
+    else:
+        app_routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+    return Middleware(MetricsMiddleware, metrics=metrics)
+
+
+def _demo_and_auth(settings: Settings) -> list[Middleware]:
     tokens = None
     if settings.auth_enabled:
         from .auth.tokens import TokenService
 
         # Built here, not lazily with the middleware stack, so a bad key fails at start-up.
         tokens = TokenService.from_settings(settings)
+    middleware: list[Middleware] = []
     if settings.demo:  # in front of auth: the page is public, the uploads it makes are not
         from .demo import DemoMiddleware
 
@@ -229,18 +257,4 @@ def create_app(
         from .auth.middleware import JWTAuthMiddleware
 
         middleware.append(Middleware(JWTAuthMiddleware, settings=settings, tokens=tokens))
-
-    app = Starlette(
-        routes=app_routes,
-        middleware=middleware,
-        exception_handlers={
-            TusError: render_error,
-            HTTPException: _render_http_exception,
-            **dict.fromkeys(unavailable_types(), render_error),  # Redis down: 503, no traceback
-            Exception: render_error,
-        },
-        lifespan=lifespan,
-    )
-    app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
-    app.state.tus = ctx
-    return app
+    return middleware

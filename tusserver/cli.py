@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import secrets
+import socket
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -62,13 +65,19 @@ _HELP = {
     "tls_cert": "serve HTTPS with this PEM certificate chain (needs --tls-key)",
     "tls_key": "PEM private key for --tls-cert",
     "unix_socket": "listen on this Unix socket instead of --host/--port",
+    "unix_socket_mode": "octal permissions of --unix-socket (who may connect: write permission); 660 lets the "
+    "owner and group in",
     "metrics_listen": "serve /metrics on this HOST:PORT, apart from uploads and without a token (implies --metrics)",
     "metrics": "serve Prometheus metrics at /metrics",
+    "metrics_max_connections": "connections --metrics-listen keeps open at once (a scraper needs one or two); "
+    "more are closed at once",
     "max_size_bytes": "largest Upload-Length accepted, advertised as Tus-Max-Size (0: no limit)",
     "max_metadata_bytes": "longest Upload-Metadata header accepted (400 beyond)",
     "max_header_bytes": "largest request head (request line + headers): beyond it 431, and the rest is not read",
     "read_timeout_s": "disconnect a client silent this long while it sends a request head or body (a head must "
     "also arrive whole within it); the bytes of a PATCH received before are kept",
+    "write_timeout_s": "disconnect a client that takes no byte of a response this long (a download it stopped "
+    "reading holds its buffer until then)",
     "max_concat_parts": "most partial uploads one final concatenation may name",
     "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
     "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
@@ -86,7 +95,7 @@ _HELP = {
     "tune_malloc": "glibc malloc thresholds that keep body buffers in a reused heap, and free pages handed back "
     "after 2 s idle (see docs/benchmarks.md)",
     "tune_gc": "run Python's cycle collector far less often, and never over start-up objects: no pauses of the "
-    "server with thousands of connections open (see tusserver/allocator.py)",
+    "server with thousands of connections open (see tusserver/server/allocator.py)",
     "lean_http": "hand request bodies to the app without uvicorn's two extra copies (see docs/benchmarks.md)",
     "body_threads": "large PATCH bodies moved straight from the socket into the file by this many threads at "
     "most (splice, Linux); the others are written by the event loop as they arrive; 0: no threads",
@@ -126,6 +135,7 @@ _METAVARS = {
     "hooks_enabled": "LIST",
     "log_format": "FORMAT",
     "unix_socket": "PATH",
+    "unix_socket_mode": "MODE",
     "metrics_listen": "HOST:PORT",
     "jwt_secret": "SECRET",
     "jwt_algorithms": "ALGS",
@@ -142,9 +152,9 @@ _METAVARS = {
 # `--help` shows the settings grouped by concern, in this order; a test checks every field is in one group.
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "network": (
-        "host", "port", "base_path", "unix_socket", "tls_cert", "tls_key", "behind_proxy", "cors_origins",
-        "cors_allow_headers", "cors_expose_headers", "cors_allow_credentials", "cors_max_age_s", "workers",
-        "shutdown_timeout_s",
+        "host", "port", "base_path", "unix_socket", "unix_socket_mode", "tls_cert", "tls_key", "behind_proxy",
+        "cors_origins", "cors_allow_headers", "cors_expose_headers", "cors_allow_credentials", "cors_max_age_s",
+        "workers", "shutdown_timeout_s",
     ),
     "storage": (
         "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",
@@ -154,7 +164,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
     "limits": (
         "max_size_bytes", "max_metadata_bytes", "max_header_bytes", "max_concat_parts", "max_unfinished",
-        "read_timeout_s", "max_digest_states",
+        "read_timeout_s", "write_timeout_s", "max_digest_states",
     ),
     "expiry": ("expire_after_s", "sweep_interval_s"),
     "auth": (
@@ -165,7 +175,7 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "hooks_url", "hooks_dir", "hooks_enabled", "hooks_timeout_s", "hooks_retry", "hooks_backoff_s",
         "hooks_concurrency", "hooks_queue", "progress_interval_s",
     ),
-    "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen"),
+    "observability": ("log_level", "log_format", "access_log", "metrics", "metrics_listen", "metrics_max_connections"),
     "performance": (
         "write_buffer_bytes", "write_buffer_total_bytes", "write_in_thread", "tune_malloc", "tune_gc", "lean_http",
         "body_threads",
@@ -248,7 +258,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         if value is None:
             continue
         overrides[name] = value if isinstance(value, bool) else parse_value(name, value)
-    return Settings.from_env(environ, **overrides).validate()
+    from .wiring import check  # the backend registries: not for `tusserver upload`, which never gets here
+
+    return check(Settings.from_env(environ, **overrides))
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:
@@ -263,7 +275,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
 def app_from_env() -> ASGIApp:
     """uvicorn factory for `--workers N`: each worker process rebuilds the settings from the environment."""
     from .app import create_app
-    from .server.allocator import TrimWhenIdle, malloc_trimmer, tune_gc, tune_malloc
+    from .server.allocator import TrimWhenIdle, idle_cleanup, malloc_trimmer, tune_gc, tune_malloc
 
     settings = Settings.from_env()
     if settings.log_format == "json":  # a worker process starts with no logging set up
@@ -273,26 +285,47 @@ def app_from_env() -> ASGIApp:
     app = create_app(settings)
     if settings.tune_gc:
         tune_gc()  # like tune_malloc: the whole process's, so only where tusserver owns the process
+    trim = None
     if settings.tune_malloc:
         tune_malloc()  # here, not in create_app: it changes the whole process, which an embedder owns
         trim = malloc_trimmer()
-        if trim is not None:
-            return TrimWhenIdle(app, trim)
-    return app
+    cleanup = idle_cleanup(settings.tune_gc, trim)
+    return app if cleanup is None else TrimWhenIdle(app, cleanup)
 
 
 def _ops_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn options for `--tls-cert`/`--tls-key`, `--unix-socket` and `--log-format json`."""
+    """uvicorn options for `--tls-cert`/`--tls-key` and `--log-format json` (`--unix-socket`: `bind_unix_socket`)."""
     options: dict[str, Any] = {}
     if settings.tls_cert is not None and settings.tls_key is not None:
         options.update(ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key))
-    if settings.unix_socket:
-        options["uds"] = settings.unix_socket
     if settings.log_format == "json":
         # uvicorn's own formatters would write text: its loggers go to our JSON root handler instead, and
         # with --access-log the app writes the richer JSON request line in place of uvicorn's.
         options["log_config"] = None
     return options
+
+
+def bind_unix_socket(path: str, mode: int) -> socket.socket:
+    """`--unix-socket`, bound here and handed to uvicorn as a descriptor, with `--unix-socket-mode`.
+
+    uvicorn chmods the socket it binds to 0666, so any local user (`nobody` did) could upload (issue #22).
+    Bound with a umask of 0777 the socket admits no one until the chmod: no moment with a wider mode. A
+    stale socket left by an earlier run is replaced, as uvicorn would; any other file there is an error.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o777)  # before uvicorn starts any thread: nothing else is creating files now
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, mode)
+    return sock
 
 
 def raise_open_files_limit() -> None:
@@ -340,13 +373,35 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         logging.getLogger("tusserver").warning(
             "uvicorn %s is not a release tusserver was tested with (%s): using its own protocol, "
-            "without --read-timeout, the --max-header cap while parsing, or --lean-http",
+            "without --read-timeout, --write-timeout, the --max-header cap while parsing, or --lean-http",
             uvicorn.__version__,
             ", ".join(TESTED_UVICORN),
         )
+    listener = None
+    if settings.unix_socket:
+        try:
+            listener = bind_unix_socket(settings.unix_socket, int(settings.unix_socket_mode, 8))
+        except OSError as exc:
+            print(f"tusserver: --unix-socket {settings.unix_socket}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        protocol["fd"] = listener.fileno()
+    try:
+        _run_uvicorn(settings, protocol)
+    finally:
+        if listener is not None:
+            listener.close()
+            with contextlib.suppress(OSError):
+                os.unlink(settings.unix_socket)
+    return 0
+
+
+def _run_uvicorn(settings: Settings, options: dict[str, Any]) -> None:
+    import uvicorn
+
     uvicorn.run(
         "tusserver.cli:app_from_env",
-        **protocol,
+        **options,
+        loop="tusserver.server.http_protocol:guarded_loop",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -359,7 +414,6 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         **_ops_options(settings),
     )
-    return 0
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -383,25 +437,24 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .app import create_app
     from .errors import as_unavailable
     from .uploads.sweeper import sweep_once
+    from .wiring import build
 
-    settings = settings_from_args(args)
-    app = create_app(settings)
-    ctx = app.state.tus
+    backends = build(settings_from_args(args))  # the backends alone: no app, no routes, no middleware
 
     async def run() -> int:
         try:
-            await ctx.store.prepare()
-            await ctx.locker.prepare()
-            result = await sweep_once(ctx)
+            await backends.prepare()
+            result = await sweep_once(backends.uploads)
         except Exception as exc:
             unavailable = as_unavailable(exc)
             if unavailable is None:
                 raise
             print(f"tusserver cleanup: {unavailable.detail}", file=sys.stderr)  # from cron: one line, no traceback
             return 1
+        finally:
+            await backends.aclose()
         print(f"removed {result.removed} expired uploads, dropped {result.tombstones_dropped} tombstones")
         return 0
 

@@ -2,6 +2,8 @@
 
 `Settings` is populated by the CLI or by `Settings.from_env()`, never read from globals. `validate()`
 normalises and fails at start-up with a message naming the option, so a bad value never reaches a request.
+This module is a leaf: it names no store, locker or hook module. The checks that need the chosen
+backend (and the locker an empty `--locker` means) are `wiring.check`'s, which calls `validate()`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Settings:
     base_path: str = "/files/"
     data_dir: Path = Path("./data")
     store: str = "file"
-    locker: str = ""  # empty: the store's `default_locker` ("file" for file, "memory" otherwise)
+    locker: str = ""  # empty: the store's `default_locker` ("file" for file, "memory" otherwise), set by wiring.check
     workers: int = 1
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
@@ -60,7 +62,10 @@ class Settings:
     tls_cert: Path | None = None  # serve HTTPS with this certificate chain (PEM), with --tls-key
     tls_key: Path | None = None
     unix_socket: str = ""  # listen on this Unix socket instead of host:port
+    # Octal permissions of --unix-socket: owner and group may connect, others not (uvicorn made it 0666)
+    unix_socket_mode: str = "660"
     metrics_listen: str = ""  # host:port where /metrics is served on its own (no token), instead of the main port
+    metrics_max_connections: int = 32  # connections open at once on --metrics-listen; more are closed at once
     metrics: bool = False  # serve Prometheus metrics at /metrics (needs the [metrics] extra)
     demo: bool = False  # an upload page at / (and POST /demo/token, which hands tokens to anyone)
 
@@ -71,6 +76,8 @@ class Settings:
     max_concat_parts: int = 1024
     # A client silent this long while sending a request head or body is disconnected (http_protocol.py)
     read_timeout_s: float = 60.0
+    # A connection whose response the client takes no byte of for this long is closed (http_protocol.py)
+    write_timeout_s: float = 60.0
     max_digest_states: int = 4096  # running Repr-Digest hashes kept between PATCHes (LRU; rebuilt from disk)
     # Unfinished uploads one owner may have at once (0: no cap). 1000 is far above what real clients keep
     # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
@@ -135,14 +142,6 @@ class Settings:
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
 
     @property
-    def effective_locker(self) -> str:
-        if self.locker:
-            return self.locker
-        from .storage import store_class
-
-        return store_class(self.store).default_locker
-
-    @property
     def instant_upload_enabled(self) -> bool:
         return self.instant_upload == "on" or (self.instant_upload == "auto" and self.auth_enabled)
 
@@ -159,7 +158,7 @@ class Settings:
         return [h.strip() for h in self.cors_expose_headers.split(",") if h.strip()]
 
     def validate(self) -> Settings:
-        """Return a normalised copy, or raise SettingsError naming the first bad option."""
+        """Return a normalised copy, or raise SettingsError naming the first bad option (see `wiring.check`)."""
         base = "/" + self.base_path.strip("/") + "/"
         base = base.replace("//", "/")
         changes: dict[str, Any] = {"base_path": base, "data_dir": Path(self.data_dir)}
@@ -170,7 +169,9 @@ class Settings:
             "max_header_bytes": self.max_header_bytes,
             "max_concat_parts": self.max_concat_parts,
             "max_digest_states": self.max_digest_states,
+            "metrics_max_connections": self.metrics_max_connections,
             "read_timeout_s": self.read_timeout_s,
+            "write_timeout_s": self.write_timeout_s,
             "lock_timeout_s": self.lock_timeout_s,
             "lock_poll_s": self.lock_poll_s,
             "shutdown_timeout_s": self.shutdown_timeout_s,
@@ -187,12 +188,6 @@ class Settings:
         for name in (*never_negative, "body_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
-        try:
-            from .hooks import parse_enabled
-
-            parse_enabled(self.hooks_enabled)
-        except ValueError as exc:
-            raise SettingsError(f"--hooks-enabled: {exc}") from None
         for name in ("hooks_timeout_s", "hooks_concurrency", "hooks_queue"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {getattr(self, name)!r}")
@@ -211,6 +206,14 @@ class Settings:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"--{_flag(name)} {path} is not a readable file")
+        try:
+            mode = int(self.unix_socket_mode, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise SettingsError(
+                f"--unix-socket-mode must be octal permissions such as 660; got {self.unix_socket_mode!r}"
+            )
         if self.metrics_listen:
             host, _, port = self.metrics_listen.rpartition(":")
             if not host or not port.isdigit():
@@ -224,26 +227,6 @@ class Settings:
             raise SettingsError(f"--cors-max-age must not be negative, got {self.cors_max_age_s!r}")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
-        from .locking import LOCKERS
-        from .storage import store_class, store_names
-
-        if self.store not in store_names():
-            raise SettingsError(f"--store must be one of {', '.join(store_names())}; got {self.store!r}")
-        backend = store_class(self.store)
-        if self.effective_locker not in LOCKERS:
-            raise SettingsError(f"--locker must be one of {', '.join(sorted(LOCKERS))}; got {self.locker!r}")
-        if backend.one_process and self.workers > 1:
-            raise SettingsError(f"--store {self.store} keeps uploads in one process; it cannot run with --workers > 1")
-        if self.workers > 1 and self.effective_locker == "memory":
-            raise SettingsError("--locker memory only locks within one process; use file or redis with --workers > 1")
-        backend.check_settings(self)
-        if backend.max_upload_bytes:
-            # e.g. S3: one multipart upload holds 10,000 parts of 5 GiB. No limit means the store's, more is refused.
-            if self.max_size_bytes > backend.max_upload_bytes:
-                raise SettingsError(
-                    f"--max-size is over the {backend.max_upload_bytes} bytes a {self.store} upload can hold"
-                )
-            changes["max_size_bytes"] = self.max_size_bytes or backend.max_upload_bytes
         for name in ("jwt_public_key", "jwks"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 TUS_RESUMABLE = "1.0.0"
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+MAX_INT = 2**63 - 1  # the largest length or offset a header may carry
 
 TUS_HEADERS = (
     "Tus-Resumable",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from .config import SettingsError
 
@@ -18,3 +19,9 @@ def require_extra(module: str, extra: str, feature: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         raise SettingsError(f"{feature} needs the [{extra}] extra: pip install 'tusserver[{extra}]'") from None
+
+
+def import_from_string(path: str) -> Any:
+    """`"package.module:Name"` -> the object: how registries name what they import only when chosen."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)

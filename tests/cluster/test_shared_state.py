@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from tusserver.config import Settings
+from tusserver.hashing import resumable as sha_state
 from tusserver.models import UploadInfo
-from tusserver.protocol.digest import DigestTracker
-from tusserver.state import sha_state
 from tusserver.state.digest_states import RedisDigestStates
-from tusserver.storage.digest_index import FileDigestIndex, MemoryDigestIndex, build_digest_index
+from tusserver.storage.digest_index import FileDigestIndex, MemoryDigestIndex
 from tusserver.storage.local import LocalStore
 from tusserver.storage.memory import MemoryStore
 from tusserver.storage.redis_digest_index import RedisDigestIndex
+from tusserver.uploads.digests import DigestTracker
+from tusserver.wiring import build_digest_index
 
 REFERENCE = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 

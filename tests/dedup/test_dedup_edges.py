@@ -16,8 +16,8 @@ import httpx
 from tests.conftest import AppFactory, ServerFactory
 from tests.support import PATCH, TUS, InProcessServer, LiveServer, require_tool, wait_for
 from tusserver.models import UploadInfo
-from tusserver.protocol.digest import DigestTracker
 from tusserver.storage.memory import MemoryStore
+from tusserver.uploads.digests import DigestTracker
 
 MiB = 1024 * 1024
 

@@ -110,9 +110,10 @@ def test_file_and_in_process_hooks_see_the_same_events(tmp_path: Path) -> None:
 
 def test_bad_hooks_enabled_is_a_start_up_error() -> None:
     from tusserver.config import SettingsError
+    from tusserver.wiring import check
 
     with pytest.raises(SettingsError, match="unknown hook events: post-upload"):
-        Settings(hooks_enabled="post-create,post-upload").validate()
+        check(Settings(hooks_enabled="post-create,post-upload"))
 
 
 def test_post_hooks_survive_a_new_event_loop_and_a_second_configure(tmp_path: Path) -> None:

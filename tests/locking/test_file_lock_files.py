@@ -1,4 +1,4 @@
-"""FileLocker removes its lock file on release and still excludes across processes, threads and coroutines."""
+"""FileLocker makes no file per upload or request and still excludes across processes, threads and coroutines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from tusserver.locking.base import Locker
-from tusserver.locking.file import FileLocker
+from tusserver.locking.file import LOCK_FILE, FileLocker
 
 ID = "upload0123456789abcdef"
 OTHER = "upload0123456789zzzzzz"
@@ -47,7 +47,7 @@ def test_processes_never_overlap_and_no_lock_file_is_left(tmp_path: Path) -> Non
         assert proc.wait(60) == 0
     # A lost update (two holders at once) would leave the counter short of 4 x 150.
     assert (tmp_path / "counter").read_text() == "600"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter", LOCK_FILE]
 
 
 def _run(body: object, *lockers: Locker) -> None:
@@ -60,7 +60,7 @@ def _run(body: object, *lockers: Locker) -> None:
 
 
 def test_file_locker_leaves_no_files_behind(tmp_path: Path) -> None:
-    """A .lock file per upload (and stale .release files) piled up forever."""
+    """A .lock file per upload (and stale .release files) piled up forever; later, one was made per request."""
     lockers = [FileLocker(tmp_path / "locks", poll_s=0.01) for _ in range(3)]
     counts = {ID: 0, OTHER: 0}
 
@@ -76,7 +76,7 @@ def test_file_locker_leaves_no_files_behind(tmp_path: Path) -> None:
 
     _run(body, *lockers)
     assert counts == {ID: 15, OTHER: 15}
-    assert list((tmp_path / "locks").iterdir()) == []
+    assert [p.name for p in (tmp_path / "locks").iterdir()] == [LOCK_FILE]
 
 
 def test_file_locker_exclusive_across_threads(tmp_path: Path) -> None:
@@ -104,4 +104,4 @@ def test_file_locker_exclusive_across_threads(tmp_path: Path) -> None:
     for t in threads:
         t.join(60)
     assert overlaps == []
-    assert list((tmp_path / "locks").iterdir()) == []
+    assert [p.name for p in (tmp_path / "locks").iterdir()] == [LOCK_FILE]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import AppFactory, ServerFactory
-from tests.support import PATCH, TUS, InProcessServer, LiveServer, wait_for
+from tests.support import PATCH, TUS, InProcessServer, LiveServer, upload_locked, wait_for
 
 
 def upload_id(url: str) -> str:
@@ -56,8 +56,7 @@ def test_sweeper_removes_abandoned_uploads_only(app_factory: AppFactory, tmp_pat
         wait_for(lambda: not (data_dir / upload_id(abandoned)).exists(), timeout=20, what="abandoned data removed")
         assert not (data_dir / f"{upload_id(abandoned)}.info").exists()
         # The sweeper removes the bytes under the upload's lock and lets go of it just after: poll.
-        lock_file = data_dir / ".locks" / f"{upload_id(abandoned)}.lock"
-        wait_for(lambda: not lock_file.exists(), timeout=10, what="the abandoned upload's lock file removed")
+        wait_for(lambda: not upload_locked(data_dir, abandoned), timeout=10, what="the abandoned upload's lock let go")
         assert server.client.patch(abandoned, content=b"y", headers={**PATCH, "Upload-Offset": "10"}).status_code == 410
     finally:
         stop.set()

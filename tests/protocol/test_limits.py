@@ -14,9 +14,12 @@ from tusserver.errors import UploadGone
 from tusserver.locking.memory import MemoryLocker
 from tusserver.models import UploadInfo
 from tusserver.protocol.context import TusContext
+from tusserver.storage.file_sets import FileUploadSets
 from tusserver.storage.memory import MemoryStore
-from tusserver.storage.upload_sets import FileUploadSets, MemoryUploadSets, S3UploadSets, UploadSets
+from tusserver.storage.s3.sets import S3UploadSets
+from tusserver.storage.upload_sets import MemoryUploadSets, UploadSets
 from tusserver.uploads import state
+from tusserver.wiring import build
 
 
 class CountingStore(MemoryStore):
@@ -31,7 +34,8 @@ class CountingStore(MemoryStore):
 
 def context(**settings: object) -> tuple[TusContext, CountingStore]:
     store = CountingStore()
-    ctx = TusContext(Settings(store="memory", **settings).validate(), store, MemoryLocker())  # type: ignore[arg-type]
+    backends = build(Settings(store="memory", **settings), store=store, locker=MemoryLocker())  # type: ignore[arg-type]
+    ctx = TusContext(backends.settings, backends.uploads)
     return ctx, store
 
 
@@ -135,13 +139,14 @@ def test_walking_upload_sets_sees_every_member_of_every_group(kind: str, tmp_pat
 
 
 def test_a_skewed_count_is_repaired_from_the_entries(tmp_path: Path) -> None:
-    """A crash between a member file and its count update leaves the count off; repair recounts."""
+    """A crash between a member's line and its count update leaves the count off; repair recounts."""
 
     async def scenario() -> None:
         sets = FileUploadSets(tmp_path, counted=True)
         for member in ("a", "b"):
             await sets.add("g", member)
-        (tmp_path / "g.count").write_text("7".ljust(20))
+        journal = tmp_path / "g.set"
+        journal.write_bytes(b"7 32".ljust(31) + b"\n" + journal.read_bytes()[32:])
         assert await sets.count("g", 100) == 7
         await sets.repair("g")
         assert await sets.count("g", 100) == 2

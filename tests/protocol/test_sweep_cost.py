@@ -22,10 +22,17 @@ from tests.support import PATCH, TUS
 from tusserver.app import create_app
 from tusserver.config import Settings
 from tusserver.models import UploadInfo
-from tusserver.storage import build_store
 from tusserver.storage.base import Listable, Store
+from tusserver.storage.file_sets import FileUploadSets
+from tusserver.wiring import build_store, check
 
 FINISHED, UNFINISHED, TERMINATED = 40, 5, 3
+
+
+def set_members(data_dir: Path, name: str) -> list[str]:
+    """Every member of every group of the file store's set `name`."""
+    sets = FileUploadSets(data_dir / ".sets" / name)
+    return [member for group in sets._groups() for member in sets._members_sync(group)]
 
 
 def count_reads(store: Store) -> list[int]:
@@ -57,7 +64,7 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
     """Run the server's sweeper over `data_dir`; the record reads of each of its first `sweeps` sweeps."""
     from tusserver.uploads.sweeper import run_sweeper
 
-    config = Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings).validate()
+    config = check(Settings(data_dir=data_dir, expire_after_s=3600, sweep_interval_s=0.01, **settings))
     store = build_store(config)
     reads = count_reads(store)
     ctx = create_app(config, store=store).state.tus
@@ -78,7 +85,7 @@ def sweep_reads(data_dir: Path, sweeps: int, **settings: Any) -> list[int]:
         sets.walk = mark(sets.walk)
 
     async def go() -> None:
-        task = asyncio.create_task(run_sweeper(ctx))
+        task = asyncio.create_task(run_sweeper(ctx.uploads))
         deadline = time.monotonic() + 30
         while len(marks) <= sweeps and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -108,7 +115,7 @@ def test_uploads_missing_from_the_sets_are_entered_by_the_first_sweep(app_factor
     shutil.rmtree(data_dir / ".sets")
     reads = sweep_reads(data_dir, 3)
     assert reads[1:] == [UNFINISHED] * 2, reads
-    assert len(list((data_dir / ".sets" / "tombstones").rglob("*"))) == 1 + TERMINATED  # the group and its members
+    assert len(set_members(data_dir, "tombstones")) == TERMINATED
 
 
 def test_without_a_cap_unfinished_uploads_are_still_entered(app_factory: AppFactory, tmp_path: Path) -> None:
@@ -118,10 +125,9 @@ def test_without_a_cap_unfinished_uploads_are_still_entered(app_factory: AppFact
         "--expire-after", "3600", "--sweep-interval", "3600", "--max-unfinished", "0", data_dir=data_dir
     )
     url = server.create(2)
-    entries = data_dir / ".sets" / "unfinished"
-    assert [p.name for p in entries.rglob(url.rsplit("/", 1)[1])], "no entry for the unfinished upload"
+    assert url.rsplit("/", 1)[1] in set_members(data_dir, "unfinished"), "no entry for the unfinished upload"
     assert server.client.patch(url, content=b"ok", headers={**PATCH, "Upload-Offset": "0"}).status_code == 204
-    assert not list(entries.rglob(url.rsplit("/", 1)[1])), "the finished upload kept its entry"
+    assert url.rsplit("/", 1)[1] not in set_members(data_dir, "unfinished"), "the finished upload kept its entry"
     server.create(10)
     server.stop()
     assert sweep_reads(data_dir, 3, max_unfinished=0)[1:] == [1, 1]
@@ -132,8 +138,7 @@ def test_no_entries_without_a_cap_and_without_expiry(app_factory: AppFactory, tm
     data_dir = tmp_path / "data"
     server = app_factory("--expire-after", "0", "--max-unfinished", "0", data_dir=data_dir)
     assert server.client.delete(server.create(10), headers=TUS).status_code == 204
-    assert not (data_dir / ".sets" / "unfinished").exists()
-    assert not (data_dir / ".sets" / "tombstones").exists()
+    assert not set_members(data_dir, "unfinished") and not set_members(data_dir, "tombstones")
 
 
 def walking_sweep(data_dir: Path, now: float, **settings: Any) -> tuple[int, int]:
@@ -141,7 +146,7 @@ def walking_sweep(data_dir: Path, now: float, **settings: Any) -> tuple[int, int
 
     config = Settings(data_dir=data_dir, expire_after_s=3600, **settings).validate()
     ctx = create_app(config).state.tus
-    result = asyncio.run(sweep_once(ctx, now=now, full=False))
+    result = asyncio.run(sweep_once(ctx.uploads, now=now, full=False))
     return result.removed, result.tombstones_dropped
 
 
@@ -157,8 +162,8 @@ def test_a_walking_sweep_removes_expired_uploads_and_drops_old_tombstones(
     for url in unfinished:
         assert not (data_dir / url.rsplit("/", 1)[1]).exists()
     assert not list(data_dir.glob("*.gone"))
-    members = [p for p in (data_dir / ".sets").rglob("*") if p.is_file() and not p.name.endswith(".count")]
-    assert not members, members  # no entry left in any set
+    members = {name: set_members(data_dir, name) for name in ("unfinished", "tombstones", "finals")}
+    assert not any(members.values()), members  # no entry left in any set
 
 
 def backdate(data_dir: Path, url: str, seconds: float) -> None:
@@ -186,7 +191,7 @@ def test_expired_uploads_pruned_from_the_quota_are_still_swept(app_factory: AppF
     assert walking_sweep(data_dir, time.time(), max_unfinished=2) == (2, 0)
     for url in expired:
         assert not (data_dir / url.rsplit("/", 1)[1]).exists()
-    assert not (data_dir / ".sets" / "unfinished" / "expired").exists()
+    assert not FileUploadSets(data_dir / ".sets" / "unfinished")._members_sync("expired")
 
 
 def test_on_s3_too(app_factory: AppFactory, tmp_path: Path, s3_server: S3Server, monkeypatch: Any) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.auth.keys import claims, hs256
 from tests.conftest import ServerFactory
-from tests.support import PATCH, TUS, half_patch, read_http_response, wait_for
+from tests.support import PATCH, TUS, half_patch, read_http_response, upload_locked, wait_for
 
 KiB = 1024
 SECRET = "cut-patch-test-secret-of-32-bytes!"
@@ -104,8 +104,7 @@ def test_delete_cuts_a_stalled_patch_and_nothing_comes_back(server_factory: Serv
     upload_id = url.rsplit("/", 1)[1]
     sock = half_patch(server, url, b"q" * 30_000, promised=100_000)
     try:
-        lock_file = server.data_dir / ".locks" / f"{upload_id}.lock"
-        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
+        wait_for(lambda: upload_locked(server.data_dir, upload_id), timeout=20, what="the PATCH to take the lock")
         r = httpx.delete(url, headers=TUS, timeout=15)
         assert r.status_code == 204, r.text
         assert httpx.head(url, headers=TUS).status_code == 410

@@ -255,7 +255,7 @@ def test_a_sweep_that_keeps_failing_is_logged_once(tmp_path: Path, caplog: pytes
     ctx.uploads.quota.sets.walk = failing_list_ids  # later ones walk the unfinished sets
 
     async def go() -> None:
-        task = asyncio.create_task(run_sweeper(ctx))
+        task = asyncio.create_task(run_sweeper(ctx.uploads))
         while sweeps < 20:
             await asyncio.sleep(0.01)
         task.cancel()

@@ -99,13 +99,17 @@ def s3_env() -> dict[str, str]:
 
 
 def test_a_count_skewed_by_a_crash_never_refuses_wrongly(app_factory: AppFactory) -> None:
-    """The fast count lives in a file; if a crash left it too high, the entries themselves decide."""
+    """The fast count lives in the journal's header; if a crash left it too high, the entries decide."""
     from tusserver.storage.upload_sets import owner_group
 
     server = app_factory("--max-unfinished", str(CAP))
     assert post(server, TUS).status_code == 201
-    counter = server.data_dir / ".sets" / "unfinished" / f"{owner_group(None)}.count"
-    assert counter.read_text().strip() == "1"
-    counter.write_text(str(10 * CAP).ljust(20))
+    journal = server.data_dir / ".sets" / "unfinished" / f"{owner_group(None)}.set"
+
+    def count() -> int:
+        return int(journal.read_bytes()[:32].split()[0])
+
+    assert count() == 1
+    journal.write_bytes(f"{10 * CAP} 32".encode().ljust(31) + b"\n" + journal.read_bytes()[32:])
     assert post(server, TUS).status_code == 201
-    assert counter.read_text().strip() == "2"  # repaired from the entries
+    assert count() == 2  # repaired from the entries

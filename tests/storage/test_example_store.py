@@ -24,6 +24,7 @@ from tusserver.models import UploadInfo
 from tusserver.storage.base import MODIFIED, CommitCheck, Store
 from tusserver.storage.ids import check_upload_id
 from tusserver.types import ChunkStream
+from tusserver.wiring import build_store, check
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -80,14 +81,14 @@ def registered() -> Iterator[str]:
 class TestDictStoreContract(StoreContract):
     @pytest.fixture
     def store(self, registered: str) -> Store:
-        return storage.build_store(Settings(store=registered).validate())
+        return build_store(check(Settings(store=registered)))
 
 
 def test_the_registry_finds_it_by_name(registered: str) -> None:
     assert registered in storage.store_names()
-    assert Settings(store=registered).validate().effective_locker == "memory"  # its class's default_locker
+    assert check(Settings(store=registered)).locker == "memory"  # its class's default_locker
     with pytest.raises(ValueError, match="one process"):
-        Settings(store=registered, workers=2, locker="file").validate()
+        check(Settings(store=registered, workers=2, locker="file"))
 
 
 def test_tus_requests_in_process(registered: str) -> None:

@@ -29,6 +29,7 @@ from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.s3.parts import MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART, GiB, MiB, parts_needed, plan_part_size
 from tusserver.storage.s3.store import S3Store
+from tusserver.wiring import check
 
 PATCH_HEADERS = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
@@ -72,13 +73,13 @@ def s3_settings(**overrides: Any) -> Settings:
 
 
 def test_settings_cap_max_size_at_what_s3_can_hold() -> None:
-    assert s3_settings(max_size_bytes=0).validate().max_size_bytes == MAX_OBJECT  # advertised as Tus-Max-Size
-    assert s3_settings().validate().max_size_bytes == 100 * GiB
+    assert check(s3_settings(max_size_bytes=0)).max_size_bytes == MAX_OBJECT  # advertised as Tus-Max-Size
+    assert check(s3_settings()).max_size_bytes == 100 * GiB
     with pytest.raises(SettingsError, match="--max-size"):
-        s3_settings(max_size_bytes=MAX_OBJECT + 1).validate()
+        check(s3_settings(max_size_bytes=MAX_OBJECT + 1))
     with pytest.raises(SettingsError, match="--s3-part-size"):
-        s3_settings(s3_part_size_bytes=4 * MiB).validate()
-    assert Settings(max_size_bytes=0).validate().max_size_bytes == 0  # other stores keep "no limit"
+        check(s3_settings(s3_part_size_bytes=4 * MiB))
+    assert check(Settings(max_size_bytes=0)).max_size_bytes == 0  # other stores keep "no limit"
 
 
 # -- the store -----------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import UploadGone, UploadNotFound, as_unavailable
-from ..protocol.context import TusContext
+from ..locking.base import Locker
+from ..storage.base import Store
 
 log = logging.getLogger("tusserver")
 
@@ -23,9 +24,10 @@ PROBE_TIMEOUT_S = 5.0
 
 
 class HealthMiddleware:
-    def __init__(self, app: ASGIApp, ctx: TusContext) -> None:
+    def __init__(self, app: ASGIApp, store: Store, locker: Locker) -> None:
         self.app = app
-        self.ctx = ctx
+        self.store = store
+        self.locker = locker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -35,21 +37,21 @@ class HealthMiddleware:
         if path == "/healthz":
             response = PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
         else:
-            problem = await readiness_problem(self.ctx)
+            problem = await readiness_problem(self.store, self.locker)
             body, status = ("ready\n", 200) if problem is None else (f"not ready: {problem}\n", 503)
             response = PlainTextResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
         await response(scope, receive, send)
 
 
-async def readiness_problem(ctx: TusContext) -> str | None:
+async def readiness_problem(store: Store, locker: Locker) -> str | None:
     """None when the store and the locker answer; otherwise which one does not (details go to the log)."""
     probe = "readyz" + secrets.token_hex(8)  # a valid id no upload has
     try:
-        await asyncio.wait_for(_store_answers(ctx, probe), PROBE_TIMEOUT_S)
+        await asyncio.wait_for(_store_answers(store, probe), PROBE_TIMEOUT_S)
     except Exception as exc:
         return _problem("store", exc)
     try:
-        await asyncio.wait_for(_locker_answers(ctx, probe), PROBE_TIMEOUT_S)
+        await asyncio.wait_for(_locker_answers(locker, probe), PROBE_TIMEOUT_S)
     except Exception as exc:
         return _problem("locker", exc)
     return None
@@ -64,13 +66,13 @@ def _problem(backend: str, exc: Exception) -> str:
     return f"{backend} unreachable"
 
 
-async def _store_answers(ctx: TusContext, probe: str) -> None:
+async def _store_answers(store: Store, probe: str) -> None:
     try:
-        await ctx.store.get_info(probe)
+        await store.get_info(probe)
     except (UploadNotFound, UploadGone):
         return
 
 
-async def _locker_answers(ctx: TusContext, probe: str) -> None:
-    async with ctx.locker.lock(probe, timeout_s=1.0, request_release=False):
+async def _locker_answers(locker: Locker, probe: str) -> None:
+    async with locker.lock(probe, timeout_s=1.0, request_release=False):
         pass

@@ -45,13 +45,12 @@ class Metrics:
         hooks.add(self._on_event)
         hooks.on_drop(lambda hook, reason: self.hook_drops.labels(hook=hook, reason=reason).inc())
 
-    def listen_on(self, address: str) -> None:
-        """Serve these metrics on their own HOST:PORT (a thread of prometheus_client), reachable without a
-        token and not on the upload port."""
-        from prometheus_client import start_http_server
+    def side_app(self) -> ASGIApp:
+        """The app `--metrics-listen` serves on its own address: `/metrics` without a token, nothing else."""
+        from starlette.applications import Starlette
+        from starlette.routing import Route
 
-        host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        return Starlette(routes=[Route("/metrics", self.endpoint, methods=["GET"])])
 
     async def _on_event(self, event: str, info: UploadInfo) -> None:
         if event == "post-receive":

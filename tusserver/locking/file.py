@@ -1,32 +1,68 @@
-"""Locks across processes on one host: `flock` on a lock file per upload, plus a release-request file.
+"""Locks across processes on one host: byte-range locks in one long-lived file, no file per request.
 
-`flock` is dropped by the kernel when its holder dies, so a `kill -9` never leaves a stale lock.
-The holder unlinks the lock file as it lets go (a waiter that locked the unlinked inode notices and
-retries on the new file), so finished, swept or deleted uploads leave no lock files behind.
-A waiting request creates `<id>.release`; the holder polls for it and, when it appears, calls its
-`on_release_request` callback (which cuts its body stream) and lets go.
+Each upload owns two bytes of `<directory>/uploads.lock`, found by hashing its id (61 bits: a
+collision between two live ids is as likely as guessing one): an exclusive open-file-description
+lock (`F_OFD_SETLK`) on the first byte is the upload's lock, and a waiter that wants the holder to
+let go holds a shared lock on the second byte while it waits. The holder probes that byte with
+`F_OFD_GETLK` on a timer and, when it is held, calls its `on_release_request` callback (which cuts
+its body stream) and lets go.
+
+Why not a lock file per upload, as before: on ext4 every file created walks past the inodes freed
+lately (`find_inode_bit` -> `recently_deleted`), so a lock file and a release file made and removed
+per request made the next create slower, until the allocator was more than half the server's CPU
+(issue #28). The lock file here is made once; locking, waiting and asking create nothing.
+
+OFD locks are owned by the open file description, not the process: every `lock` opens the file
+anew, so two requests in one process exclude each other like two workers do, and closing that
+descriptor (or the holder dying, even by `kill -9`) drops the lock; no lock is ever stale.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
+import struct
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ..config import Settings
-from ..fileops import unlink_quietly
 from ..storage.ids import check_upload_id
 from .base import LockTimeout, ReleaseCallback
+
+LOCK_FILE = "uploads.lock"
+_FLOCK = struct.Struct("hhqqi4x")  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
+_SLOT_BITS = 61
+
+
+def lock_byte(upload_id: str) -> int:
+    """The upload's lock byte; the byte after it is its release-request byte."""
+    digest = hashlib.blake2b(upload_id.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") & ((1 << _SLOT_BITS) - 1)) * 2
+
+
+def _set(fd: int, kind: int, start: int) -> bool:
+    """Take (or with F_UNLCK drop) a one-byte lock without waiting; False when another holds it."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, start, 1, 0))
+    except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held elsewhere
+        return False
+    return True
+
+
+def _held(fd: int, start: int) -> bool:
+    """True when someone else (another open of the file) holds any lock on the byte."""
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, start, 1, 0))
+    return bool(_FLOCK.unpack(answer)[0] != fcntl.F_UNLCK)
 
 
 class FileLocker:
     def __init__(self, directory: Path, poll_s: float = 0.05) -> None:
         self.directory = Path(directory)
-        self._prefix = f"{self.directory}{os.sep}"
+        self.path = f"{self.directory}{os.sep}{LOCK_FILE}"
         self.poll_s = poll_s
 
     @classmethod
@@ -35,29 +71,23 @@ class FileLocker:
 
     async def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
 
     async def aclose(self) -> None:
         return None
 
-    def _try_flock(self, path: str) -> int | None:
-        for _ in range(100):  # bounded: each round loses only to a holder that just let go
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return None
-            # A holder unlinks the lock file as it lets go (so lock files do not pile up); a lock on
-            # such an orphaned inode locks nothing, so only a lock on the file the path names now counts.
-            try:
-                current = os.stat(path)
-            except FileNotFoundError:
-                current = None
-            mine = os.fstat(fd)
-            if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
-                return fd
+    def _open(self) -> int:
+        # O_CREAT only makes the file if `prepare` did not (a locker used on its own); it never recreates
+        # one in use, since the file is never removed.
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def is_locked(self, upload_id: str) -> bool:
+        """Whether a request holds the upload's lock right now (for tests and diagnostics)."""
+        fd = self._open()
+        try:
+            return _held(fd, lock_byte(check_upload_id(upload_id)))
+        finally:
             os.close(fd)
-        return None
 
     @asynccontextmanager
     async def lock(
@@ -68,44 +98,52 @@ class FileLocker:
         request_release: bool = True,
         on_release_request: ReleaseCallback | None = None,
     ) -> AsyncIterator[None]:
-        check_upload_id(upload_id)
-        # Strings and `os` calls, not pathlib: this runs twice per request (see fileops.py).
-        lock_path = f"{self._prefix}{upload_id}.lock"
-        release_path = f"{self._prefix}{upload_id}.release"
-        deadline = time.monotonic() + timeout_s
-        fd = self._try_flock(lock_path)
-        while fd is None:
-            if request_release:
-                os.close(os.open(release_path, os.O_WRONLY | os.O_CREAT, 0o600))
-            if time.monotonic() >= deadline:
-                raise LockTimeout(upload_id)
-            await asyncio.sleep(self.poll_s)
-            fd = self._try_flock(lock_path)
-        unlink_quietly(release_path)  # it was meant for the holder before us
-        watcher = None
-        if on_release_request is not None:
-            watcher = _ReleaseWatcher(release_path, on_release_request, max(self.poll_s * 4, 0.1))
+        byte = lock_byte(check_upload_id(upload_id))
+        fd = self._open()
         try:
-            yield
+            if not _set(fd, fcntl.F_WRLCK, byte):
+                await self._wait(fd, byte, upload_id, timeout_s, request_release)
+            watcher = None
+            if on_release_request is not None:
+                watcher = _ReleaseWatcher(fd, byte + 1, on_release_request, max(self.poll_s * 4, 0.1))
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.stop()
         finally:
-            if watcher is not None:
-                watcher.stop()
-            unlink_quietly(release_path)
-            unlink_quietly(lock_path)  # while still held: waiters re-open a fresh file
-            os.close(fd)  # closing the descriptor drops the flock
+            os.close(fd)  # closing the only descriptor of this open drops its lock
+
+    async def _wait(self, fd: int, byte: int, upload_id: str, timeout_s: float, request_release: bool) -> None:
+        """Poll for the lock until `timeout_s`, asking the holder to let go meanwhile if `request_release`."""
+        deadline = time.monotonic() + timeout_s
+        asking = -1
+        try:
+            if request_release:
+                asking = self._open()  # its own open: the request lasts exactly as long as this wait
+                _set(asking, fcntl.F_RDLCK, byte + 1)  # shared: any number of waiters may ask at once
+            while True:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(upload_id)
+                await asyncio.sleep(self.poll_s)
+                if _set(fd, fcntl.F_WRLCK, byte):
+                    return
+        finally:
+            if asking >= 0:
+                os.close(asking)
 
 
 class _ReleaseWatcher:
-    """Polls for a release request with loop timers, not a task: most locks are held for well under
+    """Probes the release-request byte with loop timers, not a task: most locks are held for well under
     one interval, and a timer costs far less to start and cancel than a task."""
 
-    def __init__(self, path: str, callback: ReleaseCallback, interval_s: float) -> None:
-        self.path, self.callback, self.interval_s = path, callback, interval_s
+    def __init__(self, fd: int, byte: int, callback: ReleaseCallback, interval_s: float) -> None:
+        self.fd, self.byte, self.callback, self.interval_s = fd, byte, callback, interval_s
         self.loop = asyncio.get_running_loop()
         self.handle: asyncio.TimerHandle | None = self.loop.call_later(interval_s, self._check)
 
     def _check(self) -> None:
-        if os.path.exists(self.path):
+        if _held(self.fd, self.byte):
             self.handle = None
             self.callback()
         else:

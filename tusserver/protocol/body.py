@@ -18,9 +18,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..hashing.algorithms import Hasher
 from ..server.body_pump import Ended, Stopper
 from ..server.direct_body import direct_source
-from .checksum import Hasher
 
 _HASH_BATCH_BYTES = 1024 * 1024
 

@@ -1,13 +1,12 @@
 """What every handler needs: settings, the composed store, the upload service, and request helpers.
 
-`TusContext` holds dependencies only, built once by `create_app`; state that changes while serving
-belongs to the objects that own it (`uploads.service.Uploads` and the parts it is made of).
+`TusContext` holds dependencies only, built once by `create_app` on what `wiring.build` made; state
+that changes while serving belongs to the objects that own it (`uploads.service.Uploads` and the parts it is made of).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 
@@ -15,14 +14,13 @@ from ..auth.access import check_size_allowed, check_upload_access, size_limit
 from ..config import Settings
 from ..constants import TUS_RESUMABLE
 from ..errors import PreconditionFailed
+from ..hashing.algorithms import SUPPORTED
 from ..hooks import Hooks
 from ..locking.base import Locker
 from ..models import UploadInfo
 from ..storage.base import Store
 from ..storage.composer import StoreComposer
-from ..storage.digest_index import DigestIndex, MemoryDigestIndex
 from ..uploads.service import Uploads
-from .checksum import SUPPORTED
 from .urls import PublicUrls
 
 
@@ -42,22 +40,20 @@ def compute_extensions(stores: StoreComposer, settings: Settings) -> tuple[str, 
 @dataclass
 class TusContext:
     settings: Settings
-    store: Store
-    locker: Locker
-    digest_index: DigestIndex = field(default_factory=MemoryDigestIndex)
-    hooks: Hooks = field(default_factory=Hooks)
+    uploads: Uploads
     checksum_algorithms: frozenset[str] = SUPPORTED
-    redis: Any = None  # the app's one Redis client (`redis_client`), when the locks are in Redis
+    store: Store = field(init=False)
+    locker: Locker = field(init=False)
+    hooks: Hooks = field(init=False)
     stores: StoreComposer = field(init=False)
-    uploads: Uploads = field(init=False)
     extensions: tuple[str, ...] = field(init=False)
     urls: PublicUrls = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stores = self.uploads.stores
+        self.store, self.locker, self.hooks = self.stores.core, self.uploads.locker, self.uploads.hooks
         self.urls = PublicUrls(self.settings)
-        self.stores = StoreComposer.of(self.store)
         self.extensions = compute_extensions(self.stores, self.settings)
-        self.uploads = Uploads(self.settings, self.stores, self.locker, self.hooks, self.digest_index, self.redis)
 
     def caller(self, request: Request) -> RequestCaller:
         return RequestCaller(request, self.settings.max_size_bytes)

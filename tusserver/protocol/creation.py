@@ -12,13 +12,13 @@ from starlette.responses import Response
 
 from ..auth.access import check_part_access, identity_of, owner_for_new_upload
 from ..errors import BadRequest, TooLarge, TusError, UploadGone, UploadNotFound
+from ..hashing.repr_digest import format_repr_digest
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
 from ..uploads.limits import check_final_total
 from ..uploads.service import Caller
 from .body import BodyReader
 from .context import TusContext, check_tus_resumable
-from .digest import format_repr_digest
 from .discard import discard_body
 from .headers import (
     MAX_INT,

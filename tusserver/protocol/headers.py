@@ -9,12 +9,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from ..constants import OFFSET_CONTENT_TYPE
+from ..constants import MAX_INT, OFFSET_CONTENT_TYPE
 from ..errors import BadRequest, InvalidInteger, UnsupportedMediaType
+from ..hashing.algorithms import Checksum
+from ..hashing.repr_digest import ReprDigest, parse_repr_digest
+
+__all__ = ["MAX_INT", "Checksum", "ReprDigest", "parse_repr_digest"]  # re-exported for the handlers
 
 # Strict: digits only. Rejects "-1", "+5", " 5", "1e3", "0x10", "1_000" which int() would take.
 _DIGITS = re.compile(r"[0-9]{1,19}")
-MAX_INT = 2**63 - 1
 _METADATA_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token: no spaces, no commas
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _CHECKSUM_ALG = re.compile(r"[a-z0-9-]{1,32}")
@@ -88,12 +91,6 @@ def metadata_text(metadata: Metadata, key: str) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class Checksum:
-    algorithm: str
-    digest: bytes
-
-
 def parse_checksum(value: str | None, supported: frozenset[str]) -> Checksum | None:
     """`Upload-Checksum: <algorithm> <base64 digest>`; an unsupported algorithm is 400 per the spec."""
     if value is None:
@@ -159,43 +156,3 @@ def _host_key(host: str) -> str:
         if host.endswith(default):
             return host[: -len(default)]
     return host
-
-
-@dataclass(frozen=True)
-class ReprDigest:
-    algorithm: str  # "sha-256" or "sha-512"
-    digest: bytes
-
-
-_DIGEST_LENGTHS = {"sha-256": 32, "sha-512": 64}
-_DICT_MEMBER = re.compile(r"\s*([a-z][a-z0-9_.*-]*)\s*=\s*:([A-Za-z0-9+/=]*):\s*(;.*)?")
-
-
-def parse_repr_digest(value: str | None) -> ReprDigest | None:
-    """`Repr-Digest` (RFC 9530, a structured-field dictionary of byte sequences).
-
-    Malformed syntax is 400; algorithms other than sha-256/sha-512 are ignored as the RFC says.
-    The strongest supported algorithm wins when several are given.
-    """
-    if value is None:
-        return None
-    found: dict[str, bytes] = {}
-    for member in value.split(","):
-        if not member.strip():
-            raise BadRequest("Repr-Digest is not a structured dictionary")
-        match = _DICT_MEMBER.fullmatch(member)
-        if not match:
-            raise BadRequest("Repr-Digest must look like sha-256=:<base64>:")
-        alg, encoded = match.group(1), match.group(2)
-        try:
-            digest = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise BadRequest(f"Repr-Digest {alg} value is not base64") from None
-        if alg in _DIGEST_LENGTHS:
-            if len(digest) != _DIGEST_LENGTHS[alg]:
-                raise BadRequest(f"Repr-Digest {alg} must be {_DIGEST_LENGTHS[alg]} bytes")
-            found[alg] = digest
-    for alg in ("sha-512", "sha-256"):
-        if alg in found:
-            return ReprDigest(alg, found[alg])
-    return None

@@ -77,7 +77,7 @@ def _store(settings: Settings) -> str:
 
 
 def _locker(settings: Settings) -> str:
-    name = settings.effective_locker
+    name = settings.locker or "the store's default"  # resolved by wiring.check before `serve` gets here
     if name == "redis":
         return f"redis {without_password(settings.redis_url)}"
     return name

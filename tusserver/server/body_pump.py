@@ -30,7 +30,8 @@ import queue
 import select
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+
+from ..hashing.algorithms import Hasher
 
 # What fits the per-core L2 cache next to the kernel's working set: 256 KiB pipes cost 0.65 CPU-s per
 # GiB on the bench machine, 64 KiB 0.87, 1 MiB 1.46 (bench/limit.py, interleaved rounds).
@@ -44,10 +45,6 @@ _READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 
 # Whether this system has what direct transfers need (Linux: splice, and eventfd for every Stopper).
 AVAILABLE = hasattr(os, "splice") and hasattr(os, "eventfd") and hasattr(select, "poll")
-
-
-class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
 
 
 class Ended(enum.Enum):
@@ -95,6 +92,7 @@ def pump(
     hashers: Sequence[Hasher],
     stopper: Stopper,
     timeout_s: float,
+    hash_pool: concurrent.futures.Executor | None = None,
 ) -> Pumped:
     """Move up to `count` bytes from socket `sock` (non-blocking) to file `fd` at `position`.
 
@@ -103,6 +101,10 @@ def pump(
     readv + hash + pwrite ~520 MB/s; readv + pwrite with the hash in a second thread ~530 MB/s, the
     reading thread busy ~10.5 ms per 8 MiB with its two copies. Splicing leaves this thread the one
     kernel copy into the page cache, and the hashing thread reads back bytes still in the CPU cache.
+
+    `hash_pool` runs the hashing thread: it must have a thread free whenever a pump may run (the
+    caller's body threads own one each, see `http_protocol._BodyThreads`), or the transfer, its bytes
+    written, waits for another transfer's hashing to end, holding its upload's lock (issue #22).
     """
     waiter = select.poll()
     waiter.register(sock, _READABLE)
@@ -111,7 +113,7 @@ def pump(
     if not hashers:
         return _splice(sock, fd, position, count, stopper, waiter, timeout_ms)
     pieces: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-    hashing = _hash_threads().submit(_hash_from_file, fd, hashers, pieces)
+    hashing = (hash_pool or _hash_threads()).submit(_hash_from_file, fd, hashers, pieces)
     try:
         return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)))
     finally:
@@ -192,4 +194,5 @@ def _hash_from_file(fd: int, hashers: Sequence[Hasher], pieces: queue.SimpleQueu
 
 @functools.cache
 def _hash_threads() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="tusserver-hash")
+    """For a caller without its own pool: one pump at a time (a second one waits for the first)."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tusserver-hash")

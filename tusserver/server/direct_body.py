@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from .body_pump import Hasher, Pumped, Stopper
+from ..hashing.algorithms import Hasher
+from .body_pump import Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
 DIRECT_BODY = "tusserver.server.direct_body"

@@ -16,6 +16,9 @@ Every `tusserver serve` uses `GuardedHttpToolsProtocol`; uvicorn has neither gua
   `max_head_bytes` of a head are fed to the parser; beyond that the answer is 431 with a one-line
   reason and the connection is closed, the rest unread. A head that starts in the middle of a read
   (after a body or a pipelined request) is counted from the next read: at most one read more.
+- Responses (issue #22): `send` returns once the socket has drained (`_DrainingCycle`), so a download
+  reads its next piece only when the client took the last, and a connection whose write buffer does not
+  shrink for `write_timeout_s` is aborted (`_Flow`): 1,000 GETs never read held 2.4 GB, for ever.
 
 `LeanHttpToolsProtocol` (`--lean-http`, the default) adds the body hand-over: uvicorn appends every
 body piece to a bytearray and hands the app `bytes(bytearray)`, two copies of every byte uploaded on
@@ -23,7 +26,7 @@ top of the parser's own. There the pieces stay the bytes objects the parser made
 as they are (joined only when several arrived between two reads). Measured with bench A/B runs
 (interleaved, same server with and without): 64 uploads at once 1.22x the speed at 0.78x the CPU; one
 big PATCH 1.05x at 0.92x. Keep-alive, pipelining, 100-continue and flow control at uvicorn's
-high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/test_http_protocol.py
+high-water mark stay uvicorn's code. Both lean on uvicorn internals, so tests/server/test_http_protocol.py
 drives them through the cases that use them, and `supported()` checks their shape at start-up.
 
 `LeanHttpToolsProtocol` also offers the app a `DirectBody` (scope extension `DIRECT_BODY`) for each
@@ -59,8 +62,9 @@ from uvicorn.server import ServerState
 from ..config import Settings
 from ..constants import TUS_VERSION
 from ..fileops import pwrite_all
+from ..hashing.algorithms import Hasher
 from . import body_pump
-from .body_pump import Ended, Hasher, Pumped, Stopper
+from .body_pump import Ended, Pumped, Stopper
 from .direct_body import DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")
@@ -70,20 +74,65 @@ logger = logging.getLogger("tusserver.http")
 class TransportLimits:
     max_head_bytes: int = 16384
     read_timeout_s: float = 60.0
+    write_timeout_s: float = 60.0
     body_threads: int = 0  # direct body transfers at once (`LeanHttpToolsProtocol`); 0: none
 
 
+# The transport's write buffer limits (asyncio's and uvloop's defaults, set again here so the bound the
+# tests compute holds): `pause_writing` above the high-water mark, `resume_writing` below the low one.
+WRITE_HIGH_WATER = 64 * 1024
+WRITE_LOW_WATER = 16 * 1024
+
+
 class _Flow(FlowControl):
-    """uvicorn's flow control, noting when the app last asked for bytes: the client's turn starts then.
+    """uvicorn's flow control, noting when the app last asked for bytes (the client's turn starts then),
+    and closing a connection whose write buffer stays full for `write_timeout_s` without shrinking.
 
     uvicorn calls `resume_reading` each time the app awaits `receive()` and when a response completes.
+    A client that stops reading a response leaves the rest in the transport's buffer: uvicorn's own
+    keep-alive timeout and the read timeout use `close()`, which waits for that buffer to be sent, so
+    without this such a connection (and what its buffer holds) stayed forever.
     """
 
     asked_at = 0.0
 
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, write_timeout_s: float) -> None:
+        super().__init__(transport)
+        self._loop = loop
+        self._write_timeout_s = write_timeout_s
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._buffered = 0  # the write buffer's size when last checked: smaller next time is progress
+
     def resume_reading(self) -> None:
         self.asked_at = time.monotonic()
         super().resume_reading()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._buffered = self._transport.get_write_buffer_size()
+            self._write_timer = self._loop.call_later(self._write_timeout_s, self._check_write_progress)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.stop_write_timer()
+
+    def stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _check_write_progress(self) -> None:
+        self._write_timer = None
+        if not self.write_paused:
+            return
+        buffered = self._transport.get_write_buffer_size()
+        if buffered < self._buffered:  # the client read something: a slow reader, not a stalled one
+            self._buffered = buffered
+            self._write_timer = self._loop.call_later(self._write_timeout_s, self._check_write_progress)
+            return
+        logger.debug("no response byte taken for %.0f s; closing", self._write_timeout_s)
+        self._transport.abort()  # close() would wait for the buffer to be sent: forever
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -108,7 +157,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow = _Flow(transport)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        self.flow = _Flow(transport, self.loop, self.limits.write_timeout_s)
         self._last_read = self.flow.asked_at = time.monotonic()
         self._read_timer = self.loop.call_later(self.limits.read_timeout_s, self._check_read_timeout)
 
@@ -117,6 +167,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._read_timer.cancel()
             self._read_timer = None
         super().connection_lost(exc)
+        self.flow.stop_write_timer()
 
     def data_received(self, data: bytes) -> None:
         now = self._last_read = time.monotonic()
@@ -162,6 +213,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+            self._new_cycle(cycle)
+
+    def _new_cycle(self, cycle: RequestResponseCycle) -> None:
+        cycle.__class__ = _DrainingCycle
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -215,7 +272,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
-class _PiecesCycle(RequestResponseCycle):
+class _DrainingCycle(RequestResponseCycle):
+    """uvicorn's cycle, whose `send` returns only once the socket has taken the write buffer down to its
+    low-water mark.
+
+    uvicorn waits for a drain before a write, so the app had already read its next piece from the store
+    while the last one waited in the buffer: a response the client did not read held two pieces (2 MiB),
+    of 1,000 such downloads 2.4 GB. Waiting after the write, the app reads the next piece only when the
+    socket wants it; a stalled download holds at most the piece it wrote, until `--write-timeout`.
+    """
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+
+
+class _PiecesCycle(_DrainingCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -243,17 +316,14 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     _detached = False
     _sink: _LoopSink | None = None  # a direct transfer done by `data_received` itself (no body thread free)
 
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        cycle = self.cycle
-        if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
-            cycle.__class__ = _PiecesCycle
-            lean = cycle
-            lean.pieces, lean.pieces_size = [], 0
-            self._body_left = _content_length(self.headers)
-            if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
-                # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
-                self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
+    def _new_cycle(self, cycle: RequestResponseCycle) -> None:
+        cycle.__class__ = _PiecesCycle
+        lean = cast("_PiecesCycle", cycle)
+        lean.pieces, lean.pieces_size = [], 0
+        self._body_left = _content_length(self.headers)
+        if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
+            # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
+            self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)
@@ -416,7 +486,15 @@ class DirectBody:
         protocol._detach()
         timeout = protocol.limits.read_timeout_s
         future = _BODY_THREADS.pool().submit(
-            body_pump.pump, sock.fileno(), fd, position + written, count, hashers, stopper, timeout
+            body_pump.pump,
+            sock.fileno(),
+            fd,
+            position + written,
+            count,
+            hashers,
+            stopper,
+            timeout,
+            _BODY_THREADS.hash_pool(),
         )
         cancelled = False
         try:
@@ -480,12 +558,15 @@ class _LoopSink:
 
 
 class _BodyThreads:
-    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process."""
+    """The worker threads of direct transfers, one per transfer, at most `body_threads` at once per process,
+    and as many hashing threads: a transfer that got a body thread always gets its hashing thread too
+    (sized apart, 8 body threads once shared 6 hashing threads, and stalled checksummed PATCHes held them all)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hash_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._size = 0
 
     def take(self, limit: int) -> bool:
@@ -493,9 +574,11 @@ class _BodyThreads:
             if self._busy >= limit:
                 return False
             if self._pool is None or self._size < limit:  # a larger limit only in tests that vary it
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False)
+                for old in (self._pool, self._hash_pool):
+                    if old is not None:
+                        old.shutdown(wait=False)
                 self._pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-body")
+                self._hash_pool = concurrent.futures.ThreadPoolExecutor(limit, thread_name_prefix="tusserver-hash")
                 self._size = limit
             self._busy += 1
             return True
@@ -507,6 +590,10 @@ class _BodyThreads:
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         assert self._pool is not None
         return self._pool
+
+    def hash_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        assert self._hash_pool is not None
+        return self._hash_pool
 
 
 _BODY_THREADS = _BodyThreads()
@@ -523,19 +610,24 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
     return length
 
 
-def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
-    """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
-    limits = TransportLimits(
+def limits_for(settings: Settings) -> TransportLimits:
+    return TransportLimits(
         max_head_bytes=settings.max_header_bytes,
         read_timeout_s=settings.read_timeout_s,
+        write_timeout_s=settings.write_timeout_s,
         body_threads=settings.body_threads,
     )
+
+
+def protocol_for(settings: Settings) -> type[asyncio.Protocol]:
+    """The protocol `uvicorn.run(http=...)` gets: a partial, so it pickles to `--workers` processes."""
+    limits = limits_for(settings)
     kind = LeanHttpToolsProtocol if settings.lean_http else GuardedHttpToolsProtocol
     # uvicorn only ever calls it with keywords (server.py create_protocol), as it would the class
     return cast("type[asyncio.Protocol]", functools.partial(kind, limits=limits))
 
 
-# uvicorn releases whose httptools protocol these classes were tested against (tests/test_http_protocol.py,
+# uvicorn releases whose httptools protocol these classes were tested against (tests/server/test_http_protocol.py,
 # tests/security/): they reuse its private cycle attributes, which a release may change without notice.
 TESTED_UVICORN = ("0.55",)
 
@@ -556,3 +648,88 @@ def supported() -> bool:
         and all(hasattr(HttpToolsProtocol, name) for name in hooks)
         and all(name in made for name in ("flow", "FlowControl"))
     )
+
+
+class _BoundedProtocol(GuardedHttpToolsProtocol):
+    """`GuardedHttpToolsProtocol` that refuses connections beyond `max_connections` open at once."""
+
+    max_connections = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.server_state.connections) > self.max_connections:
+            logger.debug("%s: over %d connections on a side port; closing", self.client, self.max_connections)
+            transport.abort()
+
+
+class SidePort:
+    """A small ASGI app (the `/metrics` of `--metrics-listen`) served on the running event loop with the upload
+    port's read timeout, head cap and write timeout, and at most `max_connections` connections at once.
+
+    prometheus_client's own server took a thread per connection and had no timeout: 1,500 half-sent
+    requests held 1,500 threads, and 2,037 idle connections used up the descriptors until the upload
+    port stopped answering (issue #22). Here a connection costs a few KiB on the loop, a silent one is
+    closed after `--read-timeout`, and those beyond the bound are closed at once.
+    """
+
+    def __init__(self, app: Any, host: str, port: int, limits: TransportLimits, max_connections: int) -> None:
+        self.config = Config(
+            app=app, host=host, port=port, lifespan="off", ws="none", log_config=None, access_log=False,
+            proxy_headers=False, server_header=False, date_header=False,
+        )  # fmt: skip
+        self.limits = limits
+        self.max_connections = max_connections
+        self.state = ServerState()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.config.load()
+        loop = asyncio.get_running_loop()
+        kind = type("BoundedProtocol", (_BoundedProtocol,), {"max_connections": self.max_connections})
+
+        def factory() -> asyncio.Protocol:
+            return cast("asyncio.Protocol", kind(self.config, self.state, {}, loop, limits=self.limits))
+
+        self.server = await loop.create_server(factory, host=self.config.host, port=self.config.port)
+
+    async def aclose(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for connection in list(self.state.connections):
+            connection.transport.abort()
+
+
+class _HandshakeTimeout:
+    """`create_server`/`create_unix_server` with the TLS handshake under `--read-timeout`.
+
+    uvicorn gives the loop no `ssl_handshake_timeout`, and a TLS handshake happens before the protocol
+    (and its read timer) sees the connection, so a client that opened TLS and sent nothing was closed
+    only at the loop's default of 60 s whatever `--read-timeout` said (issue #22).
+    """
+
+    handshake_timeout_s = 60.0
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+        return await super().create_server(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+    async def create_unix_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+        return await super().create_unix_server(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+def guarded_loop() -> asyncio.AbstractEventLoop:
+    """uvicorn's `loop=` factory for `tusserver serve` (every worker calls it): uvloop where uvicorn would use
+    it, else asyncio's loop, with the handshake timeout read from the settings in the environment."""
+    timeout = Settings.from_env().read_timeout_s
+    try:
+        import uvloop
+
+        base: type[asyncio.AbstractEventLoop] = uvloop.Loop
+    except ImportError:  # uvicorn[standard] has no uvloop on Windows
+        base = asyncio.SelectorEventLoop
+    kind = type("GuardedLoop", (_HandshakeTimeout, base), {"handshake_timeout_s": timeout})
+    return cast("asyncio.AbstractEventLoop", kind())

@@ -1,9 +1,10 @@
 """Where running `Repr-Digest` states are kept between PATCHes, so the next PATCH continues the hash.
 
 In memory by default (one process sees every PATCH of an upload, or re-reads what it missed). With
-`--locker redis` the states go to Redis, so whichever instance takes the next PATCH continues the
-hash from there instead of reading the whole upload back from the store. A state is a hint: it
-names the offset it covers, and the reader uses it only when that is the upload's offset.
+`--locker redis` the states go to Redis (`wiring.build_digest_states`), so whichever instance takes
+the next PATCH continues the hash from there instead of reading the whole upload back from the
+store. A state is a hint: it names the offset it covers, and the reader uses it only when that is
+the upload's offset.
 """
 
 from __future__ import annotations
@@ -61,11 +62,3 @@ class RedisDigestStates:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
-
-
-def build_digest_states(settings: Settings, redis: Any = None) -> DigestStates | None:
-    """Redis when the locks are there (several instances), on the app's shared client `redis` if given;
-    None: states stay in the process's memory."""
-    if settings.effective_locker == "redis":
-        return RedisDigestStates.from_settings(settings, redis)
-    return None

@@ -1,8 +1,8 @@
 """The one way tusserver opens Redis, and the script every Redis user here needs.
 
 The locker, the instant-upload index and the digest states share one client (one connection pool)
-per app: `create_app` opens it with `connect` and hands it to each, and closes it once, after they
-are done, at shutdown. Each of them closes only a client it opened itself (built alone with
+per app: `wiring.build` opens it with `connect` and hands it to each, and `Backends.aclose` closes
+it once, after they are done, at shutdown. Each of them closes only a client it opened itself (built alone with
 `from_settings`, as tests and embedders may). Three pools had meant three sets of connections to the
 same server from every worker, and three closes at shutdown.
 """

@@ -2,21 +2,17 @@
 
 In-repo backends are listed in `BUILTIN`; a plug-in package registers under the `tusserver.stores`
 entry-point group (`name = "package.module:Class"`); embedding code or a test calls `register_store`.
-Everything that depends on the backend asks the class (`store_class(name).default_locker`, ...), so
-no other module names a store.
+Everything that depends on the backend asks the class (`store_class(name).default_locker`, ...), and
+only `wiring.py` does, so no other module names a store.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
 
+from ..extras import import_from_string
 from .base import Store
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 ENTRY_POINT_GROUP = "tusserver.stores"
 BUILTIN = {
@@ -25,11 +21,6 @@ BUILTIN = {
     "s3": "tusserver.storage.s3:S3Store",
 }
 _registered: dict[str, str | type[Store]] = {}
-
-
-def import_from_string(path: str) -> Any:
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def register_store(name: str, store: str | type[Store]) -> None:
@@ -59,7 +50,3 @@ def store_class(name: str) -> type[Store]:
     found = _known()[name]
     cls: type[Store] = import_from_string(found) if isinstance(found, str) else found
     return cls
-
-
-def build_store(settings: Settings) -> Store:
-    return store_class(settings.store).from_settings(settings)

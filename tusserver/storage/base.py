@@ -2,7 +2,7 @@
 
 `Store` is the minimum every backend implements. Termination, concatenation, listing (for the expiry
 sweeper), linking (instant upload) and shared upload sets are separate runtime-checkable Protocols;
-`composer.StoreComposer` checks them once, in `create_app`, and everything above asks the composer.
+`composer.StoreComposer` checks them once, in `wiring.build`, and everything above asks the composer.
 
 Every method is async (a backend that blocks runs its calls in a thread), so no store call stalls the
 event loop, the expiry sweep included. Errors leave a store only as `TusError`s (UploadNotFound,
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 CommitCheck = Callable[[], None]
 MODIFIED = "mtime"  # the `info.storage` key `get_info` must set (see the module docstring)
+# The largest piece `read` yields. A download reads its next piece only once the socket has taken the
+# last one (http_protocol._DrainingCycle), so a client that stops reading leaves about one piece in the
+# server until --write-timeout: with 1 MiB pieces 1,000 stalled GETs held 2.4 GB (issue #22).
+READ_PIECE_BYTES = 256 * 1024
 
 
 @runtime_checkable
@@ -98,7 +102,7 @@ class Store(Protocol):
         ...
 
     def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
-        """The stored bytes in [start, end), streamed in chunks of at most a few MiB."""
+        """The stored bytes in [start, end), streamed in pieces of at most `READ_PIECE_BYTES`."""
         ...
 
 

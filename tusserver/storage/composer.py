@@ -1,6 +1,6 @@
 """A store's optional capabilities, found once: the composer everything above the store asks.
 
-As tusd's `StoreComposer`: `create_app` builds one from the store, and handlers and services test
+As tusd's `StoreComposer`: `wiring.build` makes one from the store, and handlers and services test
 `composer.terminater is not None` instead of checking the store's type again on every request. A
 capability the store lacks is None, and the feature that needs it is switched off (and not
 advertised in `Tus-Extension`).

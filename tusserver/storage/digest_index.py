@@ -1,7 +1,8 @@
 """Where finished uploads are found by (owner, digest, length) for instant upload.
 
-Entries are hints: the caller re-checks that the upload still exists, is finished and matches,
-so a stale entry (upload deleted, expired) costs a lookup, never a wrong answer.
+Which index an app gets is decided in `wiring.build_digest_index`. Entries are hints: the caller
+re-checks that the upload still exists, is finished and matches, so a stale entry (upload deleted,
+expired) costs a lookup, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-from ..config import Settings
-from .base import Store
+from typing import Protocol, runtime_checkable
 
 
 def index_key(owner: str | None, repr_digest: str, length: int) -> str:
@@ -72,18 +70,3 @@ class FileDigestIndex:
     async def remove(self, key: str, upload_id: str) -> None:
         if await self.get(key) == upload_id:
             (self.directory / key).unlink(missing_ok=True)
-
-
-def build_digest_index(settings: Settings, store: Store, redis: Any = None) -> DigestIndex:
-    """The index every instance or worker that shares `store` can see.
-
-    Redis when the locks are there (instances on several hosts share Redis, whatever the store);
-    files beside the data when the store keeps its data on a disk its workers share; else per process.
-    """
-    if settings.effective_locker == "redis":
-        from .redis_digest_index import RedisDigestIndex
-
-        return RedisDigestIndex.from_settings(settings, redis)
-    if store.shares_disk_index:
-        return FileDigestIndex(Path(settings.data_dir) / ".digests")
-    return MemoryDigestIndex()

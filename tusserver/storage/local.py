@@ -29,13 +29,13 @@ from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFou
 from ..fileops import pwrite_all, read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import MODIFIED, CommitCheck, Store
+from .base import MODIFIED, READ_PIECE_BYTES, CommitCheck, Store
+from .file_sets import FileUploadSets
 from .ids import check_upload_id
-from .upload_sets import FileUploadSets, UploadSets
+from .upload_sets import WAITING_FINALS, UploadSets
 
 T = TypeVar("T")
 log = logging.getLogger("tusserver")
-_READ_SIZE = 1024 * 1024
 _IOV_MAX = 512
 LIST_BATCH = 1024  # names per thread hop when listing the directory (see LocalStore.list_ids)
 
@@ -69,7 +69,7 @@ class LocalConfig:
 
 
 class LocalStore(Store):
-    default_locker = "file"  # lock files beside the data: every worker on the host sees them
+    default_locker = "file"  # locks in a file beside the data: every worker on the host sees them
     shares_disk_index = True
 
     def __init__(
@@ -260,7 +260,7 @@ class LocalStore(Store):
         try:
             position = start
             while position < end:
-                data: bytes = await self._run(os.pread, fd, min(_READ_SIZE, end - position), position)
+                data: bytes = await self._run(os.pread, fd, min(READ_PIECE_BYTES, end - position), position)
                 if not data:
                     break
                 position += len(data)
@@ -365,7 +365,8 @@ class LocalStore(Store):
             return None
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return FileUploadSets(self.directory / ".sets" / name, counted)
+        drop_empty = name == WAITING_FINALS  # a group per part: gone once no final waits on it
+        return FileUploadSets(self.directory / ".sets" / name, counted, drop_empty)
 
 
 def _next_names(entries: Iterator[os.DirEntry[str]], count: int) -> list[str]:

@@ -9,7 +9,7 @@ from ..config import Settings
 from ..errors import UploadGone, UploadNotFound
 from ..models import UploadInfo
 from ..types import ChunkStream
-from .base import MODIFIED, CommitCheck, Store
+from .base import MODIFIED, READ_PIECE_BYTES, CommitCheck, Store
 from .ids import check_upload_id
 
 
@@ -59,8 +59,8 @@ class MemoryStore(Store):
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
         data = self._data.get(info.id, bytearray())
-        for position in range(start, end, 1024 * 1024):
-            yield bytes(data[position : min(end, position + 1024 * 1024)])
+        for position in range(start, end, READ_PIECE_BYTES):
+            yield bytes(data[position : min(end, position + READ_PIECE_BYTES)])
 
     async def terminate(self, upload_id: str) -> None:
         self._records.pop(upload_id, None)

@@ -1,6 +1,6 @@
 """The instant-upload index in Redis: one string per (owner, digest, length) key, for every instance.
 
-Chosen by `build_digest_index` when the locker is Redis: instances that share an S3 bucket but no
+Chosen by `wiring.build_digest_index` when the locker is Redis: instances that share an S3 bucket but no
 disk then find each other's finished uploads. Entries are hints, as in every index (see
 digest_index.py); `remove` deletes only the entry it was asked about, atomically, so it never drops
 a newer copy another instance just put there.

@@ -24,10 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..errors import TusError
+from ..hashing.algorithms import new_digest_hasher
+from ..hashing.repr_digest import parse_repr_digest
 from ..locking.base import Locker, LockTimeout
 from ..models import UploadInfo
-from ..protocol.digest import new_digest_hasher
-from ..protocol.headers import parse_repr_digest
 from ..storage.composer import StoreComposer
 from .ledger import Ledger
 from .limits import check_final_total

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from ..errors import TusError
 from ..models import UploadInfo
-from ..protocol.digest import DigestTracker
 from ..storage.composer import StoreComposer
 from ..storage.upload_sets import UploadSets
+from .digests import DigestTracker
 from .limits import FinalLimits, UnfinishedQuota
 from .state import FinalParking
 

@@ -13,21 +13,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..config import Settings
+from ..constants import MAX_INT
 from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
+from ..hashing.algorithms import Checksum, Hasher, new_hasher
 from ..hooks import Hooks
 from ..locking.base import Locker, ReleaseCallback
 from ..models import UploadInfo
-from ..protocol.checksum import Hasher, new_hasher
-from ..protocol.digest import DigestTracker
-from ..protocol.headers import MAX_INT, Checksum
+from ..state.digest_states import DigestStates
 from ..storage.base import MODIFIED
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex
 from ..storage.upload_sets import TOMBSTONES, UNFINISHED, WAITING_FINALS
 from .assembler import Assembler
+from .digests import DigestTracker
 from .expiration import ExpiryPolicy
 from .instant import InstantUpload
 from .ledger import Ledger
@@ -81,7 +82,7 @@ class Uploads:
         locker: Locker,
         hooks: Hooks,
         digest_index: DigestIndex,
-        redis: Any = None,
+        digest_states: DigestStates | None = None,
     ) -> None:
         store = stores.core
         self.settings = settings
@@ -89,10 +90,12 @@ class Uploads:
         self.locker = locker
         self.hooks = hooks
         self.expiry = ExpiryPolicy(settings.expire_after_s)
-        self.digests = DigestTracker.from_settings(store, settings, redis)  # `redis`: the app's shared client
-        self.quota = UnfinishedQuota(
-            store, stores.upload_sets(UNFINISHED, counted=True), settings.max_unfinished, self.expiry
-        )
+        # `digest_states`: where running digests are shared between instances (None: this process only)
+        self.digests = DigestTracker(store, settings.max_digest_states, digest_states)
+        # The sets the sweeper walks: unfinished uploads (shared with the quota) and tombstones (the ledger's).
+        self.unfinished = stores.upload_sets(UNFINISHED, counted=True)
+        self.tombstones = stores.upload_sets(TOMBSTONES)
+        self.quota = UnfinishedQuota(store, self.unfinished, settings.max_unfinished, self.expiry)
         self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
         parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
         self.ledger = Ledger(
@@ -100,7 +103,7 @@ class Uploads:
             self.quota,
             self.finals,
             self.digests,
-            stores.upload_sets(TOMBSTONES),
+            self.tombstones,
             parking,
             note_tombstones=self.expiry.enabled,
         )

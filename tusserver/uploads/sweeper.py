@@ -32,10 +32,10 @@ from functools import partial
 from ..errors import TusError, UploadGone, UploadNotFound, as_unavailable
 from ..locking.base import LockTimeout
 from ..models import UploadInfo
-from ..protocol.context import TusContext
 from ..storage.upload_sets import owner_group
 from .ledger import Ledger
 from .limits import RESERVATION_GRACE_S
+from .service import Uploads
 
 log = logging.getLogger("tusserver")
 
@@ -49,37 +49,37 @@ class SweepResult:
     full: bool = False
 
 
-def walks_sets(ctx: TusContext) -> bool:
+def walks_sets(uploads: Uploads) -> bool:
     """True when the sets hold every unfinished upload of the store, so a sweep may walk them."""
-    return ctx.stores.set_keeper is not None or ctx.store.one_process
+    return uploads.stores.set_keeper is not None or uploads.stores.core.one_process
 
 
-async def sweep_once(ctx: TusContext, now: float | None = None, *, full: bool = True) -> SweepResult:
+async def sweep_once(uploads: Uploads, now: float | None = None, *, full: bool = True) -> SweepResult:
     """One sweep: `full` lists every upload; otherwise (where `walks_sets`) only what can expire."""
-    lister, terminater, expiry = ctx.stores.lister, ctx.stores.terminater, ctx.uploads.expiry
-    result = SweepResult(full=full or not walks_sets(ctx))
+    lister, terminater, expiry = uploads.stores.lister, uploads.stores.terminater, uploads.expiry
+    result = SweepResult(full=full or not walks_sets(uploads))
     if lister is None or terminater is None or not expiry.enabled:
         return result
     now = time.time() if now is None else now
     if result.full:
         async for upload_id in lister.list_ids():
-            await _locked(ctx, upload_id, partial(_sweep_listed, ctx, upload_id, now, result))
+            await _locked(uploads, upload_id, partial(_sweep_listed, uploads, upload_id, now, result))
         return result
-    sets = ctx.uploads.quota.sets
+    sets = uploads.unfinished
     async for group, upload_id, added in sets.walk():
-        await _locked(ctx, upload_id, partial(_sweep_unfinished, ctx, group, upload_id, added, now, result))
+        await _locked(uploads, upload_id, partial(_sweep_unfinished, uploads, group, upload_id, added, now, result))
     keep_s = expiry.expire_after_s
-    async for group, upload_id, added in ctx.uploads.ledger.tombstones.walk():
+    async for group, upload_id, added in uploads.tombstones.walk():
         if added + keep_s > now:
             continue  # entered before its tombstone was made: the tombstone is younger still
-        await _locked(ctx, upload_id, partial(_drop_old_tombstone, ctx, upload_id, now, result, group))
+        await _locked(uploads, upload_id, partial(_drop_old_tombstone, uploads, upload_id, now, result, group))
     return result
 
 
-async def _locked(ctx: TusContext, upload_id: str, work: Callable[[], Awaitable[None]]) -> None:
+async def _locked(uploads: Uploads, upload_id: str, work: Callable[[], Awaitable[None]]) -> None:
     """Run `work` under the upload's lock if it is free now; skip the upload if not."""
     try:
-        async with ctx.locker.lock(upload_id, timeout_s=0, request_release=False):
+        async with uploads.locker.lock(upload_id, timeout_s=0, request_release=False):
             await work()
     except LockTimeout:
         pass  # busy: a request is working on it right now
@@ -88,28 +88,28 @@ async def _locked(ctx: TusContext, upload_id: str, work: Callable[[], Awaitable[
             log.warning("sweeping upload %s failed: %s", upload_id, exc.message)
 
 
-async def _sweep_listed(ctx: TusContext, upload_id: str, now: float, result: SweepResult) -> None:
+async def _sweep_listed(uploads: Uploads, upload_id: str, now: float, result: SweepResult) -> None:
     """Full sweep: remove the upload if expired, drop its tombstone if old, else enter it in its set."""
     try:
-        info = await ctx.stores.core.get_info(upload_id)
+        info = await uploads.stores.core.get_info(upload_id)
     except UploadGone:
-        await _drop_old_tombstone(ctx, upload_id, now, result, Ledger.TOMBSTONE_GROUP, enter_young=True)
+        await _drop_old_tombstone(uploads, upload_id, now, result, Ledger.TOMBSTONE_GROUP, enter_young=True)
         return
     except TusError:
         return
-    if await _expired(ctx, info, now):
-        await _remove(ctx, info, result)
+    if await _expired(uploads, info, now):
+        await _remove(uploads, info, result)
     elif not info.is_complete:
-        await ctx.uploads.quota.sets.add(owner_group(info.owner), upload_id)
+        await uploads.unfinished.add(owner_group(info.owner), upload_id)
 
 
 async def _sweep_unfinished(
-    ctx: TusContext, group: str, upload_id: str, added: float, now: float, result: SweepResult
+    uploads: Uploads, group: str, upload_id: str, added: float, now: float, result: SweepResult
 ) -> None:
     """Walking the unfinished sets: remove the upload if expired; drop the entry if it is stale."""
-    sets = ctx.uploads.quota.sets
+    sets = uploads.unfinished
     try:
-        info = await ctx.stores.core.get_info(upload_id)
+        info = await uploads.stores.core.get_info(upload_id)
     except UploadNotFound:
         if added < time.time() - RESERVATION_GRACE_S:  # younger: a creation POST still on its way
             await sets.remove(group, upload_id)
@@ -120,14 +120,14 @@ async def _sweep_unfinished(
     if info.is_complete:
         await sets.remove(group, upload_id)  # finished; likewise
         return
-    if await _expired(ctx, info, now):
-        await _remove(ctx, info, result)
+    if await _expired(uploads, info, now):
+        await _remove(uploads, info, result)
         if group != owner_group(info.owner):
             await sets.remove(group, upload_id)  # handed over by the quota's prune (limits.SWEEP_GROUP)
 
 
-async def _expired(ctx: TusContext, info: UploadInfo, now: float) -> bool:
-    store, expiry = ctx.stores.core, ctx.uploads.expiry
+async def _expired(uploads: Uploads, info: UploadInfo, now: float) -> bool:
+    store, expiry = uploads.stores.core, uploads.expiry
     if not (info.is_final and not info.is_complete):
         return expiry.is_expired(info, now)
     # A final upload whose parts can no longer finish will never complete.
@@ -141,19 +141,19 @@ async def _expired(ctx: TusContext, info: UploadInfo, now: float) -> bool:
     return False
 
 
-async def _remove(ctx: TusContext, info: UploadInfo, result: SweepResult) -> None:
-    await ctx.uploads.ledger.remove(info)
+async def _remove(uploads: Uploads, info: UploadInfo, result: SweepResult) -> None:
+    await uploads.ledger.remove(info)
     result.removed += 1
     log.info("expired upload %s removed", info.id)
 
 
 async def _drop_old_tombstone(
-    ctx: TusContext, upload_id: str, now: float, result: SweepResult, group: str, enter_young: bool = False
+    uploads: Uploads, upload_id: str, now: float, result: SweepResult, group: str, enter_young: bool = False
 ) -> None:
-    terminater, tombstones = ctx.stores.terminater, ctx.uploads.ledger.tombstones
+    terminater, tombstones = uploads.stores.terminater, uploads.tombstones
     assert terminater is not None
     since = await terminater.tombstone_time(upload_id)
-    if since is not None and since + ctx.uploads.expiry.expire_after_s > now:
+    if since is not None and since + uploads.expiry.expire_after_s > now:
         if enter_young:
             await tombstones.add(group, upload_id)
         return
@@ -166,24 +166,24 @@ async def _drop_old_tombstone(
 class Sweeper:
     """The server's sweeps: the first one full, then only what can expire, full again once a day."""
 
-    def __init__(self, ctx: TusContext) -> None:
-        self.ctx = ctx
+    def __init__(self, uploads: Uploads) -> None:
+        self.uploads = uploads
         self.last_full: float | None = None  # monotonic start of the last full sweep that completed
 
     async def sweep(self) -> SweepResult:
         started = time.monotonic()
         full = self.last_full is None or started - self.last_full >= FULL_SWEEP_INTERVAL_S
-        result = await sweep_once(self.ctx, full=full)
+        result = await sweep_once(self.uploads, full=full)
         if full:
             self.last_full = started
         return result
 
 
-async def run_sweeper(ctx: TusContext) -> None:
-    sweeper = Sweeper(ctx)
+async def run_sweeper(uploads: Uploads) -> None:
+    sweeper = Sweeper(uploads)
     last_failure: str | None = None
     while True:
-        await asyncio.sleep(ctx.settings.sweep_interval_s)
+        await asyncio.sleep(uploads.settings.sweep_interval_s)
         try:
             result = await sweeper.sweep()
         except Exception as exc:

@@ -30,12 +30,11 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from ...config import Settings, SettingsError
 from ...errors import (
@@ -51,9 +50,10 @@ from ...errors import (
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
-from ..base import CommitCheck, Store
+from ..base import READ_PIECE_BYTES, CommitCheck, Store
 from ..ids import check_upload_id
-from ..upload_sets import S3UploadSets, UploadSets
+from ..upload_sets import UploadSets
+from .errors import error_code, map_s3_errors, missing_bucket
 from .parts import (
     MAX_OBJECT,
     MAX_PART,
@@ -66,6 +66,7 @@ from .parts import (
     PartWriter,
     plan_part_size,
 )
+from .sets import S3UploadSets
 
 __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "map_s3_errors"]
 
@@ -82,40 +83,6 @@ class UnfinishedUploadUnreadable(Conflict):
 
     def __init__(self) -> None:
         super().__init__("the stored bytes of an unfinished upload cannot be read back from S3 until it completes")
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-@contextlib.contextmanager
-def map_s3_errors(upload_id: str) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.exceptions import ConnectionError as S3Unreachable
-
-    try:
-        yield
-    except ClientError as exc:
-        code = _error_code(exc)
-        if code == "NoSuchBucket":
-            raise BackendUnavailable(missing_bucket(exc.response.get("Error", {}).get("BucketName", ""))) from exc
-        if code in ("NoSuchKey", "404", "NoSuchUpload", "NotFound"):
-            raise UploadNotFound() from exc
-        raise StorageError(f"object storage failed for upload {upload_id}") from exc
-    except S3Unreachable as exc:
-        # The host, not the whole URL: one line per backend, not per object (errors.py logs each once a while).
-        host = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", ""))).netloc or "configured"
-        detail = f"the S3 endpoint {host} is not reachable: start it or fix --s3-endpoint-url"
-        raise BackendUnavailable(detail) from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"object storage failed for upload {upload_id}") from exc
-
-
-def missing_bucket(bucket: str) -> str:
-    return f"S3 bucket {bucket} does not exist (yet): create it, or fix --s3-bucket".replace("bucket  ", "bucket ")
 
 
 @dataclass(frozen=True)
@@ -292,7 +259,7 @@ class S3Store(Store):
         try:
             head: dict[str, Any] = await self._run(self.client.head_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         return head
@@ -314,7 +281,7 @@ class S3Store(Store):
         try:
             parts = await self._list_parts(info)
         except ClientError as exc:
-            if _error_code(exc) == "NoSuchUpload" and await self._exists(self._key(info.id)):
+            if error_code(exc) == "NoSuchUpload" and await self._exists(self._key(info.id)):
                 return None
             raise
         progress = _Progress(parts=parts)
@@ -471,7 +438,7 @@ class S3Store(Store):
         body = obj["Body"]
         try:
             while True:
-                data = await self._run(body.read, amt=_READ_SIZE)
+                data = await self._run(body.read, amt=READ_PIECE_BYTES)
                 if not data:
                     return
                 yield data

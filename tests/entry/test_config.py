@@ -10,6 +10,7 @@ import pytest
 from tusserver import Settings
 from tusserver.cli import build_parser, main, settings_from_args, settings_to_env
 from tusserver.config import SettingsError
+from tusserver.wiring import check
 
 
 def test_contract_defaults() -> None:
@@ -54,7 +55,7 @@ def test_settings_survive_the_trip_to_worker_processes() -> None:
 )
 def test_validation_names_the_option(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        Settings(**kwargs).validate()  # type: ignore[arg-type]
+        check(Settings(**kwargs))  # type: ignore[arg-type]
 
 
 def test_bad_environment_value_names_the_variable() -> None:

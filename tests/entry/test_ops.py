@@ -206,6 +206,7 @@ def test_ops_flags_reach_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert cli.main([*argv, "--log-format", "json"]) == 0
     (call,) = calls
     assert (call["ssl_certfile"], call["ssl_keyfile"]) == (str(cert), str(key))
-    assert call["uds"] == str(tmp_path / "s") and call["log_config"] is None
+    assert call["log_config"] is None and "uds" not in call  # bound by serve itself, with its mode
+    assert isinstance(call["fd"], int) and not (tmp_path / "s").exists()  # removed once uvicorn returned
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("TUSSERVER_")})
     assert cli.main(["serve", "--tls-cert", str(cert)]) == 2  # one without the other is refused at start

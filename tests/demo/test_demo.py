@@ -15,7 +15,7 @@ import pytest
 from tusserver.app import create_app
 from tusserver.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "demo-test-secret-of-32-bytes!!!!"
 
 

@@ -3,7 +3,7 @@
 The running hash of an upload is kept between PATCHes, keyed by the offset it covers: in this
 process's memory, and, when several instances share the uploads (`--locker redis`), saved to Redis
 after each PATCH so that whichever instance takes the next one continues the hash
-(`state.sha_state` makes OpenSSL's SHA state portable). When no usable state covers the upload's
+(`hashing.resumable` makes OpenSSL's SHA state portable). When no usable state covers the upload's
 offset (a restart, a state from another OpenSSL build, a PATCH cut short) it is rebuilt by reading
 the stored bytes once, so verification stays right across resumes, restarts and instances.
 """
@@ -11,32 +11,17 @@ the stored bytes once, so verification stays right across resumes, restarts and 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from ..config import Settings
+from ..hashing import resumable as sha_state
+from ..hashing.algorithms import DIGEST_ALGORITHMS, Hasher
+from ..hashing.repr_digest import parse_repr_digest
 from ..models import UploadInfo
-from ..state import sha_state
-from ..state.digest_states import DigestStates, build_digest_states
+from ..state.digest_states import DigestStates
 from ..storage.base import Store
-from .checksum import Hasher
-from .headers import ReprDigest, parse_repr_digest
 
 log = logging.getLogger("tusserver")
-
-_HASHES = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
-
-
-def new_digest_hasher(algorithm: str) -> Hasher:
-    """A hasher for a `Repr-Digest` algorithm ("sha-256" or "sha-512")."""
-    return _HASHES[algorithm]()
-
-
-def format_repr_digest(digest: ReprDigest) -> str:
-    return f"{digest.algorithm}=:{base64.b64encode(digest.digest).decode()}:"
 
 
 @dataclass
@@ -54,14 +39,10 @@ class DigestTracker:
         self._shared = shared if shared is not None and sha_state.available() else None
         self._pending: set[asyncio.Task[None]] = set()
 
-    @classmethod
-    def from_settings(cls, store: Store, settings: Settings, redis: Any = None) -> DigestTracker:
-        return cls(store, settings.max_digest_states, build_digest_states(settings, redis))
-
     def _new_hasher(self, algorithm: str) -> Hasher:
         if self._shared is not None:
             return sha_state.ResumableSha(algorithm)
-        return _HASHES[algorithm]()
+        return DIGEST_ALGORITHMS[algorithm]()
 
     async def resume(self, info: UploadInfo) -> DigestState:
         declared = parse_repr_digest(info.repr_digest)

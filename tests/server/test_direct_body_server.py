@@ -4,7 +4,7 @@ Whichever path a body takes, a tus client must see the same server: the bytes st
 Upload-Checksum discarding the whole chunk, a client that leaves mid-body keeping what arrived, a
 Repr-Digest checked over bytes that went through the worker thread, and the connection reusable for
 the next request (tus clients keep one connection for PATCH after PATCH). The mechanism itself is
-tested in tests/test_direct_body.py.
+tested in tests/server/test_direct_body.py.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ body to `into_file` (a temporary file) and answers with what it moved, why it en
 saw and the sha256 of the file. Each case checks the bytes, and that the connection is still in step
 afterwards: the next request on the same socket (sent right behind the body, pipelined) must be answered.
 What tusserver does with it (a PATCH end to end, checksum discard, a cut body's bytes kept) is in
-tests/security/test_direct_body_server.py against a real `tusserver serve`.
+tests/server/test_direct_body_server.py against a real `tusserver serve`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 from tusclient import client as tus_client
 
 from tests.conftest import ServerFactory
-from tests.support import PATCH, TUS, LiveServer, half_patch, wait_for
+from tests.support import PATCH, TUS, LiveServer, half_patch, upload_locked, wait_for
 
 MiB = 1024 * 1024
 
@@ -284,8 +284,7 @@ def test_sigterm_is_not_blocked_by_a_stalled_client(server_factory: ServerFactor
     try:
         assert server.proc is not None
         # Once the PATCH holds the upload's lock it is a request in flight, not an idle connection.
-        lock_file = server.data_dir / ".locks" / (url.rsplit("/", 1)[1] + ".lock")
-        wait_for(lock_file.exists, timeout=20, what="the PATCH to take the lock")
+        wait_for(lambda: upload_locked(server.data_dir, url), timeout=20, what="the PATCH to take the lock")
         os.killpg(server.proc.pid, signal.SIGTERM)
         wait_for(lambda: server.proc is not None and server.proc.poll() is not None, timeout=20, what="exit")
         response = sock.recv(4096)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.auth.session import SECRET, mint
 from tests.conftest import ServerFactory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_conformance_suite_with_auth_on(server_factory: ServerFactory) -> None:

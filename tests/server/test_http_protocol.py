@@ -55,7 +55,7 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-KINDS = {"lean": (LeanHttpToolsProtocol, "_PiecesCycle"), "guarded": (GuardedHttpToolsProtocol, "RequestResponseCycle")}
+KINDS = {"lean": (LeanHttpToolsProtocol, "_PiecesCycle"), "guarded": (GuardedHttpToolsProtocol, "_DrainingCycle")}
 CYCLE: dict[str, str] = {}
 
 

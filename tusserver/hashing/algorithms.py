@@ -1,10 +1,15 @@
-"""Checksum algorithms for `Upload-Checksum`, as incremental hashers fed while bytes stream to storage."""
+"""The one `Hasher` interface and the algorithms behind `Upload-Checksum` and `Repr-Digest`.
+
+Every hasher is fed while bytes stream to storage (by the body pump's hashing thread, or on the
+loop), so the interface is hashlib's: `update` with any bytes-like object, `digest` at the end.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -12,6 +17,14 @@ class Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
     def digest(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A parsed `Upload-Checksum`: the algorithm (a key of `ALGORITHMS`) and the digest the body must have."""
+
+    algorithm: str
+    digest: bytes
 
 
 class _Crc32:
@@ -39,3 +52,11 @@ SUPPORTED = frozenset(ALGORITHMS)
 
 def new_hasher(algorithm: str) -> Hasher:
     return ALGORITHMS[algorithm]()
+
+
+DIGEST_ALGORITHMS: dict[str, Callable[[], Hasher]] = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+
+
+def new_digest_hasher(algorithm: str) -> Hasher:
+    """A hasher for a `Repr-Digest` algorithm ("sha-256" or "sha-512")."""
+    return DIGEST_ALGORITHMS[algorithm]()

@@ -14,7 +14,7 @@ from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
 from tests.support import free_port, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dockerfile_healthcheck() -> list[str]:

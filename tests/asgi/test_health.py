@@ -30,19 +30,16 @@ def test_readyz_is_503_naming_the_backend_that_does_not_answer(tmp_path: Path) -
     from collections.abc import AsyncIterator
     from typing import Any
 
-    class BrokenStore:
-        async def get_info(self, upload_id: str) -> None:
-            raise OSError("disk gone")
+    async def broken_get_info(upload_id: str) -> None:
+        raise OSError("disk gone")
 
-    class BrokenLocker:
-        @contextlib.asynccontextmanager
-        async def lock(self, upload_id: str, **kwargs: Any) -> AsyncIterator[None]:
-            raise ConnectionError("redis gone")
-            yield
+    @contextlib.asynccontextmanager
+    async def broken_lock(upload_id: str, **kwargs: Any) -> AsyncIterator[None]:
+        raise ConnectionError("redis gone")
+        yield
 
     app = create_app(Settings(data_dir=tmp_path / "data"))
-    ctx = app.state.tus
-    real_store = ctx.store
+    ctx = app.state.tus  # health probes the same store and locker objects the handlers use
 
     async def readyz() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
@@ -53,10 +50,11 @@ def test_readyz_is_503_naming_the_backend_that_does_not_answer(tmp_path: Path) -
     assert (response.status_code, response.text) == (200, "ready\n")
     leftovers = sorted(p.name for p in (tmp_path / "data").rglob("*") if "readyz" in p.name)
     assert leftovers == []  # a probe leaves nothing behind
-    ctx.store = BrokenStore()
+    ctx.store.get_info = broken_get_info
     response = asyncio.run(readyz())
     assert (response.status_code, response.text) == (503, "not ready: store unreachable\n")
-    ctx.store, ctx.locker = real_store, BrokenLocker()
+    del ctx.store.get_info  # the class's method again
+    ctx.locker.lock = broken_lock
     response = asyncio.run(readyz())
     assert (response.status_code, response.text) == (503, "not ready: locker unreachable\n")
 
