@@ -6,7 +6,8 @@ No HTTP, no framework, no Python on the receiving side's data path:
   user space (one kernel copy fewer than any server that reads the body can make).
 
 The client is the benchmark's own: the payload's 1 MiB pieces, each `sendall`, as http.client does
-for a PATCH body (only the few hundred bytes of HTTP head are missing). The receiver closes the
+for a PATCH body (only the few hundred bytes of HTTP head are missing), on a socket tuned like an
+independent driver's (`workloads.tune_sending`: 4 MiB SO_SNDBUF, TCP_NODELAY). The receiver closes the
 connection once the file is written; the client's timer stops when it sees that close, as it stops
 when tusserver's 204 arrives. `bench/run.py` runs both receivers in the same round as tusserver's
 single stream; the faster of the two in that round is the limit tusserver is reported against.
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 from .peers import Peer, Running
-from .workloads import Payload, Result, _measure, verify_file
+from .workloads import Payload, Result, _measure, tune_sending, verify_file
 
 BODY_FILE = "body"
 # The pipe between socket and file: 256 KiB cost 0.65 CPU-s per GiB here, 64 KiB 0.87, 1 MiB 1.46
@@ -53,6 +54,7 @@ def limit_peers() -> list[Peer]:
 def raw_stream(server: Running, payload: Payload) -> Result:
     """Send `payload` on one connection with no HTTP; done when the receiver closes it."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=300)
+    tune_sending(sock)  # as the workloads' client: the same sender for the limit and the servers
 
     def run() -> Result:
         for piece in payload.pieces(0, payload.size):

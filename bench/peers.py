@@ -89,14 +89,16 @@ class Running:
     def stored_path(self, upload_id: str) -> Path:
         return self.data_dir / upload_id
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server and remove its data, unless `keep_data` (the caller removes it later)."""
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def start(peer: Peer, workdir: Path) -> Running:

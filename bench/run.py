@@ -6,6 +6,12 @@
 `--only` keeps the workloads whose label starts with the given text (for an A/B run while working on
 one path); `--peers-dir` installs the peers there once and reuses them on later runs.
 
+Workload 4b is workload 4 with 64 clients and every server's data directory on `--disk-dir` (by
+default bench/results/disk, in the checkout): a real file system, checked not to be tmpfs, where
+creating and removing files costs what it costs in production (issue #28). Only tusserver and
+@tus/server run it. `--baseline PYTHON` adds "tusserver (baseline)", served by another
+installation's interpreter (an older checkout in its own venv), for a before/after in the same rounds.
+
 Besides the peers, workload 1 runs against the machine's limit (bench/limit.py: the same bytes to
 socat and to an os.splice receiver, no HTTP), and workload 6 is 2,000 slow clients at once
 (bench/slow_clients.py; `--slow-clients N` and `--slow-seconds S` to size it).
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +47,7 @@ from bench.workloads import MiB, Payload, Result  # noqa: E402
 BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
 SINGLE = "1 single stream (1 PATCH)"
 SLOW = "6 slow clients"
+SMALL_ON_DISK = "4b small on disk (64 x POST + 4 KiB PATCH)"
 NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
@@ -62,7 +70,13 @@ def main() -> int:
     parser.add_argument("--no-warm", action="store_true", help="do not warm memory before each timed run")
     parser.add_argument("--slow-clients", type=int, default=2000, help="uploads at once in workload 6")
     parser.add_argument("--slow-seconds", type=float, default=30.0, help="length of each upload in workload 6")
+    parser.add_argument("--disk-dir", type=Path, default=Path(__file__).resolve().parent / "results" / "disk",
+                        help="where workload 4b keeps every server's data (not tmpfs)")  # fmt: skip
+    parser.add_argument("--baseline", help="the python of another tusserver installation, run as a peer")
     args = parser.parse_args()
+    disk_fs = filesystem_of(args.disk_dir)
+    if disk_fs in ("tmpfs", "ramfs"):
+        parser.error(f"--disk-dir {args.disk_dir} is on {disk_fs}: workload 4b needs a real disk")
     rounds = 1 if args.quick else args.rounds
     workloads.WARM["enabled"] = not args.no_warm
     big = 64 * MiB if args.quick else 1024 * MiB
@@ -77,6 +91,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tusbench-") as tmp:
         workdir = Path(tmp)
         peers: list[Peer] = [] if args.no_peers else install_peers(args.peers_dir or workdir)
+        if args.baseline:
+            baseline = tusserver_peer()
+            baseline.name, baseline.command[0] = "tusserver (baseline)", args.baseline
+            baseline.cwd = Path(args.baseline).parent  # not this checkout: `-m` would import its tusserver
+            peers.insert(0, baseline)
         ours = tusserver_peer()
         # Without auth every client is the same owner, and --max-unfinished (1000 by default) caps one owner.
         ours_open = tusserver_peer("--max-unfinished", "0")
@@ -92,6 +111,8 @@ def main() -> int:
                 (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
                  lambda s: workloads.concurrent(s, each_payload, uploads)),
                 ("4 small (POST + 4 KiB PATCH)", server, lambda s: workloads.small(s, small_payload, 32, seconds)),
+                *([(SMALL_ON_DISK, server, lambda s: workloads.small(s, small_payload, 64, seconds))]
+                  if server.name != "tuspyserver" else []),
                 (f"{SLOW} ({slow.clients} x {slow.rate // 1024} KiB/s, {slow.seconds:.0f} s)",
                  ours_open if server is ours else server, lambda s: slow_clients(s, each_payload, slow)),
             ]  # fmt: skip
@@ -103,18 +124,29 @@ def main() -> int:
         if args.only:
             plan = [step for step in plan if step[0].startswith(tuple(args.only))]
         results: dict[tuple[str, str], list[Result]] = defaultdict(list)
+        disk = args.disk_dir / f"run-{os.getpid()}"
+        disk.mkdir(parents=True, exist_ok=True)
         for round_number in range(rounds):
             for workload, peer, run in plan:
-                running = start(peer, workdir)
+                running = start(peer, disk if workload == SMALL_ON_DISK else workdir)
                 try:
                     result = run(running)
                 finally:
-                    running.stop()
+                    # On a journal-less ext4 (this machine's) each create reads past every inode of its group
+                    # freed in the last 60 s, 360 s while the inode table block is dirty (`recently_deleted`):
+                    # removing one server's thousands of small files just before the next server runs would
+                    # bill it for them. They go when the whole run is done.
+                    running.stop(keep_data=workload == SMALL_ON_DISK)
                 label = peer.name if peer is not authed else "tusserver (auth)"
                 results[(workload, label)].append(result)
                 print(f"round {round_number + 1}/{rounds}  {workload:34s} {label:18s} {describe(workload, result)}",
                       flush=True)  # fmt: skip
+        shutil.rmtree(disk, ignore_errors=True)
         report = render(results, peers, rounds, args)
+        report += (
+            f"\nWorkload 4b's data directory: {args.disk_dir} ({disk_fs}); the others': {workdir} "
+            f"({filesystem_of(workdir)}).\n"
+        )
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     notes = ""  # what follows the marker was written by hand: keep it
@@ -227,6 +259,21 @@ def _slow_summary(results: dict[tuple[str, str], list[Result]]) -> list[str]:
             f"CPU per GiB {_span(cpu, '{:.2f}')}x."
         )
     return [""] + lines if lines else []
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the file system `path` is (or would be) on, from /proc/self/mountinfo."""
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    best, kind = "", "?"
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mount_point, fs_type = fields[4], fields[fields.index("-") + 1]
+        inside = str(path) == mount_point or str(path).startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fs_type
+    return kind
 
 
 def _memory() -> str:

@@ -71,3 +71,13 @@ def test_relative_links_and_anchors_resolve(doc: Path) -> None:
         elif anchor and linked.suffix == ".md" and unquote(anchor) not in anchors(linked):
             broken.append(f"{target}: no heading or anchor #{anchor} in {linked.relative_to(ROOT)}")
     assert not broken, "\n".join(broken)
+
+
+def test_readme_contents_lists_every_section() -> None:
+    """The table of contents names every `## ` section in order (sections merged in later included)."""
+    text = FENCE.sub("", (ROOT / "README.md").read_text())
+    _, _, after = text.partition("## Contents\n")
+    toc, _, rest = after.partition("\n## ")
+    listed = re.findall(r"^- \[[^\]]+\]\(#([^)]+)\)$", toc, re.M)
+    sections = [github_slug(title) for title in re.findall(r"^## (.+)$", "## " + rest, re.M)]
+    assert listed == sections

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .asgi.guard import RequestGuardMiddleware
 from .asgi.health import HealthMiddleware
 from .config import Settings
-from .constants import TUS_HEADERS
+from .constants import IETF_HEADERS, TUS_HEADERS
 from .errors import BackendUnavailable, TusError, error_response, render_error, unavailable_types
 from .extras import require_extra
 from .hooks import Hooks
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # helper X-New-Token; a page that waits for an assembly Retry-After; a download Content-Range/-Disposition.
 EXPOSED_HEADERS = [
     *TUS_HEADERS,
+    *IETF_HEADERS,
     "Location",
     "X-New-Token",
     "WWW-Authenticate",
@@ -57,6 +58,9 @@ log = logging.getLogger("tusserver")
 
 ALLOWED_HEADERS = [
     *TUS_HEADERS,
+    *IETF_HEADERS,
+    "Content-Disposition",
+    "Content-Digest",
     "Authorization",
     "Content-Type",
     "X-HTTP-Method-Override",

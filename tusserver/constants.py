@@ -22,3 +22,9 @@ TUS_HEADERS = (
     "Upload-Checksum",
     "Repr-Digest",
 )
+
+# Scope extension (and ASGI message type) of the informational responses our HTTP layer can send.
+INFORMATIONAL = "http.response.informational"
+
+# The resumable-upload draft's fields (docs/ietf.md), exposed to and allowed from browsers with the tus ones.
+IETF_HEADERS = ("Upload-Complete", "Upload-Limit", "Upload-Draft-Interop-Version")

@@ -2,7 +2,9 @@
 
     TusError
     ├── BadRequest (400)              malformed header, unsupported checksum algorithm, bad concat
-    │   └── InvalidInteger (400)
+    │   ├── InvalidInteger (400)
+    │   ├── LengthMismatch (400)      a length contradicting the recorded one
+    │   └── UploadCompleted (400)     appending to a complete upload (resumable-upload draft)
     ├── Unauthorized (401)            missing/invalid token (WWW-Authenticate set)
     ├── Forbidden (403)               another owner, PATCH on a final upload, token for another upload
     ├── UploadNotFound (404)
@@ -23,14 +25,19 @@
     ├── StorageError (500)            a backend failed; logged, never shows internals
     └── InsufficientStorage (507)     no space left (ENOSPC/EDQUOT); the bytes that fit are kept
 
-`render_error` (installed by `app.create_app`) is the one place these become responses.
+`render_error` (installed by `app.create_app`) is the one place these become responses: plain text for
+tus, or problem details (RFC 9457) when the request's protocol set `problem` (the resumable-upload draft,
+protocol/ietf/problems.py), with the problem type the draft names, if any.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +45,15 @@ from starlette.responses import Response
 from .constants import TUS_RESUMABLE, TUS_VERSION
 
 log = logging.getLogger("tusserver")
+
+
+@dataclass
+class Problem:
+    """How an error is told as problem details: `type` (a URI; "about:blank" for a plain status) and
+    extension members, on a response that carries none of tus's own headers."""
+
+    type: str = "about:blank"
+    members: dict[str, Any] = field(default_factory=dict)
 
 
 class TusError(Exception):
@@ -48,6 +64,7 @@ class TusError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.problem: Problem | None = None
 
 
 class BadRequest(TusError):
@@ -57,6 +74,18 @@ class BadRequest(TusError):
 
 class InvalidInteger(BadRequest):
     code = "invalid_integer"
+
+
+class LengthMismatch(BadRequest):
+    """A length that contradicts one recorded before (or the bytes stored)."""
+
+    code = "inconsistent_length"
+
+
+class UploadCompleted(BadRequest):
+    """Appending to an upload that is already complete (the resumable-upload draft's `completed-upload`)."""
+
+    code = "completed_upload"
 
 
 class Unauthorized(TusError):
@@ -85,6 +114,13 @@ class MethodNotAllowed(TusError):
 class OffsetMismatch(TusError):
     status_code = 409
     code = "offset_mismatch"
+
+    def __init__(
+        self, message: str, headers: dict[str, str] | None = None, *, expected: int = 0, provided: int = 0
+    ) -> None:
+        super().__init__(message, headers)
+        self.expected = expected
+        self.provided = provided
 
 
 class Conflict(TusError):
@@ -246,11 +282,22 @@ def is_out_of_space(exc: BaseException) -> bool:
 
 
 def error_response(exc: TusError, method: str) -> Response:
+    if exc.problem is not None:
+        return problem_response(exc, exc.problem, method)
     headers = {"Tus-Resumable": TUS_RESUMABLE, "Cache-Control": "no-store", **exc.headers}
     if exc.status_code == 412:
         headers.setdefault("Tus-Version", TUS_VERSION)
     body = b"" if method == "HEAD" else (exc.message.replace("\n", " ") + "\n").encode()
     return Response(body, status_code=exc.status_code, headers=headers, media_type="text/plain; charset=utf-8")
+
+
+def problem_response(exc: TusError, problem: Problem, method: str) -> Response:
+    """RFC 9457 problem details: `title` is the one-line reason a tus client would get as text."""
+    document = {"type": problem.type, "title": exc.message.replace("\n", " "), "status": exc.status_code}
+    document.update(problem.members)
+    body = b"" if method == "HEAD" else json.dumps(document).encode()
+    headers = {"Cache-Control": "no-store", **exc.headers}
+    return Response(body, status_code=exc.status_code, headers=headers, media_type="application/problem+json")
 
 
 async def render_error(request: Request, exc: Exception) -> Response:

@@ -164,7 +164,10 @@ def test_patch_disconnected_mid_body(real_server: LiveServer, with_checksum: boo
 
 
 def test_server_killed_mid_checksummed_patch_keeps_no_unverified_bytes(server_factory: ServerFactory) -> None:
-    """kill -9 while a checksummed chunk is half on disk: after restart the offset is where it was."""
+    """kill -9 while a checksummed chunk is half on disk: after restart the offset is where it was.
+
+    The second PATCH rewrites the marker the first one left (blank) in place: the on-disk point a
+    kill must find right."""
     server = server_factory("--write-buffer", "65536")
     head_part = b"h" * 1000
     url = server.create(1000 + 300_000)
@@ -188,3 +191,6 @@ def test_server_killed_mid_checksummed_patch_keeps_no_unverified_bytes(server_fa
     assert patch(server.client, url, chunk, 1000, f"sha256 {digest('sha256', chunk)}").status_code == 204
     assert server.client.get(url).content == head_part + chunk
     assert data_file.stat().st_size == 1000 + len(chunk)
+    # The marker, kept blank between checksummed PATCHes (the first one made it, the killed one rewrote
+    # it in place), goes with the upload's last byte.
+    assert not data_file.with_name(data_file.name + ".unverified").exists()

@@ -2,10 +2,10 @@
 
 Seeded, so a failure names the request that reproduces it. Every method on the base path, on real uploads
 (unfinished, finished, deferred-length, partial, another user's), on unknown ids and on odd paths, with
-random values for every tus header, with and without a valid token. Most go through one keep-alive httpx
-connection (fast); what httpx refuses to send (bad bytes in headers, wrong or doubled Content-Length, bodies
-cut short, bare LF, obs-fold) goes through raw sockets. After: no response ≥ 500, no traceback in the
-server's log, and a full create + PATCH + HEAD still works.
+random values for every tus header and the IETF draft's, with and without a valid token. Most go through
+one keep-alive httpx connection (fast); what httpx refuses to send (bad bytes in headers, wrong or doubled
+Content-Length, bodies cut short, bare LF, obs-fold) goes through raw sockets. After: no response ≥ 500,
+no traceback in the server's log, and a full create + PATCH + HEAD still works.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.support import TUS, LiveServer
 from tusserver.auth.tokens import TokenService
 from tusserver.config import Settings
 
+PARTIAL = "application/partial-upload"
 SEED = int(os.environ.get("TUSSERVER_FUZZ_SEED", "11"))
 HTTPX_REQUESTS = 1100
 RAW_REQUESTS = 160
@@ -157,7 +158,24 @@ def _header_values(rng: random.Random, target: Target) -> dict[str, Callable[[],
             ]
         ),
         "Content-Type": lambda: rng.choice(
-            [OCTET, OCTET, "", "text/plain", OCTET + "; x=y", "application/OFFSET+octet-stream", _junk(rng)]
+            [OCTET, OCTET, "", "text/plain", OCTET + "; x=y", "application/OFFSET+octet-stream", PARTIAL, _junk(rng)]
+        ),
+        # The resumable-upload draft (docs/ietf.md) on the same endpoint.
+        "Upload-Draft-Interop-Version": lambda: rng.choice(
+            ["8", "8", "6", "5", "7", "", "08", "8;x", "-8", _junk(rng)]
+        ),
+        "Upload-Complete": lambda: rng.choice(["?0", "?1", "?1", "?2", "", "true", "?1;a=b", "?0 ?1", _junk(rng)]),
+        "Content-Disposition": lambda: rng.choice(
+            [
+                'inline; filename="a.txt"',
+                "attachment; filename*=UTF-8''%ff%fe",
+                'inline; filename="',
+                "inline",
+                _junk(rng),
+            ]
+        ),
+        "Content-Digest": lambda: rng.choice(
+            [f"sha-256=:{_b64(rng, 32)}:", f"sha-512=:{_b64(rng, 64)}:", "sha-256=:x:", "md5=:AAAA:", _junk(rng)]
         ),
         "Range": lambda: rng.choice(
             [

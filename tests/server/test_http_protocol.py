@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from tests.support import free_port, read_http_response, wait_for
+from tusserver.constants import INFORMATIONAL
 from tusserver.server.http_protocol import GuardedHttpToolsProtocol, LeanHttpToolsProtocol, TransportLimits, supported
 
 received_disconnect = threading.Event()
@@ -38,6 +39,9 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if scope["path"] == "/late":  # the app makes the client wait (a lock, a slow disk) before it reads
         await asyncio.sleep(LIMITS.read_timeout_s * 3)
+    if scope["path"] == "/interim":  # the draft's 104, twice
+        for n in (1, 2):
+            await scope["extensions"][INFORMATIONAL].send(104, [(b"upload-offset", b"%d" % n)])
     digest, size = hashlib.sha256(), 0
     cycle_class = type(getattr(receive, "__self__", None)).__name__
     while True:
@@ -49,7 +53,15 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
         size += len(message["body"])
         if not message.get("more_body"):
             break
-    body = json.dumps({"size": size, "sha256": digest.hexdigest(), "cycle": cycle_class}).encode()
+    echo = {"size": size, "sha256": digest.hexdigest(), "cycle": cycle_class}
+    if scope["path"] == "/interim-late":  # the echo's head is out: a 1xx now would break the framing
+        length = len(json.dumps({**echo, "late_interim_sent": 0}))  # 0 or 1: the same length
+        head = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        echo["late_interim_sent"] = int(await scope["extensions"][INFORMATIONAL].send(104, []))
+        await send({"type": "http.response.body", "body": json.dumps(echo).encode()})
+        return
+    body = json.dumps(echo).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -237,3 +249,32 @@ def test_an_untested_uvicorn_release_falls_back(monkeypatch: pytest.MonkeyPatch)
     assert supported()
     monkeypatch.setattr(uvicorn, "__version__", "0.99.0")
     assert not supported()
+
+
+@pytest.mark.parametrize(("version", "interim"), [("1.1", [104, 104]), ("1.0", [])])
+def test_informational_responses_come_before_the_final_one(base_url: str, version: str, interim: list[int]) -> None:
+    """The app's 1xx responses (scope extension INFORMATIONAL) are written before its final response; never
+    to an HTTP/1.0 client, which RFC 9110 forbids; never once the response started."""
+    port = int(base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST /interim HTTP/{version}\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".encode())
+        seen, rest = [], b""
+        while True:
+            response = read_http_response(sock, rest)
+            rest = response.rest
+            if response.status != 104:
+                break
+            seen.append((response.status, response.headers["upload-offset"]))
+    assert [status for status, _ in seen] == interim
+    assert [offset for _, offset in seen] == [str(n + 1) for n in range(len(interim))]
+    assert response.status == 200
+    expect(json.loads(response.body), b"abc")
+
+
+def test_no_informational_response_once_the_response_started(base_url: str) -> None:
+    port = int(base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /interim-late HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        response = read_http_response(sock)
+    assert response.status == 200
+    assert json.loads(response.body)["late_interim_sent"] == 0

@@ -231,6 +231,11 @@ def test_local_store_failed_record_writes_leave_nothing(tmp_path: Path, monkeypa
         existing = await new_upload(store, None, metadata={"name": "YQ=="})
         before = sorted(os.listdir(tmp_path))
         monkeypatch.setattr(local_module, "write_file", write_nothing)
+
+        def pwrite_nothing(fd: int, data: bytes, position: int) -> None:
+            raise _no_space()
+
+        monkeypatch.setattr(local_module, "pwrite_all", pwrite_nothing)  # the marker is written in place
         with pytest.raises(InsufficientStorage):
             await store.create(UploadInfo(id=new_upload_id(), length=10))
         existing.length = 10

@@ -9,6 +9,9 @@ temporary name), and a HEAD none.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from tests.conftest import ServerFactory
 from tests.inotify_support import DirectoryEvents
 from tests.support import PATCH, TUS
@@ -38,3 +41,21 @@ def test_small_uploads_and_heads_make_few_directory_entries(server_factory: Serv
     assert len(uploads_made) <= MAX_CREATED_PER_UPLOAD * UPLOADS, events.kinds(uploads_made)
     assert heads_made == [], events.kinds(heads_made)
     assert events.removed == [], events.kinds(events.removed)  # nothing made to be thrown away
+
+
+def test_checksummed_patches_reuse_one_marker(server_factory: ServerFactory) -> None:
+    """The `.unverified` marker of a checksummed PATCH was made and removed by every such PATCH."""
+    server = server_factory()
+    piece = b"y" * 1000
+    digest = "sha256 " + base64.b64encode(hashlib.sha256(piece).digest()).decode()
+    uploads, patches = 20, 5
+    server.client.delete(server.create(1), headers=TUS)  # the first requests may make lasting files
+    with DirectoryEvents(server.data_dir) as events:
+        for _ in range(uploads):
+            url = server.create(len(piece) * patches)
+            for n in range(patches):
+                headers = {**PATCH, "Upload-Offset": str(n * len(piece)), "Upload-Checksum": digest}
+                assert server.client.patch(url, content=piece, headers=headers).status_code == 204
+            events.drain()
+    assert len(events.created) <= MAX_CREATED_PER_UPLOAD * uploads, events.kinds(events.created)
+    assert not list(server.data_dir.glob("*.unverified"))  # complete uploads keep no marker

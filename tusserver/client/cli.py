@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .dialect import Dialect
 from .errors import UploadError
 from .options import UploadOptions, default_resume_file, parse_size
 from .session import TokenHolder
@@ -85,6 +86,9 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                         "SSL_CERT_FILE does the same for every program [default the system's]")  # fmt: skip
     parser.add_argument("--insecure", "-k", action="store_true",
                         help="do not check the server's TLS certificate, like curl's (tests only)")  # fmt: skip
+    parser.add_argument("--protocol", choices=("tus", "ietf"), default="tus",
+                        help="tus 1.0, or the IETF draft Resumable Uploads for HTTP (interop 8) "
+                        "[default tus]")  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
     parser.set_defaults(func=run)
 
@@ -117,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"tusserver upload: {problem}", file=sys.stderr)
         return 2
+    conflict = Dialect(args.protocol).check(args.parallel, args.checksum)
+    if conflict:
+        print(f"tusserver upload: {conflict}", file=sys.stderr)
+        return 2
     headers = {}
     for raw in args.header:
         name, _, value = raw.partition(":")
@@ -136,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         headers=headers,
         cacert=args.cacert,
         insecure=args.insecure,
+        protocol=args.protocol,
     )
     hint = dedup_hint(options)
     if hint is not None and not args.quiet:

@@ -41,3 +41,4 @@ class UploadOptions:
     # (--insecure). Neither: the system store, or the bundle named by SSL_CERT_FILE / SSL_CERT_DIR.
     cacert: Path | None = None
     insecure: bool = False
+    protocol: str = "tus"  # or "ietf": the resumable-upload draft, interop 8 (client/dialect.py)

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 
+from .dialect import Dialect
 from .errors import AuthError, UploadError
 from .options import UploadOptions
 
-TUS = {"Tus-Resumable": "1.0.0"}
 RETRY_STATUSES = {423, 500, 502, 503, 504, 507}  # 507: the server's disk is full; space may be freed
 
 
@@ -89,6 +89,7 @@ class Session:
         self.options = options
         self.tokens = tokens
         self.say = say or (lambda message: None)
+        self.dialect = Dialect(options.protocol)
         self.http = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10), verify=tls_verify(options))
         self.bytes_sent = 0
 
@@ -96,7 +97,7 @@ class Session:
         self.http.close()
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {**TUS, **self.options.headers, **(extra or {})}
+        headers = {**self.dialect.headers, **self.options.headers, **(extra or {})}
         token = self.tokens.token
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -24,7 +24,6 @@ from .progress import Progress, human_size
 from .resume import ResumeStore, fingerprint
 from .session import RETRY_STATUSES, RateLimiter, Session, TokenHolder, describe_network_error, read_range
 
-OCTET = "application/offset+octet-stream"
 _BLOCK = 256 * 1024
 
 
@@ -83,7 +82,7 @@ def _offset_of(session: Session, url: str) -> int | None:
     response = session.retrying("HEAD", url)
     if response.status_code in (404, 410, 403):
         return None
-    if response.status_code != 200 or "upload-offset" not in response.headers:
+    if response.status_code != session.dialect.head_status or "upload-offset" not in response.headers:
         raise UploadError(f"HEAD {url} answered {response.status_code}")
     return int(response.headers["upload-offset"])
 
@@ -95,9 +94,10 @@ def send_range(ctx: Context, session: Session, url: str, base: int, length: int,
     integrity_failures = 0
     while offset < length:
         end = min(offset + options.chunk_size, length)
-        headers = {"Upload-Offset": str(offset), "Content-Type": OCTET, "Content-Length": str(end - offset)}
+        headers = session.dialect.append(offset, end, length)
         if options.checksum:
-            headers["Upload-Checksum"] = _checksum(ctx.path, base + offset, base + end, options.checksum)
+            checksum = _checksum(ctx.path, base + offset, base + end, options.checksum)
+            headers.update(session.dialect.checksum(checksum))
         body = read_range(ctx.path, base + offset, base + end, _BLOCK, ctx.limiter, ctx.progress.advance)
         try:
             response = session.request("PATCH", url, headers, content=body)
@@ -194,7 +194,7 @@ class Uploader:
         return url
 
     def _create(self, session: Session, length: int, extra: dict[str, str]) -> httpx.Response:
-        headers = {"Upload-Length": str(length), **extra}
+        headers = {"Upload-Length": str(length), **session.dialect.creation(), **extra}
         if self.metadata:
             headers["Upload-Metadata"] = _metadata_header(self.metadata)
         response = session.retrying("POST", self.endpoint, headers)

@@ -66,10 +66,10 @@ class CreationHandler:
             raise BadRequest("send either Upload-Length or Upload-Defer-Length, not both")
         caller.check_size(length)
 
-        has_body = _has_body(request)
-        if has_body:
+        with_body = has_body(request)
+        if with_body:
             check_content_type(headers, "a creation request with a body needs")
-        checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms) if has_body else None
+        checksum = parse_checksum(headers.get("upload-checksum"), ctx.checksum_algorithms) if with_body else None
 
         info = UploadInfo(
             id=new_upload_id(),
@@ -82,11 +82,11 @@ class CreationHandler:
         )
         if await self.uploads.create(info, caller):  # instant upload: the bytes are already here
             answer = {"Location": ctx.urls.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
-            if has_body and not await discard_body(request, limit=info.offset):
+            if with_body and not await discard_body(request, limit=info.offset):
                 answer["Connection"] = "close"
             return tus_response(201, answer)
         location = ctx.urls.upload_url(request, info.id)  # after `create`: a missed instant upload changes the id
-        if has_body:
+        if with_body:
             content_length = parse_int("Content-Length", headers.get("content-length"))
             cap = caller.size_cap
             limit = info.length if info.length is not None else cap if cap is not None else MAX_INT
@@ -103,7 +103,7 @@ class CreationHandler:
         elif info.length == 0:
             await self.uploads.finish(info, caller)
         response_headers = {"Location": location, **expires_header(self.uploads.expiry, info)}
-        if has_body or info.length == 0:
+        if with_body or info.length == 0:
             response_headers["Upload-Offset"] = str(info.offset)
         return tus_response(201, response_headers)
 
@@ -176,7 +176,8 @@ class CreationHandler:
         return part
 
 
-def _has_body(request: Request) -> bool:
+def has_body(request: Request) -> bool:
+    """Whether a request carries content (Content-Length above 0, or chunked)."""
     length = request.headers.get("content-length")
     if length is not None:
         return length.strip() not in ("0", "")

@@ -1,9 +1,5 @@
-"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: parse → check access → call the upload service → render.
-
-Access is checked before the lock is taken: waiting for a lock asks the holder to let go, so a request
-that is going to be refused (another owner, a token restricted to another upload) must never wait for
-one, or anyone with a valid token could cut other people's PATCHes. The service checks it again under
-the lock.
+"""OPTIONS, HEAD, PATCH and DELETE on tus uploads: parse → check access (gate.py) → call the upload
+service → render.
 
 Handlers raise `TusError`s; `errors.render_error` turns them into responses.
 """
@@ -13,7 +9,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth.access import check_upload_access, identity_of
 from ..constants import TUS_VERSION
 from ..errors import BadRequest, Forbidden
 from ..models import UploadInfo
@@ -21,6 +16,7 @@ from ..storage.ids import check_upload_id
 from .body import BodyReader
 from .context import TusContext, check_tus_resumable
 from .download import DownloadHandler
+from .gate import admit, terminate
 from .headers import check_content_type, parse_checksum, parse_int, serialise_metadata
 from .responses import expires_header, tus_response
 
@@ -41,25 +37,6 @@ class TusHandler:
 
     async def options(self, request: Request) -> Response:
         return tus_response(204, self._options_headers)
-
-    async def _check_access(self, request: Request, upload_id: str) -> UploadInfo | None:
-        """Refuse before locking (see the module docstring); the checks are repeated under the lock.
-
-        Only with auth on: without it no one is refused for who they are, and a PATCH saves a read."""
-        if identity_of(request.scope) is None:
-            return None
-        info = await self.uploads.get(upload_id)
-        check_upload_access(request.scope, info.id, info.owner)
-        return info
-
-    async def _pre_access(self, request: Request, upload_id: str, known: UploadInfo | None) -> UploadInfo | None:
-        """The pre-access hook (and pre-terminate's need of the record) before any lock is taken."""
-        hooks = self.ctx.hooks
-        if not (hooks.wants("pre-access") or hooks.wants("pre-terminate")):
-            return known
-        info = known or await self.uploads.get(upload_id)
-        await hooks.pre_access(request, info)
-        return info
 
     async def head(self, request: Request) -> Response:
         if "tus-resumable" not in request.headers and not self.ctx.settings.disable_download:
@@ -109,7 +86,7 @@ class TusHandler:
         content_length = parse_int("Content-Length", headers.get("content-length"))
         checksum = parse_checksum(headers.get("upload-checksum"), self.ctx.checksum_algorithms)
 
-        known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
+        known = await admit(self.ctx, request, upload_id)
         if known is not None and known.is_final:  # its lock is the assembler's: do not even wait for it
             raise Forbidden("final uploads cannot be PATCHed")
         reader = BodyReader(request, limit=0)
@@ -127,11 +104,5 @@ class TusHandler:
 
     async def delete(self, request: Request) -> Response:
         check_tus_resumable(request)
-        upload_id = check_upload_id(request.path_params["upload_id"])
-        if self.ctx.stores.terminater is None:
-            raise BadRequest("this server does not support termination")
-        known = await self._pre_access(request, upload_id, await self._check_access(request, upload_id))
-        if known is not None and self.ctx.hooks.wants("pre-terminate"):
-            await self.ctx.hooks.pre_terminate(request, known)
-        await self.uploads.terminate(upload_id, self.ctx.caller(request))
+        await terminate(self.ctx, request, check_upload_id(request.path_params["upload_id"]))
         return tus_response(204)

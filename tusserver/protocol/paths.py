@@ -17,15 +17,10 @@ from ..errors import UploadNotFound
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def literal_upload_path(endpoint: Endpoint) -> Endpoint:
-    async def checked(request: Request) -> Response:
-        raw = request.scope.get("raw_path")
-        if isinstance(raw, bytes):
-            upload_id = str(request.path_params.get("upload_id", ""))
-            last = raw.split(b"?", 1)[0].rsplit(b"/", 1)[-1]
-            if last != upload_id.encode("latin-1", "replace"):
-                raise UploadNotFound()
-        return await endpoint(request)
-
-    checked.__doc__ = endpoint.__doc__
-    return checked
+def check_literal(request: Request) -> None:
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):
+        upload_id = str(request.path_params.get("upload_id", ""))
+        last = raw.split(b"?", 1)[0].rsplit(b"/", 1)[-1]
+        if last != upload_id.encode("latin-1", "replace"):
+            raise UploadNotFound()

@@ -37,6 +37,13 @@ never sees those bytes: it was left at the start of the body, so once the body's
 fresh parser takes over the connection at the next request head. A transfer that ends before the body
 does (the upload is full, another request wants the upload) leaves the rest to be read and dropped here,
 outside the parser, so the connection stays in step for the next request.
+
+Both offer the app informational (1xx) responses, which uvicorn cannot send: the scope extension
+`INFORMATIONAL` is an `Informational` the app calls, `await extension.send(104, headers)` (the
+resumable-upload draft's `104 (Upload Resumption Supported)`), before it starts its response. It is
+written at once, or dropped when it no longer may be (a response started, an HTTP/1.0 client, a closed
+socket). An object the app calls rather than an ASGI message through `send`: every response would
+otherwise pay for a `send` that looks for it (bench/instructions.py).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, cast
 
 import httptools
@@ -60,7 +68,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from ..config import Settings
-from ..constants import TUS_VERSION
+from ..constants import INFORMATIONAL, TUS_VERSION
 from ..fileops import pwrite_all
 from ..hashing.algorithms import Hasher
 from . import body_pump
@@ -215,6 +223,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if type(cycle) is RequestResponseCycle:  # the one just made for this request; its task has not run yet
+            # ASGI types extensions as dict[str, dict]; the value is our object
+            self.scope["extensions"] = {INFORMATIONAL: Informational(cycle)}  # type: ignore[dict-item]
             self._new_cycle(cycle)
 
     def _new_cycle(self, cycle: RequestResponseCycle) -> None:
@@ -272,6 +282,42 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return max(self._last_read, self.flow.asked_at) + timeout
 
 
+class Informational:
+    """Writes the informational responses of one request (scope extension `INFORMATIONAL`)."""
+
+    __slots__ = ("_cycle",)
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+
+    async def send(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Write one 1xx response now; False when it may no longer be sent (it is then dropped)."""
+        if not 100 <= status < 200 or status == 101:
+            raise ValueError(f"{status} is not an informational status")
+        cycle = self._cycle
+        if cycle.response_started or cycle.disconnected or cycle.transport.is_closing():
+            return False
+        if cycle.scope.get("http_version", "1.1") != "1.1":
+            return False  # RFC 9110 15.2: never to an HTTP/1.0 client
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
+        for name, value in headers:
+            if b"\r" in name + value or b"\n" in name + value:
+                raise ValueError("invalid header in an informational response")
+            lines.append(b"%s: %s\r\n" % (name, value))
+        lines.append(b"\r\n")
+        cycle.transport.write(b"".join(lines))
+        return True
+
+
+def _reason(status: int) -> bytes:
+    if status == 104:
+        return b"Upload Resumption Supported"
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Informational"
+
+
 class _DrainingCycle(RequestResponseCycle):
     """uvicorn's cycle, whose `send` returns only once the socket has taken the write buffer down to its
     low-water mark.
@@ -323,7 +369,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         self._body_left = _content_length(self.headers)
         if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
             # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
-            self.scope["extensions"] = {DIRECT_BODY: DirectBody(self, lean)}  # type: ignore[dict-item]
+            self.scope["extensions"][DIRECT_BODY] = DirectBody(self, lean)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         self._body_left -= len(body)
@@ -636,7 +682,10 @@ def supported() -> bool:
     """Whether the installed uvicorn is a tested release with the attributes these protocols rely on."""
     if ".".join(uvicorn.__version__.split(".")[:2]) not in TESTED_UVICORN:
         return False
-    needed = ("waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete")
+    needed = (
+        "waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete",
+        "response_started",
+    )  # fmt: skip
     init = RequestResponseCycle.__init__.__code__
     hooks = (
         "on_body", "on_headers_complete", "on_message_complete", "on_response_complete", "send_400_response",

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..config import Settings
 from ..constants import MAX_INT
-from ..errors import BadRequest, ChecksumMismatch, Forbidden, InsufficientStorage, OffsetMismatch, TooLarge
+from ..errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Forbidden,
+    InsufficientStorage,
+    LengthMismatch,
+    OffsetMismatch,
+    TooLarge,
+    UploadCompleted,
+)
 from ..hashing.algorithms import Checksum, Hasher, new_hasher
 from ..hooks import Hooks
 from ..locking.base import Locker, ReleaseCallback
@@ -195,14 +204,24 @@ class Uploads:
         body: Body,
         caller: Caller,
         on_release_request: ReleaseCallback | None = None,
+        complete: bool | None = None,
     ) -> UploadInfo:
-        """PATCH: check the offset and any declared length under the lock, store the body, report progress."""
+        """PATCH: check the offset and any declared length under the lock, store the body, report progress.
+
+        `complete` is the resumable-upload draft's `Upload-Complete` (None for tus): then a complete upload
+        takes no more requests (`UploadCompleted`), and True ends the upload where the body ends."""
         async with self.lock(upload_id, on_release_request=on_release_request):
             info = await self.load(upload_id, caller)
             if info.is_final:
                 raise Forbidden("final uploads cannot be PATCHed")
             if offset != info.offset:
-                raise OffsetMismatch(f"Upload-Offset {offset} does not match the upload's offset {info.offset}")
+                raise OffsetMismatch(
+                    f"Upload-Offset {offset} does not match the upload's offset {info.offset}",
+                    expected=info.offset,
+                    provided=offset,
+                )
+            if complete is not None and info.is_complete:
+                raise UploadCompleted("the upload is already complete")
             declares_length = new_length is not None and self._check_deferred_length(info, new_length, caller)
             length = new_length if declares_length else info.length
             if length is None:
@@ -218,17 +237,30 @@ class Uploads:
                 await self.stores.core.save_info(info)
             body.limit = limit
             await self.write(info, body, checksum, caller)
+            if complete and body.complete:
+                await self.declare_end(info, caller)
             await self.hooks.emit("post-receive", info, caller.request)
         return info
+
+    async def declare_end(self, info: UploadInfo, caller: Caller) -> None:
+        """The client says the upload ends at its offset (the draft's `Upload-Complete: ?1`); under the lock."""
+        if info.is_complete:
+            return
+        if info.length is not None:
+            raise LengthMismatch(f"the upload ends at {info.offset} bytes, but its length is {info.length}")
+        await self.finals.check_declared_length(info, info.offset)
+        info.length = info.offset
+        await self.stores.core.save_info(info)
+        await self.finish(info, caller)
 
     def _check_deferred_length(self, info: UploadInfo, length: int, caller: Caller) -> bool:
         """Validate an `Upload-Length` sent on PATCH; True when it sets a deferred length (to be saved)."""
         if info.length is not None:
             if length != info.length:
-                raise BadRequest("Upload-Length cannot change once set")
+                raise LengthMismatch("Upload-Length cannot change once set")
             return False
         if length < info.offset:
-            raise BadRequest(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
+            raise LengthMismatch(f"Upload-Length {length} is less than the bytes already stored ({info.offset})")
         caller.check_size(length)
         return True
 
