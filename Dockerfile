@@ -4,10 +4,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     TUSSERVER_HOST=0.0.0.0 TUSSERVER_PORT=1080 TUSSERVER_DATA_DIR=/data
 
+# The extras to install: EXTRAS=azure,redis or gcs,redis for the other clouds (docker build --build-arg);
+# metrics is always in.
+ARG EXTRAS=s3,redis
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tusserver ./tusserver
-RUN pip install --no-cache-dir '.[s3,redis,metrics]' \
+RUN pip install --no-cache-dir ".[${EXTRAS},metrics]" \
     && useradd --system --uid 10001 --home-dir /app tus \
     && mkdir -p /data && chown tus /data
 

@@ -10,7 +10,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps bench bench-instructions soak docs-images clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps bench bench-clouds bench-instructions soak docs-images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+# The Azure and GCS stores against @tus/server's on the same emulators (Azurite from tests/node, fake-gcs-server).
+bench-clouds: $(STAMP) node-deps
+	$(BIN)/python bench/clouds.py $(ARGS)
 
 bench-instructions: $(STAMP)
 	$(BIN)/python bench/instructions.py $(ARGS)

@@ -37,7 +37,7 @@ _HELP = {
     "port": "TCP port to listen on",
     "base_path": "URL path under which uploads live",
     "data_dir": "directory where the file store keeps uploads (created if missing)",
-    "store": "storage backend: file, memory or s3",
+    "store": "storage backend: file, memory, s3, azure or gcs",
     "locker": "upload locks: file, memory or redis (default: file with the file store, else memory)",
     "workers": "worker processes (needs locker file or redis)",
     "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded when building Location URLs",
@@ -117,6 +117,16 @@ _HELP = {
     "s3_parts_in_flight": "S3 parts one PATCH sends at once (each holds one part in memory)",
     "s3_memory_bytes": "memory for S3 parts being sent, shared by all PATCHes of a process (a PATCH waits, not "
     "reading its body, when its next part does not fit)",
+    "azure_container": "container for --store azure (required with it)",
+    "azure_connection_string": "Azure storage connection string (none: AZURE_STORAGE_CONNECTION_STRING; prefer "
+    "the env variable: flags show in ps)",
+    "azure_prefix": "name prefix for every blob the Azure store writes",
+    "gcs_bucket": "bucket for --store gcs (required with it)",
+    "gcs_project": "Google Cloud project (none: GOOGLE_CLOUD_PROJECT or the credentials'); STORAGE_EMULATOR_HOST "
+    "selects an emulator",
+    "gcs_prefix": "name prefix for every object the GCS store writes",
+    "store_spool_bytes": "temporary disk for parts still arriving, shared by all PATCHes of a process (object "
+    "stores); a PATCH whose next bytes do not fit waits, reading nothing, instead of filling the disk",
 }
 
 _METAVARS = {
@@ -146,6 +156,12 @@ _METAVARS = {
     "s3_endpoint_url": "URL",
     "s3_region": "REGION",
     "s3_prefix": "PREFIX",
+    "azure_container": "NAME",
+    "azure_connection_string": "STRING",
+    "azure_prefix": "PREFIX",
+    "gcs_bucket": "BUCKET",
+    "gcs_project": "ID",
+    "gcs_prefix": "PREFIX",
     "instant_upload": "MODE",  # auto, on, off
 }
 
@@ -159,7 +175,8 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": (
         "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",
         "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix", "s3_part_size_bytes", "s3_parts_in_flight",
-        "s3_memory_bytes",
+        "s3_memory_bytes", "azure_container", "azure_connection_string", "azure_prefix", "gcs_bucket", "gcs_project",
+        "gcs_prefix", "store_spool_bytes",
     ),
     "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
     "limits": (
@@ -187,6 +204,7 @@ SIZES_NOTE = "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024): 512K, 8
 # What `tusserver cleanup` reads: where the uploads are, how they are locked, and when they expire.
 CLEANUP_FIELDS = (
     "data_dir", "store", "locker", "redis_url", "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix",
+    "azure_container", "azure_connection_string", "azure_prefix", "gcs_bucket", "gcs_project", "gcs_prefix",
     "expire_after_s", "log_level",
 )  # fmt: skip
 # What `tusserver token` reads: the secret it signs with, the claims the server checks, and the keys that

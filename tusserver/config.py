@@ -136,6 +136,18 @@ class Settings:
     s3_part_size_bytes: int = 8 * 1024**2  # preferred; grown per upload when 10,000 parts would not hold it
     s3_parts_in_flight: int = 3  # each costs one part of memory per PATCH
     s3_memory_bytes: int = 128 * 1024**2  # parts held in memory by all PATCHes of a process at once
+    # Azure Blob Storage (store "azure")
+    azure_container: str = ""
+    azure_connection_string: str = ""  # empty: AZURE_STORAGE_CONNECTION_STRING
+    azure_prefix: str = ""
+
+    # Google Cloud Storage (store "gcs")
+    gcs_bucket: str = ""
+    gcs_project: str = ""  # empty: GOOGLE_CLOUD_PROJECT, or the credentials' own
+    gcs_prefix: str = ""
+
+    # Object stores (s3, azure, gcs)
+    store_spool_bytes: int = 256 * 1024**2  # local spool (temporary files) held by all PATCHes of a process at once
 
     @property
     def auth_enabled(self) -> bool:
@@ -180,6 +192,7 @@ class Settings:
             "write_buffer_total_bytes": self.write_buffer_total_bytes,
             "token_ttl_s": self.token_ttl_s,
             "token_max_age_s": self.token_max_age_s,
+            "store_spool_bytes": self.store_spool_bytes,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -97,7 +97,8 @@ def test_cleanup_help_lists_only_what_cleanup_uses(capsys: pytest.CaptureFixture
     flags = {word.split("=")[0] for word in out.split() if word.startswith("--") and not word.startswith("--no-")}
     flags = {flag.strip("[],") for flag in flags}
     assert flags == {"--help", "--data-dir", "--store", "--locker", "--redis-url", "--s3-bucket", "--s3-endpoint-url",
-                     "--s3-region", "--s3-prefix", "--expire-after", "--log-level"}  # fmt: skip
+                     "--s3-region", "--s3-prefix", "--azure-container", "--azure-connection-string", "--azure-prefix",
+                     "--gcs-bucket", "--gcs-project", "--gcs-prefix", "--expire-after", "--log-level"}  # fmt: skip
 
 
 def test_token_and_upload_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:
@@ -169,7 +170,7 @@ def test_every_setting_is_used_by_the_server() -> None:
 
 
 SIZE_FIELDS = ["max_size_bytes", "max_metadata_bytes", "max_header_bytes", "write_buffer_bytes",
-               "write_buffer_total_bytes", "s3_part_size_bytes", "s3_memory_bytes"]  # fmt: skip
+               "write_buffer_total_bytes", "s3_part_size_bytes", "s3_memory_bytes", "store_spool_bytes"]  # fmt: skip
 
 
 def test_every_size_setting_takes_a_suffix_as_flag_and_env() -> None:

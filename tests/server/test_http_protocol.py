@@ -67,7 +67,7 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-KINDS = {"lean": (LeanHttpToolsProtocol, "_PiecesCycle"), "guarded": (GuardedHttpToolsProtocol, "_DrainingCycle")}
+KINDS = {"lean": (LeanHttpToolsProtocol, "_PiecesCycle"), "guarded": (GuardedHttpToolsProtocol, "_KeptBodyCycle")}
 CYCLE: dict[str, str] = {}
 
 

@@ -17,13 +17,16 @@ from typing import Any
 
 import pytest
 
+from tests.cloud_support import AzureServer, GCSServer
 from tests.s3_support import S3Server
 from tests.storage.contract import StoreContract, chunks, new_upload, read_all, run
 from tusserver.errors import InsufficientStorage, UploadGone, UploadNotFound
 from tusserver.models import UploadInfo
 from tusserver.storage import local as local_module
+from tusserver.storage.azure import AzureStore
 from tusserver.storage.base import Store
 from tusserver.storage.composer import StoreComposer
+from tusserver.storage.gcs import GCSStore
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.local import LocalStore
 from tusserver.storage.memory import MemoryStore
@@ -39,6 +42,16 @@ def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return S3Store(server.client(), server.bucket, prefix="contract/")
 
 
+def _azure(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    server: AzureServer = request.getfixturevalue("azure_server")
+    return AzureStore(server.container_client(), prefix="contract/")
+
+
+def _gcs(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    server: GCSServer = request.getfixturevalue("gcs_server")
+    return GCSStore(server.client().bucket(server.bucket), prefix="contract/")  # type: ignore[attr-defined]
+
+
 STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
     "memory": lambda request, tmp_path: MemoryStore(),
     "local": lambda request, tmp_path: LocalStore(tmp_path / "data"),
@@ -47,6 +60,8 @@ STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
         tmp_path / "data", write_buffer_bytes=64 * 1024, write_in_thread=True
     ),
     "s3": _s3,
+    "azure": _azure,
+    "gcs": _gcs,
 }
 
 

@@ -8,11 +8,13 @@ import os
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
+from tests.client.helpers import body_bytes_received
 from tests.conftest import ServerFactory
 from tests.s3_support import CREDENTIALS, S3Server
 from tests.storage.contract import chunks, read_all, written_partials
-from tests.support import TUS, wait_for
+from tests.support import PATCH, TUS, half_patch, wait_for
 from tusserver.models import UploadInfo
 from tusserver.storage.ids import new_upload_id
 from tusserver.storage.s3.store import MIN_PART, S3Store
@@ -92,3 +94,27 @@ def test_server_on_s3_resumes_after_restart(server_factory: ServerFactory, s3_se
     assert r.headers["Upload-Offset"] == str(len(data))
     assert hashlib.sha256(httpx.get(url, timeout=60).content).digest() == hashlib.sha256(data).digest()
     assert httpx.get(url, headers={"Range": "bytes=10-19"}).content == data[10:20]
+
+
+@pytest.mark.parametrize("http", ["--lean-http", "--no-lean-http"])
+@pytest.mark.parametrize("sent", [60 * 1024, 9 * MiB + 12345], ids=["tail-only", "part-and-tail"])
+def test_dropped_patch_keeps_every_byte_that_arrived(
+    server_factory: ServerFactory, s3_server: S3Server, sent: int, http: str
+) -> None:
+    """A PATCH whose client sends part of its body and closes at once (one instance on moto, no proxy): the
+    last bytes arrive with the end of the connection. Before, uvicorn dropped what it held at that moment,
+    so the upload kept none of a small body and lost the end of a large one; now HEAD counts every byte."""
+    data = os.urandom(20 * MiB)
+    server = server_factory(*s3_server.serve_flags, http, "--metrics", env=CREDENTIALS)
+    url = server.create(len(data))
+    half_patch(server, url, data[:sent], promised=len(data)).close()  # the client vanishes mid-body
+    # No HEAD before the server has read the body: a HEAD asks the PATCH to stop reading at once.
+    wait_for(lambda: body_bytes_received(server.url) >= sent, timeout=60, what="the server reading the body")
+    offset = wait_for(
+        lambda: (o := int(httpx.head(url, headers=TUS).headers["Upload-Offset"])) == sent and o,
+        timeout=60,
+        what=f"HEAD counting the {sent} bytes sent",
+    )
+    r = httpx.patch(url, content=data[offset:], headers={**PATCH, "Upload-Offset": str(offset)}, timeout=60)
+    assert r.status_code == 204, r.text
+    assert hashlib.sha256(httpx.get(url, timeout=60).content).digest() == hashlib.sha256(data).digest()

@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..hashing.algorithms import Hasher
 from ..server.body_pump import Ended, Stopper
-from ..server.direct_body import direct_source
+from ..server.direct_body import direct_source, take_buffered
 
 _HASH_BATCH_BYTES = 1024 * 1024
 
@@ -120,20 +120,28 @@ class BodyReader:
                 # either way stop reading and let the writer keep (and report) what already arrived.
                 self._task.uncancel()
                 self.interrupted = True
-                return
+                break
             finally:
                 self._in_receive = False
-            if not chunk:
-                continue
-            room = self.limit - self.received
-            if len(chunk) > room:
-                self.overflow = True
-                chunk = chunk[:room]
-            if chunk:
-                self.received += len(chunk)
-                yield chunk
+            for piece in self._capped(chunk):
+                yield piece
             if self.overflow:
                 return
+        # Cut short: the bytes the server already read are kept too, not only those handed over so far
+        # (a client that sent its body and vanished, then a HEAD asking for the lock, lost them).
+        for piece in self._capped(take_buffered(self._request.scope)):
+            yield piece
+
+    def _capped(self, chunk: bytes) -> list[bytes]:
+        """`chunk`, cut to the room left (setting `overflow`), counted."""
+        room = self.limit - self.received
+        if len(chunk) > room:
+            self.overflow = True
+            chunk = chunk[:room]
+        if not chunk:
+            return []
+        self.received += len(chunk)
+        return [chunk]
 
     async def _hash(self, chunk: bytes) -> None:
         """Hash in a worker thread, a batch at a time, while the loop receives the next batch.

@@ -16,6 +16,9 @@ from .body_pump import Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
 DIRECT_BODY = "tusserver.server.direct_body"
+# The one under which it offers `take_buffered`: the body bytes it has read that `receive()` has not yet
+# handed over, taken at once without waiting (a body cut by a lock release keeps them).
+BUFFERED_BODY = "tusserver.server.buffered_body"
 
 
 class DirectBodySource(Protocol):
@@ -41,6 +44,13 @@ def direct_source(scope: Any) -> DirectBodySource | None:
     extensions = scope.get("extensions") or {}
     source: DirectBodySource | None = extensions.get(DIRECT_BODY)
     return source
+
+
+def take_buffered(scope: Any) -> bytes:
+    """The body bytes the HTTP protocol read and `receive()` has not handed over yet (b"" if it cannot say)."""
+    extensions = scope.get("extensions") or {}
+    take: Callable[[], bytes] | None = extensions.get(BUFFERED_BODY)
+    return take() if take is not None else b""
 
 
 def count_direct_bytes(scope: Any, add: Callable[[int], None]) -> Any:

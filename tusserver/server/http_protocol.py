@@ -73,7 +73,7 @@ from ..fileops import pwrite_all
 from ..hashing.algorithms import Hasher
 from . import body_pump
 from .body_pump import Ended, Pumped, Stopper
-from .direct_body import DIRECT_BODY
+from .direct_body import BUFFERED_BODY, DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")
 
@@ -228,7 +228,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._new_cycle(cycle)
 
     def _new_cycle(self, cycle: RequestResponseCycle) -> None:
-        cycle.__class__ = _DrainingCycle
+        cycle.__class__ = _KeptBodyCycle
+        self._offer_buffered(cast(_KeptBodyCycle, cycle))
+
+    def _offer_buffered(self, cycle: _KeptBodyCycle) -> None:
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[BUFFERED_BODY] = cycle.take_buffered  # ASGI types extensions as dict[str, dict]; ours differ
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -334,7 +339,36 @@ class _DrainingCycle(RequestResponseCycle):
             await self.flow.drain()
 
 
-class _PiecesCycle(_DrainingCycle):
+class _KeptBodyCycle(_DrainingCycle):
+    """The draining cycle, whose body bytes read before the client left also reach the app.
+
+    uvicorn answers `http.disconnect` as soon as the connection is lost, dropping the body it holds. A
+    client that sends its last bytes and closes at once delivers them with the end of the connection, so
+    a store fed by `receive()` (S3: every PATCH body) kept none of them. `more_body` is kept as it was,
+    so an unfinished body is still followed by the disconnect, never taken for a complete one.
+    """
+
+    async def receive(self) -> Any:
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.response_complete or (self.disconnected and not self.body):
+            return {"type": "http.disconnect"}
+        body, self.body = bytes(self.body), bytearray()
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+    def take_buffered(self) -> bytes:
+        if self.response_complete:
+            return b""
+        body, self.body = bytes(self.body), bytearray()
+        return body
+
+
+class _PiecesCycle(_KeptBodyCycle):
     pieces: list[bytes]
     pieces_size: int
 
@@ -346,12 +380,19 @@ class _PiecesCycle(_DrainingCycle):
             self.flow.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
-        if self.disconnected or self.response_complete:
+        if self.response_complete or (self.disconnected and not self.pieces):
             return {"type": "http.disconnect"}
         pieces = self.pieces
         body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.pieces, self.pieces_size = [], 0
+        # As `_KeptBodyCycle`: bytes read before the client left are handed over first.
         return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+    def take_buffered(self) -> bytes:
+        if self.response_complete or not self.pieces:
+            return b""
+        pieces, self.pieces, self.pieces_size = self.pieces, [], 0
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
@@ -365,6 +406,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
     def _new_cycle(self, cycle: RequestResponseCycle) -> None:
         cycle.__class__ = _PiecesCycle
         lean = cast("_PiecesCycle", cycle)
+        self._offer_buffered(lean)
         lean.pieces, lean.pieces_size = [], 0
         self._body_left = _content_length(self.headers)
         if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
@@ -683,7 +725,7 @@ def supported() -> bool:
     if ".".join(uvicorn.__version__.split(".")[:2]) not in TESTED_UVICORN:
         return False
     needed = (
-        "waiting_for_100_continue", "message_event", "more_body", "disconnected", "response_complete",
+        "waiting_for_100_continue", "message_event", "body", "more_body", "disconnected", "response_complete",
         "response_started",
     )  # fmt: skip
     init = RequestResponseCycle.__init__.__code__

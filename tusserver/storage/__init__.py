@@ -19,6 +19,8 @@ BUILTIN = {
     "file": "tusserver.storage.local:LocalStore",
     "memory": "tusserver.storage.memory:MemoryStore",
     "s3": "tusserver.storage.s3:S3Store",
+    "azure": "tusserver.storage.azure:AzureStore",
+    "gcs": "tusserver.storage.gcs:GCSStore",
 }
 _registered: dict[str, str | type[Store]] = {}
 

@@ -52,6 +52,7 @@ from ...models import UploadInfo
 from ...types import ChunkStream
 from ..base import READ_PIECE_BYTES, CommitCheck, Store
 from ..ids import check_upload_id
+from ..part_writer import SpoolBudget
 from ..upload_sets import UploadSets
 from .errors import error_code, map_s3_errors, missing_bucket
 from .parts import (
@@ -96,6 +97,7 @@ class S3Config:
     part_size: int
     parts_in_flight: int
     memory_bytes: int
+    spool_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Config:
@@ -115,6 +117,7 @@ class S3Config:
             settings.s3_part_size_bytes,
             settings.s3_parts_in_flight,
             settings.s3_memory_bytes,
+            settings.store_spool_bytes,
         )
 
 
@@ -144,6 +147,7 @@ class S3Store(Store):
         parts_in_flight: int = 3,
         max_size: int = 0,
         memory_bytes: int = 128 * MiB,
+        spool_bytes: int = 256 * MiB,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -151,6 +155,7 @@ class S3Store(Store):
         self.part_size = part_size  # the preferred size; each upload's own is planned from its length
         self.parts_in_flight = max(1, parts_in_flight)
         self.memory = PartMemory(memory_bytes)  # shared by every PATCH of this process
+        self.spool = SpoolBudget(spool_bytes)  # and so is the temporary disk
         self.max_size = min(max_size or MAX_OBJECT, MAX_OBJECT)
         self._executor: ThreadPoolExecutor | None = None
 
@@ -173,6 +178,7 @@ class S3Store(Store):
             part_size=config.part_size,
             parts_in_flight=config.parts_in_flight,
             memory_bytes=config.memory_bytes,
+            spool_bytes=config.spool_bytes,
             max_size=settings.max_size_bytes,
         )
 
@@ -330,7 +336,12 @@ class S3Store(Store):
                 await self._commit_tail(info, b"", len(progress.parts))
         first = len(progress.parts) + 1
         writer = PartWriter(
-            partial(self._upload_part, info), part_size, first, self.parts_in_flight, memory=self.memory
+            partial(self._upload_part, info),
+            part_size,
+            first,
+            self.parts_in_flight,
+            memory=self.memory,
+            spool=self.spool,
         )
         try:
             if progress.tail_size:
