@@ -10,7 +10,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps bench bench-clouds bench-instructions soak docs-images clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps grpc-stubs bench bench-clouds bench-instructions soak docs-images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ browser-deps:
 # not as a service).
 cluster-deps:
 	$(call debian_tool,nginx,command -v nginx || [ -x /usr/sbin/nginx ],tests/cluster)
+
+# --hooks-grpc's messages: generated from proto/hook.proto and committed, so an install of [grpc] needs no
+# code generator; run after editing hook.proto (grpcio-tools is a dev dependency).
+GRPC_PROTO := tusserver/hooks/transports/proto/hook.proto
+grpc-stubs: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. $(GRPC_PROTO)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

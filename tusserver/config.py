@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .constants import DEFAULT_HOOK_EVENTS
+
 ENV_PREFIX = "TUSSERVER_"
 # `TUSSERVER_*` names that are not settings but are read elsewhere: the upload client's token and the
 # fuzz test's seed. Any other unknown name is a start-up error (a misspelt secret must not mean "no auth").
@@ -48,8 +50,13 @@ class Settings:
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
     hooks_url: str = ""  # tusd v2 HTTP hooks: each event POSTed here as tusd's JSON
     hooks_dir: Path | None = None  # tusd file hooks: an executable per event name, JSON on stdin and stdout
+    hooks_grpc: str = ""  # tusd gRPC hooks (hook.proto v2): HOST:PORT of a HookHandler service; extra [grpc]
+    hooks_grpc_secure: bool = False  # TLS to the gRPC receiver: system roots, or --hooks-grpc-ca
+    hooks_grpc_ca: Path | None = None  # PEM roots the gRPC receiver's certificate must chain to (implies TLS)
+    hooks_grpc_cert: Path | None = None  # PEM client certificate for the gRPC receiver (mutual TLS), with the key
+    hooks_grpc_key: Path | None = None
     # tusd's default set; pre-access costs a round trip per HEAD/PATCH/GET/DELETE, so it is opt-in
-    hooks_enabled: str = "pre-create,post-create,post-receive,post-terminate,post-finish"
+    hooks_enabled: str = DEFAULT_HOOK_EVENTS
     hooks_timeout_s: float = 10.0  # one delivery attempt
     hooks_retry: int = 3  # further attempts after a failure that may pass (network, timeout, 5xx), as tusd
     hooks_backoff_s: float = 1.0  # wait before the first retry, doubled for each next one
@@ -209,13 +216,17 @@ class Settings:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")
         if self.hooks_url and not self.hooks_url.startswith(("http://", "https://")):
             raise SettingsError(f"--hooks-url must be an http:// or https:// URL; got {self.hooks_url!r}")
+        if self.hooks_grpc and not re.fullmatch(r"[^\s/:]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}", self.hooks_grpc):
+            raise SettingsError(f"--hooks-grpc must be HOST:PORT; got {self.hooks_grpc!r}")
         if self.hooks_dir is not None and not Path(self.hooks_dir).is_dir():
             raise SettingsError(f"--hooks-dir {self.hooks_dir} is not a directory")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"--log-format must be text or json; got {self.log_format!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError("--tls-cert and --tls-key go together")
-        for name in ("tls_cert", "tls_key"):
+        if (self.hooks_grpc_cert is None) != (self.hooks_grpc_key is None):
+            raise SettingsError("--hooks-grpc-cert and --hooks-grpc-key go together")
+        for name in ("tls_cert", "tls_key", "hooks_grpc_ca", "hooks_grpc_cert", "hooks_grpc_key"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise SettingsError(f"--{_flag(name)} {path} is not a readable file")

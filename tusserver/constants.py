@@ -28,3 +28,10 @@ INFORMATIONAL = "http.response.informational"
 
 # The resumable-upload draft's fields (docs/ietf.md), exposed to and allowed from browsers with the tus ones.
 IETF_HEADERS = ("Upload-Complete", "Upload-Limit", "Upload-Draft-Interop-Version")
+
+# tusd's hook events (tusserver.hooks), here so that `Settings` can name the default without importing
+# the hooks. The default is tusd's `-hooks-enabled-events`: pre-access (a round trip per
+# request), pre-finish and pre-terminate are opt-in.
+HOOK_PRE_EVENTS = ("pre-create", "pre-access", "pre-terminate", "pre-finish")
+HOOK_POST_EVENTS = ("post-create", "post-receive", "post-finish", "post-terminate")
+DEFAULT_HOOK_EVENTS = "pre-create,post-create,post-receive,post-terminate,post-finish"

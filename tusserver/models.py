@@ -25,6 +25,7 @@ class UploadInfo:
     repr_digest: str | None = None  # "sha-256=:...:" declared on creation, verified at the end
     dedup_of: str | None = None  # id of the upload whose bytes this one shares
     max_length: int | None = None  # a final's size limit (--max-size, token max_size) fixed when it was created
+    stopped: bool = False  # a post-receive hook said StopUpload: no more PATCHes (tusd's "stopped by server")
     storage: dict[str, Any] = field(default_factory=dict)  # backend-specific fields
 
     @property

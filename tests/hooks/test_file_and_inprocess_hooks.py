@@ -163,4 +163,6 @@ def test_post_receive_at_most_once_per_progress_interval(tmp_path: Path) -> None
                 assert (await client.patch(url, content=b"x", headers=headers)).status_code == 204
 
     asyncio.run(run())
-    assert offsets == [1, 4]  # the first, then none within the interval but the last byte's
+    # The first, then none within the interval but the last byte's. The first is sent while its body
+    # arrives (a task for an in-process handler), so it may run after the last one: post-hooks are unordered.
+    assert sorted(offsets) == [1, 4]

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..server.direct_body import count_direct_bytes
+from ..server.direct_body import flush_body_progress, listen_to_body
 
 _SECRETS = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+\S+")
 _FIELDS = ("method", "path", "upload_id", "status", "bytes", "duration_s", "config")  # config: the banner
@@ -85,18 +85,14 @@ class RequestLogMiddleware:
                 seen["status"] = message["status"]
             await send(message)
 
-        async def receiver() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                seen["bytes"] += len(message.get("body", b""))
-            return message
-
         def moved(size: int) -> None:
             seen["bytes"] += size
 
+        scope = listen_to_body(scope, moved)
         try:
-            await self.app(count_direct_bytes(scope, moved), receiver, sender)
+            await self.app(scope, receive, sender)
         finally:
+            flush_body_progress(scope)
             path: str = scope.get("path", "")
             tail = path[len(self.base_path) :] if path.startswith(self.base_path) else ""
             request_log.info(

@@ -1,7 +1,8 @@
 """Prometheus metrics at `/metrics` (with `--metrics`): uploads by lifecycle event, bytes, requests.
 
 Upload events are counted from the hooks; one pure-ASGI wrapper records each request's method,
-status, duration and body bytes (a `len()` per received message, nothing more on the byte path).
+status and duration, and listens to its body's `Progress` (body bytes counted while they arrive, in
+batches of a MiB or half a second, on every body path: a dashboard sees a long PATCH move).
 Each app gets its own registry, so several apps in one process (tests, embedding) never share counters.
 """
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..hooks import Hooks
 from ..models import UploadInfo
-from ..server.direct_body import count_direct_bytes
+from ..server.direct_body import flush_body_progress, listen_to_body
 
 
 class Metrics:
@@ -78,15 +79,11 @@ class MetricsMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        async def receiver() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                self.metrics.bytes_received.inc(len(message.get("body", b"")))
-            return message
-
+        scope = listen_to_body(scope, self.metrics.bytes_received.inc)
         try:
-            await self.app(count_direct_bytes(scope, self.metrics.bytes_received.inc), receiver, sender)
+            await self.app(scope, receive, sender)
         finally:
+            flush_body_progress(scope)
             self.metrics.requests.labels(method=scope["method"], status=str(status["code"])).observe(
                 time.perf_counter() - start
             )

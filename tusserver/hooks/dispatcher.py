@@ -1,33 +1,39 @@
 """The one hook dispatcher: tusd v2's hook events, to in-process handlers, `--hooks-dir` files and `--hooks-url`.
 
-Teams that move from tusd keep their hook receivers, so the wire format is tusd v2's: a request
-`{"Type": ..., "Event": {"Upload": {...}, "HTTPRequest": {...}}}` and a response that may carry
+Teams that move from tusd keep their hook receivers, so the wire format is tusd v2's (payloads.py): a
+request `{"Type": ..., "Event": {"Upload": {...}, "HTTPRequest": {...}}}` and a response that may carry
 `RejectUpload`, `RejectTermination`, our `RejectAccess`, `ChangeFileInfo` and `HTTPResponse`.
 
 - Pre-hooks (`pre-create`, `pre-access`, `pre-terminate`, `pre-finish`) block the request. Each
-  delivery is retried with back-off; a hook that still cannot be reached fails the request closed
-  (503), as tusd refuses a request whose blocking hook failed (tusd says 500; 503 tells clients to retry).
-- Post-hooks go through a bounded queue served by `--hooks-concurrency` workers, each event retried
-  with back-off. An event is only dropped when the queue is full or its retries are spent, and every
-  drop is logged and counted (`tusserver_hook_drops_total` with `--metrics`).
+  delivery is retried with back-off (delivery.py); a hook that still cannot be reached fails the
+  request closed (503), as tusd refuses a request whose blocking hook failed (tusd says 500; 503 tells
+  clients to retry).
+- Post-hooks go through a bounded queue served by `--hooks-concurrency` workers (queue.py), each event
+  retried with back-off. An event is only dropped when the queue is full or its retries are spent, and
+  every drop is logged and counted (`tusserver_hook_drops_total` with `--metrics`).
 - `Hooks.add(callback)` (post events as `(event, UploadInfo)`, always all of them) is the older
   in-process API, kept for embedders and for the metrics; `Hooks.add_handler` gets tusd's JSON.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
+import dataclasses
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ..errors import HookRejected, HookUnavailable, TusError, UploadGone, UploadNotFound
+from ..errors import HookUnavailable, TusError
 from ..models import UploadInfo
-from ..storage.ids import check_upload_id
+from .changes import apply_changes
+from .delivery import HookFailure, HookHandler, RetryPolicy, Transport, deliver
+from .events import DEFAULT_ENABLED, parse_enabled
+from .payloads import hook_request
+from .post import PostSender
+from .progress import ProgressThrottle
+from .queue import PostQueue
+from .responses import rejection, remember_reply
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -35,143 +41,10 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..storage.base import Store
 
-log = logging.getLogger("tusserver.hooks.dispatcher")
+log = logging.getLogger("tusserver.hooks")
 
 HookCallback = Callable[[str, UploadInfo], Awaitable[None]]
-# An in-process handler gets (hook type, the tusd request JSON as a dict) and returns tusd's response dict.
-HookHandler = Callable[[str, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
-
-EVENTS = ("post-create", "post-receive", "post-finish", "post-terminate")  # what `add` callbacks receive
-PRE_EVENTS = ("pre-create", "pre-access", "pre-terminate", "pre-finish")
-POST_EVENTS = EVENTS
-ALL_EVENTS = PRE_EVENTS + POST_EVENTS
-# tusd's default for -hooks-enabled-events: pre-access (a round trip per request), pre-finish and
-# pre-terminate are opt-in.
-DEFAULT_ENABLED = "pre-create,post-create,post-receive,post-terminate,post-finish"
-
-
-class HookFailure(Exception):
-    """One delivery failed; `retry` says whether trying again may help (network, timeout, 5xx)."""
-
-    def __init__(self, message: str, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
-
-
-class Transport(Protocol):
-    name: str
-
-    async def call(self, hook_type: str, body: bytes) -> dict[str, Any] | None:
-        """The hook's response JSON (None when this transport has no hook for the type); HookFailure on failure."""
-
-
-@dataclass
-class RetryPolicy:
-    timeout_s: float = 10.0
-    retries: int = 3
-    backoff_s: float = 1.0
-
-    def delay(self, attempt: int) -> float:
-        return float(self.backoff_s * 2**attempt)
-
-
-def parse_enabled(value: str) -> frozenset[str]:
-    names = frozenset(n.strip() for n in value.split(",") if n.strip())
-    unknown = names - set(ALL_EVENTS)
-    if unknown:
-        raise ValueError(f"unknown hook events: {', '.join(sorted(unknown))} (known: {', '.join(ALL_EVENTS)})")
-    return names
-
-
-# -- the tusd JSON ---------------------------------------------------------------------------------
-
-
-def upload_json(info: UploadInfo, store_name: str = "", path: str | None = None) -> dict[str, Any]:
-    storage: dict[str, str] = {"Type": store_name} if store_name else {}
-    if path:
-        storage["Path"] = path
-    return {
-        "ID": info.id,
-        "Size": info.length if info.length is not None else 0,
-        "SizeIsDeferred": info.length is None,
-        "Offset": info.offset,
-        "MetaData": {key: _decode(value) for key, value in info.metadata.items()},
-        "IsPartial": info.is_partial,
-        "IsFinal": info.is_final,
-        "PartialUploads": list(info.parts) if info.is_final else None,
-        "Storage": storage,
-    }
-
-
-def request_json(request: Request | None) -> dict[str, Any]:
-    if request is None:  # an event with no request behind it (a background assembly)
-        return {"Method": "", "URI": "", "RemoteAddr": "", "Header": {}}
-    scope = request.scope
-    uri = scope.get("root_path", "") + scope.get("path", "")
-    if scope.get("query_string"):
-        uri += "?" + scope["query_string"].decode("latin-1")
-    client = scope.get("client")
-    headers: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        headers.setdefault("-".join(p.capitalize() for p in name.split("-")), []).append(value)
-    return {
-        "Method": request.method,
-        "URI": uri,
-        "RemoteAddr": f"{client[0]}:{client[1]}" if client else "",
-        "Header": headers,
-    }
-
-
-def _decode(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return base64.b64decode(value).decode("utf-8", errors="replace")
-    except ValueError:
-        return ""
-
-
-def _encode(value: object) -> str | None:
-    text = "" if value is None else str(value)
-    return base64.b64encode(text.encode()).decode() if text else None
-
-
-def _clean_headers(raw: object) -> dict[str, str]:
-    """A hook's response headers, minus anything that could split a response."""
-    if not isinstance(raw, Mapping):
-        return {}
-    clean: dict[str, str] = {}
-    for name, value in raw.items():
-        text = value[0] if isinstance(value, list) and value else value
-        if not isinstance(name, str) or not isinstance(text, str) or not name.strip():
-            continue
-        if any(c in name + text for c in "\r\n\0") or ":" in name:
-            continue
-        clean[name] = text
-    return clean
-
-
-def rejection(response: Mapping[str, Any], default_status: int, default_message: str) -> HookRejected:
-    http = response.get("HTTPResponse") or {}
-    if not isinstance(http, Mapping):
-        http = {}
-    status = http.get("StatusCode")
-    if not isinstance(status, int) or not 400 <= status <= 599:
-        status = default_status
-    body = http.get("Body")
-    message = body if isinstance(body, str) and body else default_message
-    return HookRejected(status, message, _clean_headers(http.get("Header")))
-
-
-# -- the dispatcher --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    transport: Transport
-    hook_type: str
-    upload_id: str
-    body: bytes
+Check = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -180,21 +53,24 @@ class Hooks:
 
     enabled: frozenset[str] = field(default_factory=lambda: parse_enabled(DEFAULT_ENABLED))
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    progress_interval_s: float = 1.0
-    concurrency: int = 16
-    queue_size: int = 10000
     store_name: str = ""
     store: Store | None = None
+    progress: ProgressThrottle = field(default_factory=ProgressThrottle)
+    queue: PostQueue = field(init=False)
+    post: PostSender = field(init=False)
     _callbacks: list[HookCallback] = field(default_factory=list)
     _handlers: list[HookHandler] = field(default_factory=list)
     _transports: list[Transport] = field(default_factory=list)
     _configured: list[Transport] = field(default_factory=list)  # the ones `configure` made from settings
-    _drop_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
-    _last_progress: dict[str, float] = field(default_factory=dict)
-    _queue: asyncio.Queue[_Job] | None = None
-    _workers: list[asyncio.Task[None]] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue = PostQueue(self.policy)
+        self.post = PostSender(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        """Post events given up on since start (queue full or retries spent)."""
+        return self.queue.dropped
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -211,24 +87,20 @@ class Hooks:
 
     def on_drop(self, listener: Callable[[str, str], None]) -> None:
         """`listener(hook_type, reason)` for each post event given up on (reason: queue_full or failed)."""
-        self._drop_listeners.append(listener)
+        self.queue.on_drop(listener)
 
     def configure(self, settings: Settings, store: Store) -> None:
-        from .transports import FileTransport, HttpTransport
+        from .transports import transports_for
 
         self.enabled = parse_enabled(settings.hooks_enabled)
         self.policy = RetryPolicy(settings.hooks_timeout_s, settings.hooks_retry, settings.hooks_backoff_s)
-        self.progress_interval_s = settings.progress_interval_s
-        self.concurrency = settings.hooks_concurrency
-        self.queue_size = settings.hooks_queue
+        self.queue.policy = self.policy
+        self.queue.concurrency, self.queue.size = settings.hooks_concurrency, settings.hooks_queue
+        self.progress.interval_s = settings.progress_interval_s
         self.store, self.store_name = store, settings.store
         # Configured again (one Hooks given to a second app): replace what the settings made, keep the rest.
         self._transports = [t for t in self._transports if t not in self._configured]
-        self._configured = []
-        if settings.hooks_dir is not None:
-            self._configured.append(FileTransport(settings.hooks_dir, self.policy.timeout_s))
-        if settings.hooks_url:
-            self._configured.append(HttpTransport(settings.hooks_url, self.policy.timeout_s))
+        self._configured = transports_for(settings, self.policy.timeout_s)
         self._transports.extend(self._configured)
 
     def wants(self, hook_type: str) -> bool:
@@ -242,7 +114,8 @@ class Hooks:
         async def check(response: Mapping[str, Any]) -> None:
             if response.get("RejectUpload"):
                 raise rejection(response, 400, "upload creation has been rejected by the server")
-            await self._apply_changes(info, response.get("ChangeFileInfo"))
+            await apply_changes(info, response.get("ChangeFileInfo"), self.store)
+            remember_reply(request, response)
 
         await self._blocking("pre-create", info, request, check)
 
@@ -263,17 +136,17 @@ class Hooks:
     async def pre_finish(self, info: UploadInfo, request: Request | None = None) -> None:
         """Blocking, as in tusd, so a receiver sees the file before the client hears it is done; a
         failure is logged, never refused: the bytes are stored and the client cannot undo that."""
+
+        async def check(response: Mapping[str, Any]) -> None:
+            remember_reply(request, response)
+
         try:
-            await self._blocking("pre-finish", info, request)
+            await self._blocking("pre-finish", info, request, check)
         except HookUnavailable as exc:
             log.warning("pre-finish hook for upload %s failed: %s", info.id, exc.message)
 
     async def _blocking(
-        self,
-        hook_type: str,
-        info: UploadInfo,
-        request: Request | None,
-        check: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None,
+        self, hook_type: str, info: UploadInfo, request: Request | None, check: Check | None = None
     ) -> None:
         """Ask every hook in turn (in-process, file, HTTP); `check` each answer, so the first refusal wins
         and the hooks after it are not asked."""
@@ -292,7 +165,7 @@ class Hooks:
                 await check(answer)
         for transport in self._transports:
             try:
-                answer = await self._deliver(transport, hook_type, payload)
+                answer = await deliver(transport, hook_type, payload, self.policy)
             except HookFailure as exc:
                 log.error(
                     "%s hook (%s) failed for upload %s: %s", hook_type, transport.name, info.id, exc,
@@ -301,47 +174,6 @@ class Hooks:
                 raise HookUnavailable(f"{hook_type} hook could not be completed; try again later") from exc
             if answer and check is not None:
                 await check(answer)
-
-    async def _apply_changes(self, info: UploadInfo, changes: object) -> None:
-        if not isinstance(changes, Mapping):
-            return
-        new_id = changes.get("ID")
-        if isinstance(new_id, str) and new_id and new_id != info.id:
-            try:
-                check_upload_id(new_id)
-            except UploadNotFound:
-                log.error("pre-create hook returned an invalid upload ID %r", new_id[:80])
-                raise HookUnavailable("pre-create hook returned an invalid upload ID") from None
-            if self.store is not None and await self._taken(new_id):
-                log.error("pre-create hook returned upload ID %s, which is taken", new_id)
-                raise HookUnavailable("pre-create hook returned an upload ID that is taken") from None
-            info.id = new_id
-        metadata = changes.get("MetaData")
-        if isinstance(metadata, Mapping):
-            info.metadata = {str(k): _encode(v) for k, v in metadata.items()}
-
-    async def _taken(self, upload_id: str) -> bool:
-        assert self.store is not None
-        try:
-            await self.store.get_info(upload_id)
-        except (UploadNotFound, UploadGone) as exc:
-            return isinstance(exc, UploadGone)  # a terminated ID stays taken: its old URL must stay dead
-        return True
-
-    async def _deliver(self, transport: Transport, hook_type: str, body: bytes) -> dict[str, Any] | None:
-        attempt = 0
-        while True:
-            try:
-                # One deadline for the whole attempt: httpx's timeout is per read, a trickling answer beats it.
-                return await asyncio.wait_for(transport.call(hook_type, body), self.policy.timeout_s + 1)
-            except TimeoutError:
-                if attempt >= self.policy.retries:
-                    raise HookFailure(f"no answer within {self.policy.timeout_s} s", retry=True) from None
-            except HookFailure as exc:
-                if not exc.retry or attempt >= self.policy.retries:
-                    raise
-            await asyncio.sleep(self.policy.delay(attempt))
-            attempt += 1
 
     # -- post-hooks -------------------------------------------------------------------------------
 
@@ -352,84 +184,48 @@ class Hooks:
                 await callback(event, info)
             except Exception:
                 log.exception("hook %s failed for upload %s", event, info.id)
-        if not self.wants(event) or (event == "post-receive" and not self._progress_due(info)):
+        if not self.wants(event) or (
+            event == "post-receive" and not self.progress.due(info.id, info.offset, info.is_complete)
+        ):
             return
         if event != "post-receive":
-            self._last_progress.pop(info.id, None)
-        payload = self._payload(event, info, request)
-        for handler in self._handlers:
-            try:
-                await handler(event, json.loads(payload))
-            except Exception:
-                log.exception("in-process %s hook failed for upload %s", event, info.id)
-        for transport in self._transports:
-            self._enqueue(_Job(transport, event, info.id, payload))
+            self.progress.forget(info.id)
+        await self.post.send(event, info.id, self._payload(event, info, request), self._handlers, self._transports)
 
-    def _progress_due(self, info: UploadInfo) -> bool:
-        """post-receive at most once per --progress-interval per upload (and always for the last byte)."""
-        now = time.monotonic()
-        last = self._last_progress.get(info.id)
-        if last is not None and now - last < self.progress_interval_s and not info.is_complete:
-            return False
-        if len(self._last_progress) > 100_000:
-            self._last_progress.clear()
-        self._last_progress[info.id] = now
-        return True
+    def progress_listener(self, info: UploadInfo, request: Request | None) -> Callable[[int], None] | None:
+        """A listener for a body's bytes (`BodyReader.listen`) that sends post-receive while a PATCH runs,
+        at most every --progress-interval, with the offset reached so far; None when nobody wants them.
 
-    def _enqueue(self, job: _Job) -> None:
-        loop = asyncio.get_running_loop()
-        if self._queue is None or self._loop is not loop:  # first event, or an embedder's new event loop
-            self._queue, self._loop, self._workers = asyncio.Queue(self.queue_size), loop, []
-        if len(self._workers) < self.concurrency:
-            self._workers = [w for w in self._workers if not w.done()]
-            while len(self._workers) < self.concurrency:
-                self._workers.append(asyncio.create_task(self._work(self._queue)))
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self._drop(job, "queue_full", "the hook queue is full")
+        The older `add` callbacks (the metrics) still get one post-receive when the PATCH ends."""
+        if not self.wants("post-receive"):
+            return None
+        start, received = info.offset, 0
 
-    async def _work(self, queue: asyncio.Queue[_Job]) -> None:
-        while True:
-            job = await queue.get()
-            try:
-                await self._deliver(job.transport, job.hook_type, job.body)
-            except HookFailure as exc:
-                self._drop(job, "failed", str(exc))
-            except Exception as exc:  # a bug in a transport must not kill the worker
-                log.exception("hook delivery crashed")
-                self._drop(job, "failed", repr(exc))
-            finally:
-                queue.task_done()
+        def moved(size: int) -> None:
+            nonlocal received
+            received += size
+            offset = start + received
+            if offset == info.length:
+                return  # the last byte's post-receive goes out when the PATCH ends, after pre-finish
+            if self.progress.due(info.id, offset):
+                payload = self._payload("post-receive", dataclasses.replace(info, offset=offset), request)
+                self.post.send_nowait("post-receive", info.id, payload, self._handlers, self._transports)
 
-    def _drop(self, job: _Job, reason: str, detail: str) -> None:
-        self.dropped += 1
-        log.error(
-            "dropped %s hook (%s) for upload %s: %s",
-            job.hook_type, job.transport.name, job.upload_id, detail,
-            extra={"upload_id": job.upload_id},
-        )  # fmt: skip
-        for listener in self._drop_listeners:
-            listener(job.hook_type, reason)
+        return moved
+
+    def on_stop(self, listener: Callable[[str, Mapping[str, Any]], None]) -> None:
+        """`listener(upload_id, answer)` when a post-receive answer says `StopUpload` (the upload service
+        ends the running PATCH, or marks the upload stopped when none runs)."""
+        self.post.on_stop(listener)
 
     def _payload(self, hook_type: str, info: UploadInfo, request: Request | None) -> bytes:
-        path = None
         data_path = getattr(self.store, "data_path", None)
-        if data_path is not None:
-            path = data_path(info.id)
-        event = {"Upload": upload_json(info, self.store_name, path), "HTTPRequest": request_json(request)}
-        return json.dumps({"Type": hook_type, "Event": event}).encode()
+        path = data_path(info.id) if data_path is not None else None
+        return hook_request(hook_type, info, request, self.store_name, path)
 
     async def drain(self, timeout_s: float) -> None:
-        """Let queued post-hooks go out (at shutdown), then stop the workers."""
-        if self._queue is not None and self._workers:
-            try:
-                await asyncio.wait_for(self._queue.join(), timeout_s)
-            except TimeoutError:
-                log.error("shutdown: %d hook events not delivered", self._queue.qsize())
-        for worker in self._workers:
-            worker.cancel()
-        self._workers = []
+        """Let queued post-hooks go out (at shutdown), then stop the workers and close the transports."""
+        await self.post.drain(timeout_s)
         for transport in self._transports:
             close = getattr(transport, "aclose", None)
             if close is not None:

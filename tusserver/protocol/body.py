@@ -9,18 +9,21 @@ A store writing to a local file may instead ask for the whole body at once with 
 protocol then moves it socket -> file in a worker thread, hashing it there when there are hashers, or
 with no thread free writes each read into the file itself (http_protocol.DirectBody), under the same
 three rules.
+
+Whichever path the bytes take, they are told to the request's `Progress` (direct_body.body_progress) as
+they arrive, so metrics and progress listeners see a long body move, not only its end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.requests import ClientDisconnect, Request
 
 from ..hashing.algorithms import Hasher
-from ..server.body_pump import Ended, Stopper
-from ..server.direct_body import direct_source, take_buffered
+from ..server.body_pump import Ended, Progress, Stopper
+from ..server.direct_body import body_progress, direct_source, take_buffered
 
 _HASH_BATCH_BYTES = 1024 * 1024
 
@@ -34,6 +37,7 @@ class BodyReader:
         self.disconnected = False
         self.interrupted = False
         self.released = False  # cut by `interrupt`: another request wants the upload
+        self.stopped = False  # cut by `stop`: a post-receive hook said StopUpload
         self.overflow = False
         self._task: asyncio.Task[object] | None = None
         self._in_receive = False
@@ -41,11 +45,26 @@ class BodyReader:
         self._batch_bytes = 0
         self._hashing: asyncio.Future[None] | None = None
         self._stopper: Stopper | None = None  # set while a direct transfer runs
+        self.progress = body_progress(request.scope)  # None when nobody listens
 
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
-        self.interrupted = True
         self.released = True
+        self._cut()
+
+    def stop(self) -> None:
+        """Stop reading because a post-receive hook said `StopUpload`: what arrived is kept."""
+        self.stopped = True
+        self._cut()
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """`listener(size)` for each batch of body bytes as they arrive (on the loop), on every body path."""
+        if self.progress is None:
+            self.progress = Progress(asyncio.get_running_loop())
+        self.progress.listen(listener)
+
+    def _cut(self) -> None:
+        self.interrupted = True
         if self._stopper is not None:
             self._stopper.stop()
         if self._in_receive and self._task is not None:
@@ -69,10 +88,12 @@ class BodyReader:
             return None
         stopper = self._stopper = Stopper()
         try:
-            pumped = await direct.into_file(fd, position, self.limit, self.hashers, stopper)
+            pumped = await direct.into_file(fd, position, self.limit, self.hashers, stopper, self.progress)
         finally:
             self._stopper = None
             stopper.close()
+            if self.progress is not None:
+                self.progress.flush()
         if pumped is None:
             return None
         self.received += pumped.moved
@@ -99,6 +120,8 @@ class BodyReader:
                     await self._hash(chunk)
                 yield chunk
         finally:
+            if self.progress is not None:
+                self.progress.flush()
             if self.hashers:
                 await self._drain()
 
@@ -141,6 +164,8 @@ class BodyReader:
         if not chunk:
             return []
         self.received += len(chunk)
+        if self.progress is not None:
+            self.progress.add(len(chunk))
         return [chunk]
 
     async def _hash(self, chunk: bytes) -> None:

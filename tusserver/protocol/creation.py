@@ -84,7 +84,7 @@ class CreationHandler:
             answer = {"Location": ctx.urls.upload_url(request, info.id), "Upload-Offset": str(info.offset)}
             if with_body and not await discard_body(request, limit=info.offset):
                 answer["Connection"] = "close"
-            return tus_response(201, answer)
+            return tus_response(201, answer, request)
         location = ctx.urls.upload_url(request, info.id)  # after `create`: a missed instant upload changes the id
         if with_body:
             content_length = parse_int("Content-Length", headers.get("content-length"))
@@ -105,7 +105,7 @@ class CreationHandler:
         response_headers = {"Location": location, **expires_header(self.uploads.expiry, info)}
         if with_body or info.length == 0:
             response_headers["Upload-Offset"] = str(info.offset)
-        return tus_response(201, response_headers)
+        return tus_response(201, response_headers, request)
 
     async def _create_final(
         self,
@@ -149,7 +149,7 @@ class CreationHandler:
         headers = {"Location": ctx.urls.upload_url(request, info.id)}
         if assembled is not None:
             headers["Upload-Offset"] = str(assembled.offset)
-        return tus_response(201, headers)
+        return tus_response(201, headers, request)
 
     async def _load_part(self, request: Request, part_id: str, position: int) -> UploadInfo:
         """A part the requester may name. Missing, terminated and another owner's parts get one answer,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..server.direct_body import body_progress
+
 
 async def discard_body(request: Request, limit: int) -> bool:
     """Read and drop a creation body that is not needed; False when the connection must close instead.
@@ -15,9 +17,12 @@ async def discard_body(request: Request, limit: int) -> bool:
     if "100-continue" in request.headers.get("expect", "").lower():
         return False
     received = 0
+    progress = body_progress(request.scope)
     try:
         async for chunk in request.stream():
             received += len(chunk)
+            if progress is not None:
+                progress.add(len(chunk))
             if received > limit:
                 return False
     except ClientDisconnect:

@@ -100,7 +100,9 @@ class TusHandler:
             self.ctx.caller(request),
             on_release_request=reader.interrupt,
         )
-        return tus_response(204, {"Upload-Offset": str(info.offset), **expires_header(self.uploads.expiry, info)})
+        return tus_response(
+            204, {"Upload-Offset": str(info.offset), **expires_header(self.uploads.expiry, info)}, request
+        )
 
     async def delete(self, request: Request) -> Response:
         check_tus_resumable(request)

@@ -20,6 +20,7 @@ the file (a full disk) propagate with everything before them written; the caller
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import enum
 import errno
@@ -28,6 +29,8 @@ import functools
 import os
 import queue
 import select
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +58,58 @@ class Ended(enum.Enum):
     # Never returned by `pump`; its callers report these:
     LIMIT = "limit"  # the upload had no room for the rest of the body
     CANCELLED = "cancelled"  # the request's task was cancelled (server shutdown); the pump was stopped
+
+
+# How often a body's progress reaches its listeners: per read (16-256 KiB) a listener would cost more than
+# the read on the fast paths; every MiB or half second is still live for a dashboard or a kill-at-N test.
+PROGRESS_BYTES = 1024 * 1024
+PROGRESS_S = 0.5
+
+
+class Progress:
+    """The bytes of one request body as they arrive, told to listeners in batches, always on the event loop.
+
+    Every body path reports here: the body thread (`pump`) after each piece is in the file, the loop's sink
+    after each write, and `receive()` after each chunk. Listeners (the metrics counter, the access log, a
+    progress hook) get the size of each batch; `total` is what they were told so far. The first bytes are
+    told at once (a client that sends a little and stalls is seen), then at most every `PROGRESS_BYTES` or
+    `PROGRESS_S`; `flush` (on the loop, when the body or the request ended) tells the rest, so the
+    listeners' sum is exact at the end.
+    `add` runs on one thread at a time: a body thread while it has the body, the loop otherwise.
+    """
+
+    __slots__ = ("_listeners", "_loop", "_loop_thread", "_pending", "_due", "total")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._listeners: list[Callable[[int], None]] = []
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._pending = 0
+        self._due = 0.0
+        self.total = 0
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def add(self, size: int) -> None:
+        self._pending += size
+        if self._pending >= PROGRESS_BYTES or time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        size, self._pending = self._pending, 0
+        self._due = time.monotonic() + PROGRESS_S
+        if not size:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._tell(size)
+        else:  # scheduled before the body thread's future completes, so told before the transfer returns
+            self._loop.call_soon_threadsafe(self._tell, size)
+
+    def _tell(self, size: int) -> None:
+        self.total += size
+        for listener in self._listeners:
+            listener(size)
 
 
 @dataclass(frozen=True)
@@ -93,6 +148,7 @@ def pump(
     stopper: Stopper,
     timeout_s: float,
     hash_pool: concurrent.futures.Executor | None = None,
+    progress: Progress | None = None,
 ) -> Pumped:
     """Move up to `count` bytes from socket `sock` (non-blocking) to file `fd` at `position`.
 
@@ -110,12 +166,15 @@ def pump(
     waiter.register(sock, _READABLE)
     waiter.register(stopper.fd, select.POLLIN)
     timeout_ms = int(timeout_s * 1000)
+    told = progress.add if progress is not None else None
     if not hashers:
-        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms)
+        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, None, told)
     pieces: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
     hashing = (hash_pool or _hash_threads()).submit(_hash_from_file, fd, hashers, pieces)
     try:
-        return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)))
+        return _splice(
+            sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)), told
+        )
     finally:
         pieces.put(None)
         hashing.result()  # every byte written is hashed before the caller reads a digest; raises what it raised
@@ -140,8 +199,9 @@ def _splice(
     waiter: select.poll,
     timeout_ms: int,
     written: Callable[[int, int], None] | None = None,
+    told: Callable[[int], None] | None = None,
 ) -> Pumped:
-    """socket -> pipe -> file; `written(position, size)` after each piece is in the file."""
+    """socket -> pipe -> file; `written(position, size)` and `told(size)` after each piece is in the file."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
         try:
@@ -171,6 +231,8 @@ def _splice(
                 moved += os.splice(read_end, fd, end - moved, offset_dst=position + moved, flags=os.SPLICE_F_MOVE)
             if written is not None:
                 written(position + start, got)
+            if told is not None:
+                told(got)
         return Pumped(moved, Ended.COMPLETE)
     finally:
         os.close(read_end)

@@ -2,17 +2,19 @@
 
 The HTTP protocol offers, for a request with a large Content-Length body, a `DirectBodySource` in the
 ASGI scope's extensions; the body reader exposes it to stores as `FileChunkStream.into_file`. Bytes
-moved that way never pass through `receive()`, so middleware that counts body bytes from `receive()`
-(metrics, the JSON access log) also wraps the source with `count_direct_bytes`.
+moved that way never pass through `receive()`, so middleware that counts body bytes (metrics, the JSON
+access log) does not wrap `receive()`: it listens to the request's `Progress` (`listen_to_body`), which
+every body path feeds as bytes arrive.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from ..hashing.algorithms import Hasher
-from .body_pump import Pumped, Stopper
+from .body_pump import Progress, Pumped, Stopper
 
 # The ASGI scope extension under which the HTTP protocol offers a `DirectBodySource` for a request.
 DIRECT_BODY = "tusserver.server.direct_body"
@@ -20,12 +22,21 @@ DIRECT_BODY = "tusserver.server.direct_body"
 # handed over, taken at once without waiting (a body cut by a lock release keeps them).
 BUFFERED_BODY = "tusserver.server.buffered_body"
 
+# The ASGI scope extension holding the request body's `Progress`, made by the first listener.
+BODY_PROGRESS = "tusserver.body_progress"
+
 
 class DirectBodySource(Protocol):
     """The rest of a request body, moved into a file without passing through the app."""
 
     async def into_file(
-        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+        self,
+        fd: int,
+        position: int,
+        room: int,
+        hashers: Sequence[Hasher],
+        stopper: Stopper,
+        progress: Progress | None = None,
     ) -> Pumped | None: ...
 
 
@@ -53,23 +64,26 @@ def take_buffered(scope: Any) -> bytes:
     return take() if take is not None else b""
 
 
-def count_direct_bytes(scope: Any, add: Callable[[int], None]) -> Any:
-    """`scope`, or a copy whose direct body source reports every byte it moves to `add`."""
-    source = direct_source(scope)
-    if source is None:
-        return scope
-    return {**scope, "extensions": {**scope["extensions"], DIRECT_BODY: _Counted(source, add)}}
+def listen_to_body(scope: Any, listener: Callable[[int], None]) -> Any:
+    """`scope`, or a copy holding a `Progress` of its body, with `listener` told each batch of body bytes.
+
+    Middleware calls it on its way in and `flush_body_progress` on its way out (then its sum is exact)."""
+    extensions = scope.get("extensions") or {}
+    progress: Progress | None = extensions.get(BODY_PROGRESS)
+    if progress is None:
+        progress = Progress(asyncio.get_running_loop())
+        scope = {**scope, "extensions": {**extensions, BODY_PROGRESS: progress}}
+    progress.listen(listener)
+    return scope
 
 
-class _Counted:
-    def __init__(self, source: DirectBodySource, add: Callable[[int], None]) -> None:
-        self._source = source
-        self._add = add
+def body_progress(scope: Any) -> Progress | None:
+    """The request body's `Progress` when somebody listens to it (None: nobody, so nothing to count)."""
+    progress: Progress | None = (scope.get("extensions") or {}).get(BODY_PROGRESS)
+    return progress
 
-    async def into_file(
-        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
-    ) -> Pumped | None:
-        pumped = await self._source.into_file(fd, position, room, hashers, stopper)
-        if pumped is not None:
-            self._add(pumped.moved)
-        return pumped
+
+def flush_body_progress(scope: Any) -> None:
+    progress = body_progress(scope)
+    if progress is not None:
+        progress.flush()

@@ -72,7 +72,7 @@ from ..constants import INFORMATIONAL, TUS_VERSION
 from ..fileops import pwrite_all
 from ..hashing.algorithms import Hasher
 from . import body_pump
-from .body_pump import Ended, Pumped, Stopper
+from .body_pump import Ended, Progress, Pumped, Stopper
 from .direct_body import BUFFERED_BODY, DIRECT_BODY
 
 logger = logging.getLogger("tusserver.http")
@@ -455,6 +455,8 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
                 self._after_transfer(0, Ended.STOPPED)
                 continue
             sink.moved += take
+            if sink.progress is not None:
+                sink.progress.add(take)
             if sink.moved == sink.count:
                 self._end_sink(Ended.COMPLETE)
         return view
@@ -523,9 +525,16 @@ class DirectBody:
         self._cycle = cycle
 
     async def into_file(
-        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper
+        self,
+        fd: int,
+        position: int,
+        room: int,
+        hashers: Sequence[Hasher],
+        stopper: Stopper,
+        progress: Progress | None = None,
     ) -> Pumped | None:
-        """Write the body from `position` on (at most `room` bytes), hashing it; what moved and why it ended."""
+        """Write the body from `position` on (at most `room` bytes), hashing it, telling `progress` as it goes;
+        what moved and why it ended."""
         protocol, cycle = self._protocol, self._cycle
         if (
             protocol.cycle is not cycle
@@ -539,14 +548,21 @@ class DirectBody:
         if not _BODY_THREADS.take(protocol.limits.body_threads):
             if hashers:
                 return None  # hashing on the loop would stall it: the body goes through receive()
-            return await self._transfer(fd, position, room, hashers, stopper, threaded=False)
+            return await self._transfer(fd, position, room, hashers, stopper, progress, threaded=False)
         try:
-            return await self._transfer(fd, position, room, hashers, stopper, threaded=True)
+            return await self._transfer(fd, position, room, hashers, stopper, progress, threaded=True)
         finally:
             _BODY_THREADS.give()
 
     async def _transfer(
-        self, fd: int, position: int, room: int, hashers: Sequence[Hasher], stopper: Stopper, threaded: bool
+        self,
+        fd: int,
+        position: int,
+        room: int,
+        hashers: Sequence[Hasher],
+        stopper: Stopper,
+        progress: Progress | None,
+        threaded: bool,
     ) -> Pumped | None:
         protocol, cycle = self._protocol, self._cycle
         sock = protocol.transport.get_extra_info("socket")
@@ -564,13 +580,15 @@ class DirectBody:
                 hasher.update(piece)
             pwrite_all(fd, piece, position + written)
             written += len(piece)
+            if progress is not None:
+                progress.add(len(piece))
             if written == room:
                 return Pumped(written, Ended.LIMIT)  # the parser goes on with the rest; the app reads no more
         count = min(protocol._body_left, room - written)
         if count == 0:
             return Pumped(written, Ended.LIMIT)
         if not threaded:
-            return await self._on_the_loop(fd, position + written, count, written, stopper)
+            return await self._on_the_loop(fd, position + written, count, written, stopper, progress)
         protocol._detach()
         timeout = protocol.limits.read_timeout_s
         future = _BODY_THREADS.pool().submit(
@@ -583,6 +601,7 @@ class DirectBody:
             stopper,
             timeout,
             _BODY_THREADS.hash_pool(),
+            progress,
         )
         cancelled = False
         try:
@@ -603,7 +622,9 @@ class DirectBody:
             ended = Ended.LIMIT
         return Pumped(written + pumped.moved, ended)
 
-    async def _on_the_loop(self, fd: int, position: int, count: int, written: int, stopper: Stopper) -> Pumped:
+    async def _on_the_loop(
+        self, fd: int, position: int, count: int, written: int, stopper: Stopper, progress: Progress | None
+    ) -> Pumped:
         """Every body thread is busy: `data_received` writes each read into the file as it comes.
 
         Not as cheap as a splice, but no parser copy, no task wake-up and no buffering per piece: what
@@ -611,7 +632,7 @@ class DirectBody:
         """
         protocol = self._protocol
         left = protocol._body_left
-        sink = protocol._sink = _LoopSink(fd, position, count, asyncio.get_running_loop().create_future())
+        sink = protocol._sink = _LoopSink(fd, position, count, asyncio.get_running_loop().create_future(), progress)
         protocol._detached = True
         stopper.on_stop = lambda: protocol._end_sink(Ended.STOPPED) if protocol._sink is sink else None
         protocol.flow.resume_reading()  # the parser may have paused it at its high-water mark
@@ -631,10 +652,13 @@ class DirectBody:
 class _LoopSink:
     """A direct transfer done on the event loop by `LeanHttpToolsProtocol.data_received`."""
 
-    def __init__(self, fd: int, position: int, count: int, ended: asyncio.Future[Ended]) -> None:
+    def __init__(
+        self, fd: int, position: int, count: int, ended: asyncio.Future[Ended], progress: Progress | None
+    ) -> None:
         self.fd, self.position, self.count = fd, position, count
         self.moved = 0
         self.ended = ended
+        self.progress = progress
 
     def end(self, ended: Ended) -> None:
         if not self.ended.done():

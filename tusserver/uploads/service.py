@@ -10,10 +10,11 @@ post-terminate from `terminate`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Settings
 from ..constants import MAX_INT
@@ -28,7 +29,7 @@ from ..errors import (
     UploadCompleted,
 )
 from ..hashing.algorithms import Checksum, Hasher, new_hasher
-from ..hooks import Hooks
+from ..hooks import Hooks, rejection
 from ..locking.base import Locker, ReleaseCallback
 from ..models import UploadInfo
 from ..state.digest_states import DigestStates
@@ -46,6 +47,8 @@ from .state import MemoryFinalParking
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+
+log = logging.getLogger("tusserver.uploads")
 
 
 class Caller(Protocol):
@@ -75,12 +78,31 @@ class Body(Protocol):
     limit: int
     hashers: list[Hasher]
     released: bool  # cut short because another request wants the upload
+    stopped: bool  # cut short because a post-receive hook said StopUpload
     overflow: bool  # longer than `limit`: the rest was not read
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """`listener(size)` for each batch of body bytes as they arrive."""
+        ...
+
+    def stop(self) -> None:
+        """End the body now, keeping what arrived."""
+        ...
 
     @property
     def complete(self) -> bool: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class _Running:
+    """A body being stored, and the StopUpload answer that ended it (None while it runs)."""
+
+    __slots__ = ("answer", "body")
+
+    def __init__(self, body: Body) -> None:
+        self.body = body
+        self.answer: Mapping[str, Any] | None = None
 
 
 class Uploads:
@@ -127,6 +149,9 @@ class Uploads:
             parking=parking,
         )
         self.writers: set[asyncio.Task[object]] = set()  # requests storing a body right now
+        self._running: dict[str, _Running] = {}  # bodies being stored, by upload: what StopUpload ends
+        self._stopping: set[asyncio.Task[None]] = set()
+        hooks.on_stop(self._stop_requested)
 
     def lock(
         self, upload_id: str, on_release_request: ReleaseCallback | None = None
@@ -214,6 +239,8 @@ class Uploads:
             info = await self.load(upload_id, caller)
             if info.is_final:
                 raise Forbidden("final uploads cannot be PATCHed")
+            if info.stopped:
+                raise BadRequest("upload has been stopped by server")
             if offset != info.offset:
                 raise OffsetMismatch(
                     f"Upload-Offset {offset} does not match the upload's offset {info.offset}",
@@ -289,6 +316,10 @@ class Uploads:
         task = asyncio.current_task()
         if task is not None:
             self.writers.add(task)  # shutdown waits for these, so a cut body is flushed before the loop stops
+        running = self._running[info.id] = _Running(body)
+        progress = self.hooks.progress_listener(info, caller.request)
+        if progress is not None:
+            body.listen(progress)
         try:
             written = await self.stores.core.write_chunk(info, body.chunks(), commit_check if checksum else None)
         except ChecksumMismatch:
@@ -304,6 +335,8 @@ class Uploads:
         finally:
             if task is not None:
                 self.writers.discard(task)
+            if self._running.get(info.id) is running:
+                del self._running[info.id]
         info.offset = start + written
         if written:
             info.storage[MODIFIED] = time.time()  # Upload-Expires on this response counts from this write
@@ -311,6 +344,11 @@ class Uploads:
             await self.digests.advance(info.id, digest_state, info.offset)
         if info.is_complete:
             await self.finish(info, caller)
+        elif body.stopped and running.answer is not None:
+            # As tusd does: the bytes so far are kept and counted; this PATCH and every later one is refused.
+            info.stopped = True
+            await self.stores.core.save_info(info)
+            raise rejection(running.answer, 400, f"upload has been stopped by server; {info.offset} bytes are stored")
         elif body.released:
             # As tusd does: the client must not take a cut body for a stored one. It learns the offset by HEAD.
             raise BadRequest(
@@ -319,6 +357,28 @@ class Uploads:
         if body.overflow:
             raise TooLarge("body is longer than the room left in the upload; the bytes that fit were stored")
         return info.offset
+
+    def _stop_requested(self, upload_id: str, answer: Mapping[str, Any]) -> None:
+        """A post-receive hook said StopUpload: end the PATCH storing this upload's body, or, when none runs
+        here, mark the upload stopped under its lock (which also asks a PATCH in another process to let go)."""
+        running = self._running.get(upload_id)
+        if running is not None:
+            running.answer = answer
+            running.body.stop()
+            return
+        task = asyncio.create_task(self._mark_stopped(upload_id))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _mark_stopped(self, upload_id: str) -> None:
+        try:
+            async with self.lock(upload_id):
+                info = await self.stores.core.get_info(upload_id)
+                if not info.stopped and not info.is_complete:
+                    info.stopped = True
+                    await self.stores.core.save_info(info)
+        except Exception as exc:  # noqa: BLE001 - gone, locked or unreachable: the next answer tries again
+            log.warning("could not mark upload %s stopped: %s", upload_id, exc)
 
     # -- the end of an upload ------------------------------------------------------------------
 
