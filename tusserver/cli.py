@@ -87,7 +87,12 @@ _HELP = {
     "max_digest_states": "running Repr-Digest hashes kept in memory between PATCHes (older ones are rebuilt from disk)",
     "lock_timeout_s": "how long a request waits for a busy upload's lock before 423",
     "lock_poll_s": "how often a waiting request checks a file or redis lock again",
-    "max_unfinished": "most unfinished uploads one owner (everyone, with auth off) may have; 429 beyond (0: no cap)",
+    "max_unfinished": "most unfinished uploads one owner (a client address, with auth off) may have; 429 beyond"
+    " (0: no cap)",
+    "max_owner_bytes_bytes": "bytes one owner (a client address, with auth off) may hold in unfinished uploads"
+    " and finals; 413 beyond (0: no cap)",
+    "max_part_repeats": "times one final concatenation may name the same part; 400 beyond (0: no cap)",
+    "max_finals_per_part": "finals that may wait on one unfinished part; 429 beyond (0: no cap)",
     "instant_upload": "Repr-Digest instant upload: auto (on only with auth), on, off",
     "expire_after_s": "unfinished uploads expire this long after their last write (0: never)",
     "sweep_interval_s": "how often the server removes expired uploads",
@@ -190,7 +195,8 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "uploads": ("disable_download", "disable_termination", "concat_wait_s", "keep_partials", "instant_upload", "demo"),
     "limits": (
         "max_size_bytes", "max_metadata_bytes", "max_header_bytes", "max_concat_parts", "max_unfinished",
-        "read_timeout_s", "write_timeout_s", "max_digest_states",
+        "max_owner_bytes_bytes", "max_part_repeats", "max_finals_per_part", "read_timeout_s", "write_timeout_s",
+        "max_digest_states",
     ),
     "expiry": ("expire_after_s", "sweep_interval_s"),
     "auth": (

@@ -90,6 +90,11 @@ class Settings:
     # open (a browser or `tusserver upload --parallel` has a handful), and caps what one token can make
     # the server hold: records, reserved lengths, expiry-sweep work.
     max_unfinished: int = 1000
+    # Bytes one owner may hold in unfinished uploads (declared lengths) and finals (0: no cap): twice the
+    # default --max-size. A final copies its parts, so without it a few-KB POST could write GiBs (issue #22).
+    max_owner_bytes_bytes: int = 200 * 1024**3
+    max_part_repeats: int = 4  # times one final may name the same part (0: no cap); clients name each once
+    max_finals_per_part: int = 16  # finals that may wait on one unfinished part (0: no cap); clients use one
     # Repr-Digest instant upload: "auto" is on only with auth, since without owners a digest is a key
     # to anyone's file; "on" with auth off makes every upload share one scope.
     instant_upload: str = "auto"
@@ -204,7 +209,10 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"--{_flag(name)} must be positive, got {value!r}")
-        never_negative = ("max_size_bytes", "max_unfinished", "expire_after_s", "jwt_leeway_s", "concat_wait_s")
+        never_negative = (
+            "max_size_bytes", "max_unfinished", "max_owner_bytes_bytes", "max_part_repeats", "max_finals_per_part",
+            "expire_after_s", "jwt_leeway_s", "concat_wait_s",
+        )  # fmt: skip
         for name in (*never_negative, "body_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative, got {getattr(self, name)!r}")

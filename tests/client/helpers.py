@@ -16,11 +16,13 @@ ROTATING = ("--jwt-secret", SECRET, "--token-ttl", "2", "--jwt-leeway", "1", "--
 MiB = 1024 * 1024
 
 
-def token_command(sub: str = "alice", ttl: int = 2) -> str:
+def token_command(sub: str = "alice", ttl: int = 5) -> str:
     return f"{sys.executable} -m tusserver token --sub {sub} --ttl {ttl} --jwt-secret {SECRET}"
 
 
-def mint(sub: str = "alice", ttl: int = 2) -> str:
+def mint(sub: str = "alice", ttl: int = 30) -> str:
+    """A platform token from `tusserver token` (a subprocess: up to seconds on a busy machine, so a test
+    that polls mints once, and a token meant to die soon is minted with an explicit short `ttl`)."""
     done = subprocess.run(token_command(sub, ttl).split(), capture_output=True, text=True, check=True)
     return done.stdout.strip()
 

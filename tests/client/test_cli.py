@@ -38,10 +38,11 @@ def rotating(server_factory: ServerFactory) -> LiveServer:
 
 
 def test_fifty_mib_with_rotating_tokens(rotating: LiveServer, tmp_path: Path) -> None:
-    """Throttled to ~8 MB/s: the upload lasts several 2 s token lifetimes, with only the first token given."""
+    """Throttled to ~5 MB/s: the upload (~10 s) outlives its first token (4 s: enough for the client to start
+    on a busy machine) and many 2 s rotated ones, with only the first token given."""
     source = random_file(tmp_path / "fifty.bin", 50 * MiB)
-    done = upload(str(source), "--endpoint", rotating.endpoint, "--token", mint(), "--chunk-size", "2M",
-                  "--limit-rate", "8M", "--resume-file", str(tmp_path / "resume.json"))  # fmt: skip
+    done = upload(str(source), "--endpoint", rotating.endpoint, "--token", mint(ttl=4), "--chunk-size", "2M",
+                  "--limit-rate", "5M", "--resume-file", str(tmp_path / "resume.json"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     assert url.startswith(rotating.endpoint)
@@ -99,7 +100,10 @@ def kill_when_sent(args: list[str], server: LiveServer, sent: int) -> None:
     """Run the client until the server has received `sent` body bytes, then SIGKILL it."""
     client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: body_bytes_received(server.url, mint()) >= sent, timeout=60, what=f"{sent} bytes sent")
+        token = mint(ttl=600)  # once, after the client started: minting is a subprocess, slow on a busy machine
+        wait_for(lambda: client.poll() is not None or body_bytes_received(server.url, token) >= sent, timeout=60,
+                 what=f"{sent} bytes sent")  # fmt: skip
+        assert client.poll() is None, f"the client ended before it could be killed: {client.communicate()}"
     finally:
         client.send_signal(signal.SIGKILL)
         client.wait(10)
@@ -170,10 +174,10 @@ def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp
     source = random_file(tmp_path / "twentyfour.bin", 24 * MiB)
     resume = tmp_path / "resume.json"
     args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
-            "--token", mint(ttl=5), "--parallel", "4", "--chunk-size", "1M", "--limit-rate", "4M",
+            "--token", mint(), "--parallel", "4", "--chunk-size", "1M", "--limit-rate", "4M",
             "--resume-file", str(resume), "--quiet"]  # fmt: skip
     kill_when_sent(args, rotating, 12 * MiB)
-    args[args.index("--token") + 1] = mint(ttl=5)
+    args[args.index("--token") + 1] = mint()
     second = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     url = second.stdout.strip().splitlines()[-1]
@@ -183,14 +187,19 @@ def test_parallel_sigkill_then_resume_keeps_every_part(rotating: LiveServer, tmp
 
 
 def test_server_killed_midway_client_retries_and_finishes(rotating: LiveServer, tmp_path: Path) -> None:
-    """Connection refused while the server is down: back-off, then HEAD and go on (with a new token if needed)."""
+    """Connection refused while the server is down: back-off, then HEAD and go on (with a new token if needed).
+
+    Killed after 4 MiB of 16 at 2 MB/s: some 6 s of upload left, so a slow poll on a busy machine still
+    finds it running."""
     source = random_file(tmp_path / "sixteen.bin", 16 * MiB)
     args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", rotating.endpoint,
-            "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "4M",
+            "--token-command", token_command(), "--chunk-size", "1M", "--limit-rate", "2M",
             "--resume-file", str(tmp_path / "resume.json")]  # fmt: skip
+    token = mint(ttl=600)
     client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: body_bytes_received(rotating.url, mint()) >= 6 * MiB, timeout=60, what="6 MiB sent")
+        wait_for(lambda: body_bytes_received(rotating.url, token) >= 4 * MiB, timeout=60, what="4 MiB sent")
+        assert client.poll() is None, "finished before the server could be killed"
         rotating.kill()
         rotating.start()
         out, err = client.communicate(timeout=120)

@@ -170,7 +170,8 @@ def test_every_setting_is_used_by_the_server() -> None:
 
 
 SIZE_FIELDS = ["max_size_bytes", "max_metadata_bytes", "max_header_bytes", "write_buffer_bytes",
-               "write_buffer_total_bytes", "s3_part_size_bytes", "s3_memory_bytes", "store_spool_bytes"]  # fmt: skip
+               "write_buffer_total_bytes", "s3_part_size_bytes", "s3_memory_bytes", "store_spool_bytes",
+               "max_owner_bytes_bytes"]  # fmt: skip
 
 
 def test_every_size_setting_takes_a_suffix_as_flag_and_env() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -33,11 +34,16 @@ class Mode:
         # Long enough for a JVM to start on a busy machine; every token after it lives 2 s.
         return mint(ttl=ttl) if self.auth else None
 
+    @functools.cached_property
+    def _checker_token(self) -> str | None:
+        """The test's own token, minted once: minting is a subprocess, seconds per poll on a busy machine."""
+        return mint(ttl=3600) if self.auth else None
+
     def received(self) -> float:
-        return body_bytes_received(self.server.url, self.token())
+        return body_bytes_received(self.server.url, self._checker_token)
 
     def download_sha256(self, url: str) -> str:
-        return download_sha256(url, self.token())
+        return download_sha256(url, self._checker_token)
 
 
 def modes_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mode]]:

@@ -17,7 +17,7 @@ from tusserver.protocol.context import TusContext
 from tusserver.storage.file_sets import FileUploadSets
 from tusserver.storage.memory import MemoryStore
 from tusserver.storage.s3.sets import S3UploadSets
-from tusserver.storage.upload_sets import MemoryUploadSets, UploadSets
+from tusserver.storage.upload_sets import MemoryUploadSets, UploadSets, weighted
 from tusserver.uploads import state
 from tusserver.wiring import build
 
@@ -134,6 +134,28 @@ def test_walking_upload_sets_sees_every_member_of_every_group(kind: str, tmp_pat
         walked = [entry async for entry in sets.walk()]
         assert sorted((group, member) for group, member, _ in walked) == [("g1", "a"), ("g2", "c")]
         assert all(before < added < time.time() + 5 for _, _, added in walked)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "file-counted", "s3"])
+def test_weighted_members_count_their_weight(kind: str, tmp_path: Path, request: Any) -> None:
+    """`--max-owner-bytes` keeps each upload's bytes as a weighted member; a count is their sum."""
+    sets: UploadSets
+    if kind == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        sets = S3UploadSets(s3.client(), s3.bucket, "p/.sets/bytes/")
+    else:
+        sets = MemoryUploadSets() if kind == "memory" else FileUploadSets(tmp_path, counted=kind == "file-counted")
+
+    async def scenario() -> None:
+        await sets.add("g", weighted("a", 1000))
+        await sets.add("g", weighted("b", 24))
+        await sets.add("g", "c")  # a plain member weighs 1
+        assert await sets.count("g", 10**9) == 1025 and await sets.count("g", 100) == 100
+        await sets.remove("g", weighted("a", 1000))
+        await sets.repair("g")
+        assert await sets.count("g", 10**9) == 25
 
     asyncio.run(scenario())
 

@@ -20,7 +20,8 @@ PATCH = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"
 
 
 def auth_server(factory: Callable[..., Server], **kwargs: object) -> Server:
-    return factory("--jwt-secret", SECRET, "--max-size", str(10 * MiB), **kwargs)
+    # Repeats uncapped: these attacks are on the size limits (test_storage_amplification.py caps repeats).
+    return factory("--jwt-secret", SECRET, "--max-size", str(10 * MiB), "--max-part-repeats", "0", **kwargs)
 
 
 def partial(server: Server, headers: dict[str, str], length: int | None) -> str:
@@ -102,7 +103,7 @@ def test_the_limit_survives_a_restart(server_factory: ServerFactory) -> None:
 
 
 def test_auth_off_max_size_caps_a_final_of_deferred_parts(server_factory: ServerFactory) -> None:
-    server = server_factory("--max-size", str(MiB), "--workers", "2")
+    server = server_factory("--max-size", str(MiB), "--workers", "2", "--max-part-repeats", "0")
     part = partial(server, TUS, None)
     assert final(server, TUS, [part] * 10).status_code == 201
     r = httpx.patch(part, headers={**TUS, **PATCH, "Upload-Length": str(200_000)}, content=b"z" * 200_000)

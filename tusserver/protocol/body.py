@@ -47,6 +47,13 @@ class BodyReader:
         self._stopper: Stopper | None = None  # set while a direct transfer runs
         self.progress = body_progress(request.scope)  # None when nobody listens
 
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """Tell `listener` (on the loop) each batch of this body's bytes as they arrive, whichever path they
+        take, and the rest when the body ends: a progress hook hangs off this (`server.body_pump.Progress`)."""
+        if self.progress is None:
+            self.progress = Progress(asyncio.get_running_loop())
+        self.progress.listen(listener)
+
     def interrupt(self) -> None:
         """Stop reading (called by the locker when another request wants this upload)."""
         self.released = True
@@ -56,12 +63,6 @@ class BodyReader:
         """Stop reading because a post-receive hook said `StopUpload`: what arrived is kept."""
         self.stopped = True
         self._cut()
-
-    def listen(self, listener: Callable[[int], None]) -> None:
-        """`listener(size)` for each batch of body bytes as they arrive (on the loop), on every body path."""
-        if self.progress is None:
-            self.progress = Progress(asyncio.get_running_loop())
-        self.progress.listen(listener)
 
     def _cut(self) -> None:
         self.interrupted = True

@@ -5,6 +5,7 @@ Parse the headers into an `UploadInfo`, hand it to the upload service, render th
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from ..errors import BadRequest, TooLarge, TusError, UploadGone, UploadNotFound
 from ..hashing.repr_digest import format_repr_digest
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
+from ..storage.upload_sets import CLIENT
 from ..uploads.limits import check_final_total
 from ..uploads.service import Caller
 from .body import BodyReader
@@ -77,6 +79,7 @@ class CreationHandler:
             metadata=metadata,
             concat="partial" if concat is not None else None,
             owner=owner,
+            storage=_client_of(request, owner),
             # With a deferred length the digest is still verified at the last byte, and indexed then.
             repr_digest=format_repr_digest(declared) if declared else None,
         )
@@ -125,6 +128,7 @@ class CreationHandler:
             if part_id is None:
                 raise BadRequest(f"{url[:100]!r} is not an upload URL of this server")
             part_ids.append(part_id)
+        self.uploads.finals.check_repeats(part_ids)
         loaded: dict[str, UploadInfo] = {}
         for position, part_id in enumerate(part_ids, 1):  # a part named many times is read once
             if part_id not in loaded:
@@ -142,6 +146,7 @@ class CreationHandler:
             concat="final",
             parts=part_ids,
             owner=owner,
+            storage=_client_of(request, owner),
             repr_digest=format_repr_digest(declared) if declared else None,
             max_length=caller.size_cap,
         )
@@ -182,3 +187,11 @@ def has_body(request: Request) -> bool:
     if length is not None:
         return length.strip() not in ("0", "")
     return "chunked" in request.headers.get("transfer-encoding", "").lower()
+
+
+def _client_of(request: Request, owner: str | None) -> dict[str, Any]:
+    """With auth off, the client address (uvicorn's, which `--behind-proxy` takes from X-Forwarded-For):
+    per-owner limits count per address, so one client at its caps does not stop everyone else."""
+    if owner is not None or request.client is None:
+        return {}
+    return {CLIENT: request.client.host}

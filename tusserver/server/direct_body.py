@@ -23,7 +23,7 @@ DIRECT_BODY = "tusserver.server.direct_body"
 BUFFERED_BODY = "tusserver.server.buffered_body"
 
 # The ASGI scope extension holding the request body's `Progress`, made by the first listener.
-BODY_PROGRESS = "tusserver.body_progress"
+BODY_PROGRESS = "tusserver.server.body_progress"
 
 
 class DirectBodySource(Protocol):

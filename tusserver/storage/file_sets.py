@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from ..errors import StorageError
+from .upload_sets import weight_of
 
 SUFFIX = ".set"
 HEADER = 32  # "<count> <compacted size>", space-padded, ending in a newline
@@ -67,7 +68,8 @@ class FileUploadSets:
                     if _is_member(data, member):
                         return
                     count, compacted = _header(data)
-                    _write_header(fd, count + 1, compacted)  # before the line: a crash leaves it high, not low
+                    # before the line: a crash leaves it high, not low
+                    _write_header(fd, count + weight_of(member), compacted)
                 os.pwrite(fd, line, size)
                 self._compact_if_grown(group, fd, size + len(line))
         except OSError as exc:
@@ -87,7 +89,7 @@ class FileUploadSets:
                 os.pwrite(fd, line, size)
                 count, compacted = _header(data)
                 if self.counted:
-                    count = max(0, count - 1)
+                    count = max(0, count - weight_of(member))
                     _write_header(fd, count, compacted)  # after the line, for the same reason as in `add`
                 if self.drop_empty and not _replay(data + line):
                     os.unlink(self._path(group))  # while locked: a waiter on this inode sees it gone and retries
@@ -98,7 +100,7 @@ class FileUploadSets:
 
     async def count(self, group: str, limit: int) -> int:
         if not self.counted:
-            return min(limit, len(self._members_sync(group)))
+            return min(limit, sum(map(weight_of, self._members_sync(group))))
         try:
             fd = os.open(self._path(group), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -115,7 +117,7 @@ class FileUploadSets:
         with contextlib.suppress(OSError), self._locked(group, create=False) as fd:
             if fd is not None:
                 data = _read(fd)
-                _write_header(fd, len(_replay(data)), _header(data)[1])
+                _write_header(fd, sum(map(weight_of, _replay(data))), _header(data)[1])
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
         return dict(itertools.islice(self._members_sync(group).items(), limit))
@@ -184,7 +186,7 @@ class FileUploadSets:
         try:
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
-                count = len(live) if self.counted else 0
+                count = sum(map(weight_of, live)) if self.counted else 0
                 os.write(out, _header_bytes(count, HEADER + len(lines)) + lines)
             finally:
                 os.close(out)

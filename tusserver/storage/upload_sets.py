@@ -11,6 +11,10 @@ answer.
 Where a store keeps them is its own business (`Store.upload_sets`): on local disk a group is one
 journal file (`storage/file_sets.py`), on S3 each member is an empty object (`storage/s3/sets.py`);
 a store without a place of its own gets `MemoryUploadSets` (one process).
+
+A member may carry a weight in its name (`weighted(upload_id, size)`: `<id>~<size>`); `count` adds up
+weights (a plain member weighs 1). That is how the bytes each owner holds (`--max-owner-bytes`) are
+kept: the file journal's count header keeps the running sum, so checking it is one small read.
 """
 
 from __future__ import annotations
@@ -21,14 +25,36 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
+from ..models import UploadInfo
+
 UNFINISHED = "unfinished"
 WAITING_FINALS = "finals"
 TOMBSTONES = "tombstones"
+OWNER_BYTES = "bytes"
+# `UploadInfo.storage` key: with auth off, the client address an upload was created from; its limits'
+# owner (every anonymous client sharing one owner let one client lock everyone out, issue #22).
+CLIENT = "client"
 
 
 def owner_group(owner: str | None) -> str:
-    """A file-name-safe group for an owner; every anonymous upload shares one."""
+    """A file-name-safe group for an owner (a token's `sub`, or `client <address>` with auth off)."""
     return hashlib.sha256(f"owner\x00{owner or ''}".encode()).hexdigest()[:32]
+
+
+def quota_group(info: UploadInfo) -> str:
+    """The group an upload counts in for per-owner limits: its owner, or with auth off its client address."""
+    if info.owner is None and CLIENT in info.storage:
+        return owner_group(f"client {info.storage[CLIENT]}")
+    return owner_group(info.owner)
+
+
+def weighted(member: str, weight: int) -> str:
+    return f"{member}~{weight}"
+
+
+def weight_of(member: str) -> int:
+    _, mark, weight = member.rpartition("~")
+    return int(weight) if mark and weight.isdigit() else 1
 
 
 @runtime_checkable
@@ -68,7 +94,7 @@ class MemoryUploadSets:
                 del self._groups[group]
 
     async def count(self, group: str, limit: int) -> int:
-        return min(limit, len(self._groups.get(group, ())))
+        return min(limit, sum(weight_of(member) for member in self._groups.get(group, ())))
 
     async def repair(self, group: str) -> None:
         return None

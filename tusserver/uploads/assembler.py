@@ -30,7 +30,7 @@ from ..locking.base import Locker, LockTimeout
 from ..models import UploadInfo
 from ..storage.composer import StoreComposer
 from .ledger import Ledger
-from .limits import check_final_total
+from .limits import HELD, check_final_total
 from .state import FinalParking, MemoryFinalParking
 
 log = logging.getLogger("tusserver")
@@ -129,13 +129,15 @@ class Assembler:
             self.parking.park(final_id, ASSEMBLY_RECHECK_S)
             return
         total = sum(p.offset for p in parts)
+        held = final.storage.get(HELD)
         try:
             check_final_total(total, self.ledger.finals.limit(final), "its parts")
+            await self.ledger.owner_bytes.hold(final, total)  # parts whose length was deferred at its POST
         except TusError as exc:  # two deferred lengths declared at once: the last line of defence
             log.warning("final upload %s discarded: %s", final_id, exc.message)
             await self.ledger.discard(final)
             return
-        if final.length != total:
+        if final.length != total or final.storage.get(HELD) != held:
             final.length = total
             await store.save_info(final)
         await concater.concatenate(final, parts)

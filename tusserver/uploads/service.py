@@ -36,13 +36,13 @@ from ..state.digest_states import DigestStates
 from ..storage.base import MODIFIED
 from ..storage.composer import StoreComposer
 from ..storage.digest_index import DigestIndex
-from ..storage.upload_sets import TOMBSTONES, UNFINISHED, WAITING_FINALS
+from ..storage.upload_sets import OWNER_BYTES, TOMBSTONES, UNFINISHED, WAITING_FINALS
 from .assembler import Assembler
 from .digests import DigestTracker
 from .expiration import ExpiryPolicy
 from .instant import InstantUpload
 from .ledger import Ledger
-from .limits import FinalLimits, UnfinishedQuota
+from .limits import FinalLimits, OwnerBytes, UnfinishedQuota
 from .state import MemoryFinalParking
 
 if TYPE_CHECKING:
@@ -127,12 +127,25 @@ class Uploads:
         self.unfinished = stores.upload_sets(UNFINISHED, counted=True)
         self.tombstones = stores.upload_sets(TOMBSTONES)
         self.quota = UnfinishedQuota(store, self.unfinished, settings.max_unfinished, self.expiry)
-        self.finals = FinalLimits(store, stores.upload_sets(WAITING_FINALS), settings.max_size_bytes)
+        self.finals = FinalLimits(
+            store,
+            stores.upload_sets(WAITING_FINALS),
+            settings.max_size_bytes,
+            max_repeats=settings.max_part_repeats,
+            max_waiting=settings.max_finals_per_part,
+        )
+        self.owner_bytes = OwnerBytes(
+            store,
+            stores.upload_sets(OWNER_BYTES, counted=True),
+            settings.max_owner_bytes_bytes,
+            max_unfinished=settings.max_unfinished,
+        )
         parking = MemoryFinalParking()  # shared by the assembler and the ledger (which forgets ended parts)
         self.ledger = Ledger(
             stores,
             self.quota,
             self.finals,
+            self.owner_bytes,
             self.digests,
             self.tombstones,
             parking,
@@ -186,14 +199,16 @@ class Uploads:
                 await self._created(info, caller)
                 await self._finished(info, caller.request, linked=True)
                 return True
-        await self._store_new(info)
+        await self._store_new(info, held=info.length or 0)
         await self._created(info, caller)
         return False
 
     async def create_final(self, info: UploadInfo, parts: list[UploadInfo], caller: Caller) -> UploadInfo | None:
         """Create a final concatenation; the assembled upload if it was ready within `--concat-wait`."""
         await self._pre_create(info, caller)
-        await self._store_new(info)
+        await self.finals.check_room_to_wait(parts)
+        # Each part counts each time it is named: that many copies are written.
+        await self._store_new(info, held=sum(p.length if p.length is not None else p.offset for p in parts))
         await self.finals.note_waiting_parts(info, parts)
         await self._created(info, caller)
         return await self.assembler.wait(info.id, self.assembler.schedule(info.id))
@@ -202,12 +217,18 @@ class Uploads:
         if caller.request is not None:  # uploads the server makes itself have no request to judge
             await self.hooks.pre_create(caller.request, info)
 
-    async def _store_new(self, info: UploadInfo) -> None:
-        """Store a new upload that counts against its owner's `--max-unfinished` (429 past it)."""
+    async def _store_new(self, info: UploadInfo, held: int) -> None:
+        """Store a new upload that counts against its owner's `--max-unfinished` (429 past it) and holds
+        `held` bytes of its `--max-owner-bytes` (413 past it)."""
         if info.is_complete:  # empty: finished at birth
             await self.stores.core.create(info)
             return
-        await self.quota.reserve(info)
+        await self.owner_bytes.hold(info, held)
+        try:
+            await self.quota.reserve(info)
+        except BaseException:
+            await self.owner_bytes.release(info)
+            raise
         try:
             await self.stores.core.create(info)
         except BaseException:
@@ -260,6 +281,7 @@ class Uploads:
                 raise TooLarge(f"body of {content_length} bytes exceeds the {limit} bytes left in the upload")
             if declares_length and length is not None:  # saved only once the request is known to be acceptable
                 await self.finals.check_declared_length(info, length)
+                await self.owner_bytes.hold(info, length)
                 info.length = length
                 await self.stores.core.save_info(info)
             body.limit = limit

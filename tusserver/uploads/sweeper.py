@@ -32,7 +32,7 @@ from functools import partial
 from ..errors import TusError, UploadGone, UploadNotFound, as_unavailable
 from ..locking.base import LockTimeout
 from ..models import UploadInfo
-from ..storage.upload_sets import owner_group
+from ..storage.upload_sets import quota_group
 from .ledger import Ledger
 from .limits import RESERVATION_GRACE_S
 from .service import Uploads
@@ -100,7 +100,7 @@ async def _sweep_listed(uploads: Uploads, upload_id: str, now: float, result: Sw
     if await _expired(uploads, info, now):
         await _remove(uploads, info, result)
     elif not info.is_complete:
-        await uploads.unfinished.add(owner_group(info.owner), upload_id)
+        await uploads.unfinished.add(quota_group(info), upload_id)
 
 
 async def _sweep_unfinished(
@@ -122,7 +122,7 @@ async def _sweep_unfinished(
         return
     if await _expired(uploads, info, now):
         await _remove(uploads, info, result)
-        if group != owner_group(info.owner):
+        if group != quota_group(info):
             await sets.remove(group, upload_id)  # handed over by the quota's prune (limits.SWEEP_GROUP)
 
 

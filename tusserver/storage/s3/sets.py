@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
+from ..upload_sets import weight_of
 from .errors import map_s3_errors
 
 
@@ -32,7 +33,8 @@ class S3UploadSets:
             await self._run(self.client.delete_object, Bucket=self.bucket, Key=f"{self.prefix}{group}/{member}")
 
     async def count(self, group: str, limit: int) -> int:
-        return len(await self._list(group, limit))
+        start = len(f"{self.prefix}{group}/")
+        return min(limit, sum(weight_of(obj["Key"][start:]) for obj in await self._list(group, limit)))
 
     async def repair(self, group: str) -> None:
         return None
