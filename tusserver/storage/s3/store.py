@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from ...config import Settings, SettingsError
 from ...errors import (
+    BackendUnavailable,
     Conflict,
     InsufficientStorage,
     StorageError,
@@ -53,7 +54,7 @@ from ..base import READ_PIECE_BYTES, CommitCheck, Store
 from ..ids import check_upload_id
 from ..part_writer import SpoolBudget
 from ..upload_sets import UploadSets
-from .errors import error_code, map_s3_errors
+from .errors import error_code, map_s3_errors, missing_bucket
 from .parts import (
     MAX_OBJECT,
     MAX_PART,
@@ -198,8 +199,11 @@ class S3Store(Store):
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, **kwargs))
 
     async def prepare(self) -> None:
-        with map_s3_errors("*"):
-            await self._run(self.client.head_bucket, Bucket=self.bucket)
+        try:
+            with map_s3_errors("*"):
+                await self._run(self.client.head_bucket, Bucket=self.bucket)
+        except UploadNotFound as exc:  # HEAD has no body, so a missing bucket is a bare 404
+            raise BackendUnavailable(missing_bucket(self.bucket)) from exc
 
     async def aclose(self) -> None:
         if self._executor is not None:
