@@ -192,7 +192,9 @@ def leftovers(data_dir: Path, tally: Tally) -> list[str]:
     for entry in os.scandir(data_dir):
         if entry.is_dir():
             for inner in Path(entry.path).rglob("*"):
-                if entry.name == ".locks" or inner.name.endswith(".tmp"):
+                # .locks/uploads.lock is the file locker's one long-lived byte-range lock file (made once)
+                stray_lock = entry.name == ".locks" and inner.name != "uploads.lock"
+                if stray_lock or inner.name.endswith(".tmp"):
                     found.append(str(inner.relative_to(data_dir)))
             continue
         seen.add(entry.name)
