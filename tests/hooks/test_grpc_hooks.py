@@ -21,8 +21,8 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.hooks.grpc_receiver import running_grpc_receiver
 from tests.hooks.receiver import Decision, Receiver
-from tests.hooks.test_progress_and_stop import MiB, higher, offsets, readable
-from tests.support import OCTET, TUS, free_port, half_patch, read_http_response, require_tool, wait_for
+from tests.hooks.test_progress_and_stop import MiB, offsets, stopped_mid_patch
+from tests.support import OCTET, TUS, free_port, require_tool, wait_for
 
 PATCH = {**TUS, "Content-Type": OCTET}
 
@@ -90,15 +90,7 @@ def test_grpc_progress_during_a_patch_and_stop_upload(server_factory: ServerFact
     data = os.urandom(size)
     url = server.create(size)
     upload_id = url.rsplit("/", 1)[1]
-    with half_patch(server, url, b"", promised=size) as sock:
-        for step in range(size // MiB):
-            sock.sendall(data[step * MiB : (step + 1) * MiB])
-            seen = max(offsets(grpc_receiver, upload_id), default=0)
-            if seen >= 2 * MiB:
-                break
-            wait_for(lambda seen=seen: readable(sock) or higher(grpc_receiver, upload_id, seen), timeout=60)
-        wait_for(lambda: readable(sock), timeout=60, what="the stopped PATCH's answer")
-        answer = read_http_response(sock)
+    answer = stopped_mid_patch(server, url, data, grpc_receiver)
     assert (answer.status, answer.body) == (403, b"banned mid-upload\n")
     assert len(set(offsets(grpc_receiver, upload_id))) >= 2  # seen while the PATCH ran
     kept = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
