@@ -10,7 +10,7 @@ BASE_STAMP := $(VENV)/.base-stamp
 STAMP := $(VENV)/.dev-stamp
 NODE_DIR := tests/node
 
-.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps grpc-stubs bench bench-clouds bench-instructions soak clean
+.PHONY: install serve test lint typecheck pytest node-deps browser-deps cluster-deps grpc-stubs bench bench-clouds bench-instructions soak docs-images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,18 @@ bench-instructions: $(STAMP)
 # A leak hunt, not a benchmark: 100,000 small + 200 x 64 MiB uploads with auth on (ARGS="--small 20000" for less)
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py $(ARGS)
+
+# The README's pictures, redrawn from a real server: the demo page (headless Chromium) and `tusserver upload`
+# in a tmux pane (as SVG). Needs browser-deps and tmux.
+docs-images: $(STAMP) node-deps browser-deps
+	@secret=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	data=$$(mktemp -d); \
+	TUSSERVER_JWT_SECRET=$$secret $(BIN)/tusserver serve --demo --port 18080 --data-dir $$data/demo --log-level warning & demo=$$!; \
+	$(BIN)/tusserver serve --port 18081 --data-dir $$data/plain --log-level warning & plain=$$!; \
+	sleep 3; \
+	NODE_PATH=$(NODE_DIR)/node_modules node docs/images/demo-screenshot.cjs http://127.0.0.1:18080/ docs/images/demo-page.png \
+	  && $(BIN)/python docs/images/upload_screenshot.py http://127.0.0.1:18081/files/ docs/images/upload-terminal.svg; \
+	status=$$?; kill $$demo $$plain; rm -rf $$data; exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules

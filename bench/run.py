@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import workloads  # noqa: E402
+from bench import chart, workloads  # noqa: E402
 from bench.limit import limit_peers, raw_stream  # noqa: E402
 from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
 from bench.slow_clients import SlowResult, SlowRun, slow_clients  # noqa: E402
@@ -65,6 +65,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run")
     parser.add_argument("--no-peers", action="store_true", help="tusserver only (no npm/pip installs)")
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--chart", type=Path, default=Path("docs/images/benchmarks.svg"),
+                        help="the SVG chart of the ratios, drawn from --output (the README shows it)")  # fmt: skip
     parser.add_argument("--only", action="append", default=[], help="workload label prefix (repeatable)")
     parser.add_argument("--peers-dir", type=Path, help="install peers here once and reuse them")
     parser.add_argument("--no-warm", action="store_true", help="do not warm memory before each timed run")
@@ -153,6 +155,7 @@ def main() -> int:
     if args.output.exists() and NOTES_MARKER in (old := args.output.read_text()):
         notes = "\n" + old[old.index(NOTES_MARKER) :]
     args.output.write_text(report + notes)
+    chart.draw(args.output, args.chart)
     return 0
 
 

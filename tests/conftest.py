@@ -52,5 +52,5 @@ def app(app_factory: AppFactory) -> InProcessServer:
 
 
 from tests.cloud_support import azure_server, gcs_server  # noqa: E402, F401 - fixtures for every test module
-from tests.redis_support import redis_url  # noqa: E402, F401 - fixture for every test module
+from tests.redis_support import redis_process, redis_url  # noqa: E402, F401 - fixtures for every test module
 from tests.s3_support import s3_server  # noqa: E402, F401 - fixture for every test module

@@ -28,6 +28,50 @@ def running_redis(directory: Path) -> Iterator[str]:
         client.close()
 
 
+class RedisProcess:
+    """A `redis-server` on one fixed free port that a test stops and starts again (Redis going away and
+    coming back), unlike `running_redis`, which lives for a whole block."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = require_tool("redis-server")
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        try:
+            wait_for(client.ping, timeout=15, what="redis-server")
+        finally:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A stopped `RedisProcess` (the test starts it), stopped again at the end."""
+    process = RedisProcess(tmp_path)
+    yield process
+    process.stop()
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     with running_redis(tmp_path) as url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from .asgi.guard import RequestGuardMiddleware
 from .asgi.health import HealthMiddleware
 from .config import Settings
 from .constants import IETF_HEADERS, TUS_HEADERS
-from .errors import TusError, error_response, render_error
+from .errors import BackendUnavailable, TusError, error_response, render_error, unavailable_types
 from .extras import require_extra
 from .hooks import Hooks
 from .locking.base import Locker
@@ -76,25 +77,53 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
 
 
 class _Starter:
-    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily."""
+    """Prepares the backends and starts the sweeper exactly once: from the lifespan, or lazily.
+
+    A backend that is not there yet (the bucket before its creation job ran, Redis still starting) does
+    not stop the server: it starts, says once what is missing, answers 503 with Retry-After (errors.py)
+    and /readyz names the backend; `prepared` is retried, at most once a second, by the requests that
+    come, so it recovers by itself when the backend appears. In a compose file, start order stops mattering.
+    """
+
+    RETRY_S = 1.0
 
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
         self.started = False
+        self.prepared = False
         self.sweeper: asyncio.Task[None] | None = None
         self.side_ports: list[SidePort] = []  # served on the app's event loop from start-up
         self._lock = asyncio.Lock()
+        self._last_try = -self.RETRY_S
 
     async def start(self) -> None:
         async with self._lock:
             if self.started:
                 return
-            await self.backends.prepare()
+            try:
+                await self._prepare()
+            except BackendUnavailable as exc:
+                log.warning("%s; the server is up and answers 503 until it is there", exc.detail)
             if self.backends.settings.expire_after_s > 0:
                 self.sweeper = asyncio.create_task(run_sweeper(self.backends.uploads))
             for side in self.side_ports:
                 await side.start()
             self.started = True
+
+    async def retry(self) -> None:
+        """Another try at a backend that was missing; a request that comes meanwhile meets the backend
+        itself and gets its 503 from there."""
+        if time.monotonic() - self._last_try < self.RETRY_S or self._lock.locked():
+            return
+        async with self._lock:
+            with contextlib.suppress(BackendUnavailable):
+                await self._prepare()
+                log.info("the backends answer now: serving uploads")
+
+    async def _prepare(self) -> None:
+        self._last_try = time.monotonic()
+        await self.backends.prepare()
+        self.prepared = True
 
     async def stop(self) -> None:
         if self.sweeper is not None:
@@ -110,8 +139,11 @@ class _StartOnFirstRequest:
         self.starter = starter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.starter.started and scope["type"] == "http":
-            await self.starter.start()
+        if not self.starter.prepared and scope["type"] == "http":
+            if self.starter.started:
+                await self.starter.retry()
+            else:
+                await self.starter.start()
         await self.app(scope, receive, send)
 
 
@@ -131,7 +163,12 @@ def create_app(
     app = Starlette(
         routes=app_routes,
         middleware=_middleware(backends, starter, app_routes),
-        exception_handlers={TusError: render_error, HTTPException: _render_http_exception, Exception: render_error},
+        exception_handlers={
+            TusError: render_error,
+            HTTPException: _render_http_exception,
+            **dict.fromkeys(unavailable_types(), render_error),  # Redis down: 503, no traceback
+            Exception: render_error,
+        },
         lifespan=_lifespan(starter),
     )
     app.router.redirect_slashes = False  # "/files/%2F" is a bad upload id (404), not a redirect
@@ -168,9 +205,10 @@ def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) 
                 CORSMiddleware,
                 allow_origins=origins,
                 allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-                allow_headers=ALLOWED_HEADERS,
-                expose_headers=EXPOSED_HEADERS,
-                max_age=86400,
+                allow_headers=[*ALLOWED_HEADERS, *settings.cors_allow_header_list],
+                expose_headers=[*EXPOSED_HEADERS, *settings.cors_expose_header_list],
+                allow_credentials=settings.cors_allow_credentials,
+                max_age=settings.cors_max_age_s,
             )
         )
     if settings.access_log and settings.log_format == "json":
@@ -214,7 +252,10 @@ def _demo_and_auth(settings: Settings) -> list[Middleware]:
         from .demo import DemoMiddleware
 
         if tokens is not None:
-            log.warning("--demo: POST /demo/token hands a token (sub 'demo') to anyone who asks; not for production")
+            log.warning(
+                "--demo: POST /demo/token hands a token (each visitor its own owner) to anyone who asks; "
+                "not for production"
+            )
         middleware.append(Middleware(DemoMiddleware, settings=settings, tokens=tokens))
     if tokens is not None:
         from .auth.middleware import JWTAuthMiddleware

@@ -18,7 +18,17 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from .config import Settings, SettingsError, env_name, field_types, format_size, option_name, parse_size, parse_value
+from .config import (
+    Settings,
+    SettingsError,
+    env_name,
+    field_types,
+    format_size,
+    option_name,
+    parse_size,
+    parse_value,
+    unknown_env_names,
+)
 
 # One line per Settings field. The unit comes from the metavar (SECONDS, SIZE, N…), the default and the
 # environment variable are added by _add_settings_flags; a test checks that every field has a line here.
@@ -32,6 +42,10 @@ _HELP = {
     "workers": "worker processes (needs locker file or redis)",
     "behind_proxy": "trust X-Forwarded-Host/Proto and Forwarded when building Location URLs",
     "cors_origins": "comma-separated allowed browser origins; '*' for any; empty disables CORS",
+    "cors_allow_headers": "comma-separated request headers a page may send besides the tus ones (X-Request-ID, ...)",
+    "cors_expose_headers": "comma-separated response headers a page may read besides the tus ones",
+    "cors_allow_credentials": "let pages send cookies and HTTP auth (needs --cors-origins naming the origins)",
+    "cors_max_age_s": "how long a browser may reuse a preflight answer",
     "log_level": "log level: debug, info, warning or error",
     "access_log": "log one line per request (off by default: it costs CPU on small uploads; a proxy usually logs)",
     "shutdown_timeout_s": "on SIGTERM, how long requests in flight may run before they are cut",
@@ -133,6 +147,8 @@ _METAVARS = {
     "store": "NAME",
     "locker": "NAME",
     "cors_origins": "ORIGINS",
+    "cors_allow_headers": "HEADERS",
+    "cors_expose_headers": "HEADERS",
     "log_level": "LEVEL",
     "hooks_url": "URL",
     "hooks_dir": "DIR",
@@ -167,7 +183,8 @@ _METAVARS = {
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     "network": (
         "host", "port", "base_path", "unix_socket", "unix_socket_mode", "tls_cert", "tls_key", "behind_proxy",
-        "cors_origins", "workers", "shutdown_timeout_s",
+        "cors_origins", "cors_allow_headers", "cors_expose_headers", "cors_allow_credentials", "cors_max_age_s",
+        "workers", "shutdown_timeout_s",
     ),
     "storage": (
         "store", "data_dir", "locker", "lock_timeout_s", "lock_poll_s", "redis_url",
@@ -363,10 +380,16 @@ def raise_open_files_limit() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import __version__
     from .asgi.logs import configure_logging
+    from .server.banner import log_banner
 
+    unknown = unknown_env_names()
+    if unknown:
+        raise SettingsError("; ".join(unknown))
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
+    log_banner(settings, __version__)
     if settings.auth_enabled and not settings.jwt_secret and settings.workers > 1:
         # Workers must sign rotated tokens with one secret, or a token rotated by one is refused by the next.
         logging.getLogger("tusserver.auth").warning(
@@ -448,15 +471,22 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
+    from .errors import as_unavailable
     from .uploads.sweeper import sweep_once
     from .wiring import build
 
     backends = build(settings_from_args(args))  # the backends alone: no app, no routes, no middleware
 
     async def run() -> int:
-        await backends.prepare()
         try:
+            await backends.prepare()
             result = await sweep_once(backends.uploads)
+        except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                raise
+            print(f"tusserver cleanup: {unavailable.detail}", file=sys.stderr)  # from cron: one line, no traceback
+            return 1
         finally:
             await backends.aclose()
         print(f"removed {result.removed} expired uploads, dropped {result.tombstones_dropped} tombstones")

@@ -9,6 +9,7 @@ backend (and the locker an empty `--locker` means) are `wiring.check`'s, which c
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass, fields
@@ -18,6 +19,9 @@ from typing import Any, get_type_hints
 from .constants import DEFAULT_HOOK_EVENTS
 
 ENV_PREFIX = "TUSSERVER_"
+# `TUSSERVER_*` names that are not settings but are read elsewhere: the upload client's token and the
+# fuzz test's seed. Any other unknown name is a start-up error (a misspelt secret must not mean "no auth").
+OTHER_ENV_NAMES = frozenset({"TUSSERVER_TOKEN", "TUSSERVER_FUZZ_SEED"})
 
 
 class SettingsError(ValueError):
@@ -35,6 +39,12 @@ class Settings:
     workers: int = 1
     behind_proxy: bool = False
     cors_origins: str = "*"  # comma-separated list of allowed origins, "*" for any, "" for no CORS
+    # tusd's -cors-* options. Extra request headers a page may send (X-Request-ID, ...) beside the tus ones,
+    # extra response headers it may read, cookies/credentials, and how long a browser keeps a preflight.
+    cors_allow_headers: str = ""
+    cors_expose_headers: str = ""
+    cors_allow_credentials: bool = False
+    cors_max_age_s: int = 86400
     log_level: str = "info"
     access_log: bool = False  # one line per request costs ~15% server CPU on small uploads; a proxy usually logs
     shutdown_timeout_s: int = 5  # a stalled client must not keep the server from stopping
@@ -163,6 +173,14 @@ class Settings:
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
+    @property
+    def cors_allow_header_list(self) -> list[str]:
+        return [h.strip() for h in self.cors_allow_headers.split(",") if h.strip()]
+
+    @property
+    def cors_expose_header_list(self) -> list[str]:
+        return [h.strip() for h in self.cors_expose_headers.split(",") if h.strip()]
+
     def validate(self) -> Settings:
         """Return a normalised copy, or raise SettingsError naming the first bad option (see `wiring.check`)."""
         base = "/" + self.base_path.strip("/") + "/"
@@ -234,6 +252,11 @@ class Settings:
                 raise SettingsError(f"--metrics-listen must be HOST:PORT; got {self.metrics_listen!r}")
             if self.workers > 1:
                 raise SettingsError("--metrics-listen serves one process's metrics; it cannot run with --workers > 1")
+        if self.cors_allow_credentials and "*" in self.cors_origin_list:
+            # Browsers refuse credentials from a server that allows any origin; naming them is the fix.
+            raise SettingsError("--cors-allow-credentials needs --cors-origins naming the origins, not '*'")
+        if self.cors_max_age_s < 0:
+            raise SettingsError(f"--cors-max-age must not be negative, got {self.cors_max_age_s!r}")
         if self.instant_upload not in ("auto", "on", "off"):
             raise SettingsError(f"--instant-upload must be one of auto, on, off; got {self.instant_upload!r}")
         for name in ("jwt_public_key", "jwks"):
@@ -253,6 +276,23 @@ class Settings:
                 values[f.name] = parse_value(f.name, env[key])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def unknown_env_names(environ: dict[str, str] | None = None, prefix: str = ENV_PREFIX) -> list[str]:
+    """One line per `TUSSERVER_*` variable no setting reads, naming the nearest real one.
+
+    Checked by `tusserver serve` at start: `TUSSERVER_JWT_SECERT` silently ignored was a server taking
+    anonymous uploads while its operator believed auth was on."""
+    env = os.environ if environ is None else environ
+    known = {env_name(f.name, prefix) for f in fields(Settings)} | OTHER_ENV_NAMES
+    problems = []
+    for key in sorted(env):
+        if key.startswith(prefix) and key not in known:
+            # Compared without the prefix, which every name shares and which would make anything look near.
+            near = difflib.get_close_matches(key[len(prefix) :], [k[len(prefix) :] for k in sorted(known)], n=1)
+            hint = f" (did you mean {prefix}{near[0]}?)" if near else ""
+            problems.append(f"{key} is not a setting{hint}")
+    return problems
 
 
 def option_name(name: str) -> str:

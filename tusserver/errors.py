@@ -21,6 +21,7 @@
     ├── ChecksumMismatch (460)
     ├── HookRejected (4xx/5xx)        a pre-hook said no: its HTTPResponse status, body and headers
     ├── HookUnavailable (503)         a blocking hook could not be reached or failed: fail closed
+    ├── BackendUnavailable (503)      the bucket or Redis is not there (yet): Retry-After, no traceback
     ├── StorageError (500)            a backend failed; logged, never shows internals
     └── InsufficientStorage (507)     no space left (ENOSPC/EDQUOT); the bytes that fit are kept
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,6 +190,69 @@ class HookUnavailable(TusError):
     code = "hook_unavailable"
 
 
+class BackendUnavailable(TusError):
+    """A backend the server needs (the bucket, Redis) is missing or does not answer: an expected state while
+    a cluster starts or a backend restarts, so the client is told when to come back and the log gets one
+    line saying what is missing, never a traceback. The server recovers by itself when it is there."""
+
+    status_code = 503
+    code = "backend_unavailable"
+    retry_after_s = 5
+
+    def __init__(self, detail: str) -> None:
+        # The client learns only that it should come back; `detail` (which bucket, which Redis, what to
+        # do) is for the log and /readyz, which the operator reads.
+        super().__init__("storage is not available yet; try again later", {"Retry-After": str(self.retry_after_s)})
+        self.detail = detail
+
+
+# Exception types of optional libraries that mean "the backend is not reachable", with what to tell the
+# operator; registered by the module that opens the backend (redis_client.connect), so this module needs
+# none of those libraries.
+_UNAVAILABLE: dict[type[BaseException], str] = {}
+
+
+def register_unavailable(kind: type[BaseException], message: str) -> None:
+    _UNAVAILABLE[kind] = message
+
+
+def unavailable_types() -> tuple[type[BaseException], ...]:
+    """For the app's exception handlers: caught there, so Starlette's outermost error middleware (which
+    logs a traceback and re-raises after any handler) never sees them."""
+    return tuple(_UNAVAILABLE)
+
+
+def as_unavailable(exc: BaseException) -> BackendUnavailable | None:
+    """The BackendUnavailable an exception (or the one it was raised from) stands for, if it does."""
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, BackendUnavailable):
+            return candidate
+        for kind, message in _UNAVAILABLE.items():
+            if isinstance(candidate, kind):
+                return BackendUnavailable(message)
+    return None
+
+
+class _OncePerInterval:
+    """The same warning at most every `interval_s`: a backend down under load must not flood the log."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self.last: dict[str, float] = {}
+
+    def __call__(self, message: str) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(message, -self.interval_s) < self.interval_s:
+            return False
+        if len(self.last) > 1000:
+            self.last.clear()
+        self.last[message] = now
+        return True
+
+
+_warn_due = _OncePerInterval()
+
+
 class StorageError(TusError):
     status_code = 500
     code = "storage_error"
@@ -237,8 +302,15 @@ def problem_response(exc: TusError, problem: Problem, method: str) -> Response:
 
 async def render_error(request: Request, exc: Exception) -> Response:
     """The one exception handler: TusError → its response; anything else → a logged, bodiless-detail 500."""
+    unavailable = as_unavailable(exc) if not isinstance(exc, TusError) or exc.status_code >= 500 else None
+    if unavailable is not None:
+        exc = unavailable
     if isinstance(exc, TusError):
-        if isinstance(exc, InsufficientStorage):
+        if isinstance(exc, (BackendUnavailable, HookUnavailable)):
+            # Expected while a backend or a hook receiver is away; the hook's own failure is logged already.
+            if isinstance(exc, BackendUnavailable) and _warn_due(exc.detail):
+                log.warning("%s (answering 503 until it is back)", exc.detail)
+        elif isinstance(exc, InsufficientStorage):
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
         elif exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message, exc_info=exc.__cause__ or exc)

@@ -40,10 +40,10 @@ def test_token_for_part_a_cannot_read_part_b_through_a_final(app_factory: AppFac
     assert attacker.request("GET", parts["b"]).status_code == 403
     assert _info_files(server.data_dir) == before  # no final was created to read B through
 
-    # Another user naming the victim's parts in a final of its own: 403 as well.
+    # Another user naming the victim's parts in a final of its own: refused too (400, as for a missing part).
     other = TokenChain(mint("mallory", ttl=30), client=server.client)
     response = other.request("POST", server.endpoint, headers={"Upload-Concat": f"final;{parts['a']} {parts['b']}"})
-    assert response.status_code == 403 and "another user" in response.text
+    assert response.status_code == 400 and "another user" in response.text
     assert _info_files(server.data_dir) == before
     owner.close()
     attacker.close()

@@ -76,3 +76,32 @@ def test_progress_tells_the_loop_in_batches_and_the_exact_sum_at_the_end() -> No
     assert sum(told) == total == 200 * 16 * 1024
     assert told[0] == 16 * 1024 and len(told) <= 2 + 200 * 16 * 1024 // PROGRESS_BYTES
     assert all(on_loop)
+
+
+@pytest.mark.parametrize("from_thread", [True, False], ids=["body-thread", "loop"])
+def test_bytes_left_pending_when_a_body_goes_quiet_are_told_without_waiting_for_more(from_thread: bool) -> None:
+    """A client that sends part of a MiB and pauses is seen: a timer tells the pending bytes.
+
+    Without it they waited for the next byte or the body's end (a post-receive StopUpload hook waiting for
+    the 2 MiB mark never heard of it while the client waited for the hook's answer)."""
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        progress = Progress(loop)
+        told: list[int] = []
+        progress.listen(told.append)
+
+        def send() -> None:
+            progress.add(1024)  # the first bytes: told at once
+            progress.add(PROGRESS_BYTES // 2)  # under a batch, and no more bytes come
+
+        if from_thread:
+            await loop.run_in_executor(None, send)
+        else:
+            send()
+        deadline = loop.time() + 30
+        while sum(told) < 1024 + PROGRESS_BYTES // 2 and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # polling the loop's timer, with a deadline
+        return sum(told)
+
+    assert asyncio.run(run()) == 1024 + PROGRESS_BYTES // 2

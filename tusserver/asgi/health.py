@@ -14,7 +14,7 @@ import secrets
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import UploadGone, UploadNotFound
+from ..errors import UploadGone, UploadNotFound, as_unavailable
 from ..locking.base import Locker
 from ..storage.base import Store
 
@@ -49,14 +49,21 @@ async def readiness_problem(store: Store, locker: Locker) -> str | None:
     try:
         await asyncio.wait_for(_store_answers(store, probe), PROBE_TIMEOUT_S)
     except Exception as exc:
-        log.warning("readyz: the store does not answer: %r", exc)
-        return "store unreachable"
+        return _problem("store", exc)
     try:
         await asyncio.wait_for(_locker_answers(locker, probe), PROBE_TIMEOUT_S)
     except Exception as exc:
-        log.warning("readyz: the locker does not answer: %r", exc)
-        return "locker unreachable"
+        return _problem("locker", exc)
     return None
+
+
+def _problem(backend: str, exc: Exception) -> str:
+    """What /readyz says: the missing bucket or Redis by name (an expected state, no traceback in the log)."""
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:
+        return unavailable.detail
+    log.warning("readyz: the %s does not answer: %r", backend, exc)
+    return f"{backend} unreachable"
 
 
 async def _store_answers(store: Store, probe: str) -> None:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..server.direct_body import flush_body_progress, listen_to_body
 
 _SECRETS = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+\S+")
-_FIELDS = ("method", "path", "upload_id", "status", "bytes", "duration_s")
+_FIELDS = ("method", "path", "upload_id", "status", "bytes", "duration_s", "config")  # config: the banner
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 request_log = logging.getLogger("tusserver.access")

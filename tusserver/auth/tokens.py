@@ -272,6 +272,14 @@ class TokenService:
         rotated: a server with a public key or JWKS refuses it."""
         return self._sign(self._claims(sub, ttl_s, max_size, upload_id, extra), rotated=False)
 
+    def start_chain(self, sub: str) -> str:
+        """A token marked as rotated whose chain starts now: what this server accepts whatever keys it has
+        (with a public key or JWKS it refuses unmarked HS256 tokens, so `issue` would hand out a token it
+        then refuses). For the demo page, which stands in for a platform."""
+        claims = self._claims(sub, None, None, None, None)
+        claims[AUTH_TIME_CLAIM] = claims["iat"]
+        return self._sign(claims, rotated=True)
+
     def _claims(
         self,
         sub: str,

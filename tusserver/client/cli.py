@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .dialect import Dialect
 from .errors import UploadError
@@ -80,6 +81,11 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--no-resume", action="store_true", help="always start new uploads")
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="extra request header, repeatable")  # fmt: skip
+    parser.add_argument("--cacert", type=Path, metavar="FILE",
+                        help="trust the CA certificates in this PEM file (a self-signed or private CA), like curl's; "
+                        "SSL_CERT_FILE does the same for every program [default the system's]")  # fmt: skip
+    parser.add_argument("--insecure", "-k", action="store_true",
+                        help="do not check the server's TLS certificate, like curl's (tests only)")  # fmt: skip
     parser.add_argument("--protocol", choices=("tus", "ietf"), default="tus",
                         help="tus 1.0, or the IETF draft Resumable Uploads for HTTP (interop 8) "
                         "[default tus]")  # fmt: skip
@@ -87,9 +93,33 @@ def add_upload_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.set_defaults(func=run)
 
 
+def check_endpoint(endpoint: str) -> str | None:
+    """Why `endpoint` cannot be a creation URL, or None: said at once, not after a minute of retries."""
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        return f"--endpoint must be an http:// or https:// URL, e.g. http://{endpoint or '127.0.0.1:1080/files/'}"
+    return None
+
+
+def dedup_hint(options: UploadOptions) -> str | None:
+    """--dedup without a token: a server without auth has instant upload off unless told otherwise."""
+    if options.dedup and not (options.token or options.token_command):
+        return (
+            "--dedup without a token: a tusserver without auth has instant upload off "
+            "(--instant-upload auto), so the digest is only verified; nothing is skipped"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.parallel < 1 or args.chunk_size < 1:
         print("tusserver upload: --parallel and --chunk-size must be positive", file=sys.stderr)
+        return 2
+    problem = check_endpoint(args.endpoint)
+    if problem is None and args.cacert is not None and not args.cacert.is_file():
+        problem = f"--cacert {args.cacert}: no such file"
+    if problem is not None:
+        print(f"tusserver upload: {problem}", file=sys.stderr)
         return 2
     conflict = Dialect(args.protocol).check(args.parallel, args.checksum)
     if conflict:
@@ -112,8 +142,13 @@ def run(args: argparse.Namespace) -> int:
         resume_file=args.resume_file,
         resume=not args.no_resume,
         headers=headers,
+        cacert=args.cacert,
+        insecure=args.insecure,
         protocol=args.protocol,
     )
+    hint = dedup_hint(options)
+    if hint is not None and not args.quiet:
+        print(f"tusserver upload: {hint}", file=sys.stderr)
     try:
         tokens = TokenHolder(options.token, options.token_command)
     except UploadError as exc:
@@ -122,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         if not os.path.isfile(path):
-            print(f"tusserver upload: {path}: no such file", file=sys.stderr)
+            why = "is a directory (name the files in it: DIR/*)" if os.path.isdir(path) else "no such file"
+            print(f"tusserver upload: {path}: {why}", file=sys.stderr)
             status = status or 2
             continue
         try:

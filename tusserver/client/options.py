@@ -37,4 +37,8 @@ class UploadOptions:
     timeout_s: float = 60.0
     headers: dict[str, str] = field(default_factory=dict)
     progress: ProgressCallback | None = None
+    # TLS: a CA bundle (PEM) to trust instead of the system's, as curl's --cacert; or no check at all
+    # (--insecure). Neither: the system store, or the bundle named by SSL_CERT_FILE / SSL_CERT_DIR.
+    cacert: Path | None = None
+    insecure: bool = False
     protocol: str = "tus"  # or "ietf": the resumable-upload draft, interop 8 (client/dialect.py)

@@ -61,7 +61,11 @@ class Progress:
         """The server already holds `offset` bytes: shown as done, not counted in the rate."""
         with self._lock:
             if self._bar is not None:
-                self._bar.update(offset - self.done)
+                # Not update(): tqdm would count the stored bytes as sent now and show a rate the link
+                # never had. A bar restarted at `offset` (tqdm's `initial`) rates only what follows.
+                self._bar.reset(total=self.total)
+                self._bar.initial = self._bar.n = self._bar.last_print_n = offset
+                self._bar.refresh()
             self.baseline = self.done = offset
             self._started = self._last_log = time.monotonic()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import subprocess
 import threading
 import time
@@ -89,7 +90,7 @@ class Session:
         self.tokens = tokens
         self.say = say or (lambda message: None)
         self.dialect = Dialect(options.protocol)
-        self.http = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10))
+        self.http = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10), verify=tls_verify(options))
         self.bytes_sent = 0
 
     def close(self) -> None:
@@ -139,7 +140,7 @@ class Session:
             try:
                 response = self.request(method, url, headers)
             except httpx.TransportError as exc:
-                if attempt >= self.options.retries:
+                if attempt >= self.options.retries or untrusted_certificate(exc):  # retrying cannot help
                     raise UploadError(f"{method} {url} failed: {describe_network_error(exc)}") from exc
                 why = f"{method} failed: {describe_network_error(exc)}"
             else:
@@ -150,7 +151,32 @@ class Session:
             attempt += 1
 
 
+def tls_verify(options: UploadOptions) -> ssl.SSLContext | bool:
+    """What httpx checks the server's certificate with: curl's --cacert and --insecure. Otherwise httpx's
+    default, which reads SSL_CERT_FILE / SSL_CERT_DIR when they are set."""
+    if options.insecure:
+        return False
+    if options.cacert is not None:
+        return ssl.create_default_context(cafile=str(options.cacert))
+    return True
+
+
+def untrusted_certificate(exc: BaseException) -> bool:
+    """The TLS handshake failed on the certificate: the same answer however often it is asked."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def describe_network_error(exc: httpx.TransportError) -> str:
+    if untrusted_certificate(exc):
+        return (
+            "the server's TLS certificate is not trusted: pass --cacert FILE (or set SSL_CERT_FILE) with the CA "
+            "that signed it, or --insecure to skip the check"
+        )
     if isinstance(exc, httpx.ConnectError):
         return "cannot connect to the server"
     if isinstance(exc, httpx.TimeoutException):

@@ -167,12 +167,13 @@ class Uploader:
     def session(self) -> Session:
         return Session(self.options, self.tokens, self.progress.say)
 
-    def resuming(self, offset: int, url: str) -> None:
-        """The server already holds `offset` bytes: say so, and keep them out of the rate."""
+    def resuming(self, offset: int, url: str, known: bool = True) -> None:
+        """The server already holds `offset` bytes: say so, and keep them out of the rate. `known`: the
+        upload existed before this run (a resume, even at 0: a cut checksummed PATCH keeps nothing)."""
         self.progress.resume_from(offset)
         if offset >= self.size:
             self.progress.say(f"already on the server: nothing to send ({url})")
-        elif offset > 0:
+        elif known:
             percent = 100 * offset / self.size
             self.progress.say(f"resuming at {offset} of {self.size} bytes ({percent:.0f}%) of {url}")
         else:
@@ -210,13 +211,14 @@ class Uploader:
         entry = self.resume.get(self.key)
         url = entry.get("url") if entry else None
         offset = _offset_of(session, url) if url else None
+        known = url is not None and offset is not None
         if url is None or offset is None:
             extra = {"Repr-Digest": self.digest} if self.digest else {}
             response = self._create(session, self.size, extra)
             url = self._absolute(response.headers["location"])
             offset = int(response.headers.get("upload-offset", "0"))
             self.resume.put(self.key, {"url": url, "endpoint": self.endpoint})
-        self.resuming(offset, url)
+        self.resuming(offset, url, known)
         done[0] = offset
         self.report()
         send_range(self.context(), session, url, 0, self.size, offset, done)
@@ -238,6 +240,7 @@ class Uploader:
         count = self.options.parallel
         bounds = [self.size * i // count for i in range(count + 1)]
         urls: list[str] = list(entry.get("parts") or [])
+        resumed = bool(urls)
         offsets: list[int] = []
         for index in range(count):
             length = bounds[index + 1] - bounds[index]
@@ -248,7 +251,7 @@ class Uploader:
                 known = 0
                 self.resume.put(self.key, {"parts": urls, "endpoint": self.endpoint})
             offsets.append(known)
-        self.resuming(sum(offsets), f"{count} partial uploads")
+        self.resuming(sum(offsets), f"{count} partial uploads", resumed)
         self.parts_done = [[o] for o in offsets]
         self.report()
         ctx = self.context()

@@ -4,14 +4,19 @@ Served by one pure-ASGI layer that sits in front of auth (the page and its files
 routes behind it still want a token). Everything the page needs comes from this package, so it works on
 a closed network, and a Content-Security-Policy of `'self'` makes the browser refuse anything else.
 
-With auth on, `POST /demo/token` hands a token for the fixed `sub` "demo" to anyone who asks: that is
-what makes the page work without a platform, and why `create_app` logs a warning. Without `--demo`
-none of these paths exists (the app answers 404 as for any unknown path).
+With auth on, `POST /demo/token` hands a token to anyone who asks: that is what makes the page work
+without a platform, and why `create_app` logs a warning. Each visitor is an owner of its own
+(`sub` "demo-<random>"), kept in a cookie signed with the secret, so a visitor's second token (to resume
+after the first expired) still owns its uploads, while another visitor cannot read them. Without
+`--demo` none of these paths exists (the app answers 404 as for any unknown path).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -24,7 +29,8 @@ if TYPE_CHECKING:
     from ..auth.tokens import TokenService
     from ..config import Settings
 
-DEMO_SUB = "demo"
+DEMO_SUB = "demo"  # visitors are "demo-<id>"
+VISITOR_COOKIE = "tusserver-demo"
 _FILES = {
     "index.html": "text/html; charset=utf-8",
     "demo.css": "text/css; charset=utf-8",
@@ -54,6 +60,7 @@ class DemoMiddleware:
         # With only a public key or JWKS the server can sign rotated tokens, which continue a chain, but no
         # platform token to start one: demo tokens need --jwt-secret.
         self.can_issue = tokens is not None and bool(settings.jwt_secret)
+        self._cookie_key = hashlib.sha256(b"tusserver demo visitor\0" + settings.jwt_secret.encode()).digest()
         package = resources.files(__package__)
         self.files = {name: package.joinpath(name).read_bytes() for name in _FILES}
         config = {"endpoint": settings.base_path, "auth": tokens is not None}
@@ -77,8 +84,7 @@ class DemoMiddleware:
                 problem = UploadNotFound("demo tokens need --jwt-secret (a public key cannot sign platform tokens)")
                 response = error_response(problem, method)
             else:
-                token = self.tokens.issue(DEMO_SUB)
-                response = Response(token, media_type="text/plain", headers={"Cache-Control": "no-store"})
+                response = self._token_response(scope)
         elif name == "config.json" or name in self.files:
             if method not in ("GET", "HEAD"):
                 allowed = {"Allow": "GET, HEAD"}
@@ -92,3 +98,33 @@ class DemoMiddleware:
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)
+
+    def _token_response(self, scope: Scope) -> Response:
+        assert self.tokens is not None
+        visitor = self._visitor(scope)
+        headers = {"Cache-Control": "no-store"}
+        if visitor is None:
+            visitor = secrets.token_urlsafe(12)
+            secure = "; Secure" if scope.get("scheme") == "https" else ""
+            headers["Set-Cookie"] = (
+                f"{VISITOR_COOKIE}={visitor}.{self._sign(visitor)}; Path=/demo/token; HttpOnly; "
+                f"SameSite=Strict; Max-Age=86400{secure}"
+            )
+        token = self.tokens.start_chain(f"{DEMO_SUB}-{visitor}")
+        return Response(token, media_type="text/plain", headers=headers)
+
+    def _sign(self, visitor: str) -> str:
+        return hmac.new(self._cookie_key, visitor.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _visitor(self, scope: Scope) -> str | None:
+        """The visitor id of a cookie this server signed, else None (a new visitor)."""
+        for name, value in scope.get("headers", ()):
+            if name != b"cookie":
+                continue
+            text: str = value.decode("latin-1")
+            for pair in text.split(";"):
+                key, _, cookie = pair.strip().partition("=")
+                visitor, _, mac = cookie.partition(".")
+                if key == VISITOR_COOKIE and visitor and hmac.compare_digest(mac, self._sign(visitor)):
+                    return visitor
+        return None

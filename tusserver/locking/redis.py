@@ -23,8 +23,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ..config import Settings
-from ..errors import StorageError
-from ..state.redis_client import DELETE_IF_EQUAL, connect
+from ..errors import BackendUnavailable, as_unavailable
+from ..state.redis_client import DELETE_IF_EQUAL, connect, describe, unreachable
 from .base import LockTimeout, ReleaseCallback
 
 log = logging.getLogger("tusserver.locking.redis")
@@ -44,6 +44,7 @@ class RedisLocker:
         poll_s: float = 0.05,
         client: Any = None,
     ) -> None:
+        self._where = describe(url)
         self._owns_client = client is None  # a shared client (`redis_client`) is closed by its owner
         self._client: Any = connect(url) if client is None else client
         self.prefix = prefix
@@ -61,7 +62,7 @@ class RedisLocker:
         try:
             await self._client.ping()
         except Exception as exc:
-            raise StorageError(f"redis at the configured --redis-url is not reachable: {exc}") from exc
+            raise BackendUnavailable(unreachable(self._where)) from exc
 
     async def aclose(self) -> None:
         if self._letting_go:  # locks still being freed by cancelled requests: free them first
@@ -107,7 +108,17 @@ class RedisLocker:
         stop.set()
         keeper.cancel()
         await asyncio.wait({keeper})  # not `await keeper`: that would re-raise the keeper's own cancellation
-        await self._release_script(keys=[lock_key], args=[token])
+        try:
+            await self._release_script(keys=[lock_key], args=[token])
+        except Exception as exc:
+            if as_unavailable(exc) is None:
+                raise
+            # The request's work is done (a PATCH's bytes are stored): its answer must say so, not 503.
+            # The lock frees itself when its lease runs out.
+            log.warning(
+                "could not release lock %s (%s); it expires with its lease in %d s",
+                lock_key, exc, self.lease_ms // 1000,
+            )  # fmt: skip
 
     async def _keep(
         self, lock_key: str, release_key: str, token: str, stop: asyncio.Event, callback: ReleaseCallback | None

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth.access import check_part_access, identity_of, owner_for_new_upload
-from ..errors import BadRequest, Forbidden, TooLarge, TusError, UploadGone, UploadNotFound
+from ..errors import BadRequest, TooLarge, TusError, UploadGone, UploadNotFound
 from ..hashing.repr_digest import format_repr_digest
 from ..models import UploadInfo
 from ..storage.ids import new_upload_id
@@ -158,12 +158,14 @@ class CreationHandler:
 
     async def _load_part(self, request: Request, part_id: str, position: int) -> UploadInfo:
         """A part the requester may name. Missing, terminated and another owner's parts get one answer,
-        naming the part by its position, not its id, so a final POST cannot tell which ids exist."""
+        naming the part by its position, not its id, so a final POST cannot tell which ids exist. It is
+        400 with auth on or off (the request URL is fine; its header names something wrong), as the
+        README and conformance/ say; a token that may not touch a part it owns is still 403 below."""
         identity = identity_of(request.scope)
-        unknown: TusError = (
-            BadRequest(f"partial upload {part_id} does not exist")
+        unknown = BadRequest(
+            f"partial upload {part_id} does not exist"
             if identity is None
-            else Forbidden(f"partial upload number {position} does not exist or belongs to another user")
+            else f"partial upload number {position} does not exist or belongs to another user"
         )
         try:
             part = await self.uploads.get(part_id)

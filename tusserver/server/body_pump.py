@@ -78,7 +78,7 @@ class Progress:
     `add` runs on one thread at a time: a body thread while it has the body, the loop otherwise.
     """
 
-    __slots__ = ("_listeners", "_loop", "_loop_thread", "_pending", "_due", "total")
+    __slots__ = ("_listeners", "_loop", "_loop_thread", "_pending", "_due", "_armed", "_lock", "total")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._listeners: list[Callable[[int], None]] = []
@@ -86,19 +86,37 @@ class Progress:
         self._loop_thread = threading.get_ident()
         self._pending = 0
         self._due = 0.0
+        self._armed = False  # a timer will tell bytes left pending by a body that went quiet
+        self._lock = threading.Lock()  # `add` on a body thread against the loop's timer and `flush`
         self.total = 0
 
     def listen(self, listener: Callable[[int], None]) -> None:
         self._listeners.append(listener)
 
     def add(self, size: int) -> None:
-        self._pending += size
-        if self._pending >= PROGRESS_BYTES or time.monotonic() >= self._due:
+        with self._lock:
+            self._pending += size
+            due = self._pending >= PROGRESS_BYTES or time.monotonic() >= self._due
+            arm = not due and not self._armed
+            self._armed = self._armed or arm
+        if due:
             self.flush()
+        elif arm:
+            # Without it, bytes under PROGRESS_BYTES that arrive just before a client pauses would be told
+            # only when the next byte comes (or the body ends): a stalled upload's progress would lag.
+            if threading.get_ident() == self._loop_thread:
+                self._loop.call_later(PROGRESS_S, self._timer)
+            else:
+                self._loop.call_soon_threadsafe(self._loop.call_later, PROGRESS_S, self._timer)
+
+    def _timer(self) -> None:
+        self._armed = False
+        self.flush()
 
     def flush(self) -> None:
-        size, self._pending = self._pending, 0
-        self._due = time.monotonic() + PROGRESS_S
+        with self._lock:
+            size, self._pending = self._pending, 0
+            self._due = time.monotonic() + PROGRESS_S
         if not size:
             return
         if threading.get_ident() == self._loop_thread:

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ..errors import TusError, UploadGone, UploadNotFound
+from ..errors import TusError, UploadGone, UploadNotFound, as_unavailable
 from ..locking.base import LockTimeout
 from ..models import UploadInfo
 from ..storage.upload_sets import quota_group
@@ -189,7 +189,11 @@ async def run_sweeper(uploads: Uploads) -> None:
         except Exception as exc:
             failure = f"{type(exc).__name__}: {exc}"
             if failure != last_failure:
-                log.exception("expiry sweep failed (logged again only if the failure changes)")
+                unavailable = as_unavailable(exc)
+                if unavailable is not None:  # expected while a backend is away: one line, no traceback
+                    log.warning("expiry sweep skipped: %s", unavailable.detail)
+                else:
+                    log.exception("expiry sweep failed (logged again only if the failure changes)")
             last_failure = failure
             continue
         if last_failure is not None:

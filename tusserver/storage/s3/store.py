@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from ...config import Settings, SettingsError
 from ...errors import (
+    BackendUnavailable,
     Conflict,
     InsufficientStorage,
     StorageError,
@@ -52,7 +53,7 @@ from ..ids import check_upload_id
 from ..object_store import THREADS, ObjectStore, ids_in, planned_size, receive_parts
 from ..part_writer import SpoolBudget
 from ..upload_sets import UploadSets
-from .errors import error_code, map_s3_errors
+from .errors import error_code, map_s3_errors, missing_bucket
 from .parts import (
     MAX_OBJECT,
     MAX_PART,
@@ -190,8 +191,11 @@ class S3Store(ObjectStore):
         return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
 
     async def prepare(self) -> None:
-        with map_s3_errors("*"):
-            await self._run(self.client.head_bucket, Bucket=self.bucket)
+        try:
+            with map_s3_errors("*"):
+                await self._run(self.client.head_bucket, Bucket=self.bucket)
+        except UploadNotFound as exc:  # HEAD has no body, so a missing bucket is a bare 404
+            raise BackendUnavailable(missing_bucket(self.bucket)) from exc
 
     # -- records -------------------------------------------------------------------------------
 
