@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, require_tool, running_process
+from tests.support import free_port, require_tool, running_process, wait_for
+
+
+def _command(binary: str, port: int, directory: Path) -> list[str]:
+    """redis-server on loopback, without persistence, its files in `directory`."""
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory)]  # fmt: skip
 
 
 @contextmanager
@@ -19,10 +26,8 @@ def running_redis(directory: Path) -> Iterator[str]:
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port)
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(directory)]  # fmt: skip
     try:
-        with running_process(command, client.ping, what="redis-server", timeout=15):
+        with running_process(_command(binary, port, directory), client.ping, what="redis-server", timeout=15):
             yield f"redis://127.0.0.1:{port}/0"
     finally:
         client.close()
@@ -46,10 +51,8 @@ class RedisProcess:
         import redis
 
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            _command(self.binary, self.port, self.directory), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         client = redis.Redis(host="127.0.0.1", port=self.port)
         try:
             wait_for(client.ping, timeout=15, what="redis-server")
