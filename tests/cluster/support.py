@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,3 +220,17 @@ def create_upload(http: httpx.Client, length: int, **headers: str) -> str:
 
 def patch_upload(http: httpx.Client, url: str, offset: int, body: bytes) -> httpx.Response:
     return http.patch(path_of(url), content=body, headers={"Upload-Offset": str(offset), "Content-Type": OCTET})
+
+
+def final_of_partials(
+    zero: httpx.Client, one: httpx.Client, two: httpx.Client, a: bytes, b: bytes, refer: Callable[[str], str] = str
+) -> str:
+    """The URL of a final made on `two` from partial `a` uploaded on `zero` and `b` on `one`, naming the
+    partials as `refer` writes their URLs: each step on another instance."""
+    part_a = create_upload(zero, len(a), **{"Upload-Concat": "partial"})
+    part_b = create_upload(one, len(b), **{"Upload-Concat": "partial"})
+    assert patch_upload(zero, part_a, 0, a).status_code == 204
+    assert patch_upload(one, part_b, 0, b).status_code == 204
+    r = two.post("/files/", headers={"Upload-Concat": f"final;{refer(part_a)} {refer(part_b)}"})
+    assert r.status_code == 201, r.text
+    return str(r.headers["Location"])

@@ -18,7 +18,15 @@ import pytest
 
 from tests.client.helpers import ROTATING, body_bytes_received
 from tests.cloud_support import AzureServer, GCSServer, running_azurite, running_fake_gcs
-from tests.cluster.support import create_upload, patch_upload, path_of, running_nginx, sha256_digest, start_all
+from tests.cluster.support import (
+    create_upload,
+    final_of_partials,
+    patch_upload,
+    path_of,
+    running_nginx,
+    sha256_digest,
+    start_all,
+)
 from tests.redis_support import running_redis
 from tests.support import OCTET, TUS, LiveServer, half_patch, wait_for
 
@@ -62,13 +70,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def test_partials_on_two_instances_final_on_a_third(cluster: CloudCluster, auth: dict[str, str]) -> None:
     a, b = os.urandom(9 * MiB + 17), os.urandom(3 * MiB + 5)
     with cluster.on(0, auth) as zero, cluster.on(1, auth) as one, cluster.on(2, auth) as two:
-        part_a = create_upload(zero, len(a), **{"Upload-Concat": "partial"})
-        part_b = create_upload(one, len(b), **{"Upload-Concat": "partial"})
-        assert patch_upload(zero, part_a, 0, a).status_code == 204
-        assert patch_upload(one, part_b, 0, b).status_code == 204
-        r = two.post("/files/", headers={"Upload-Concat": f"final;{path_of(part_a)} {path_of(part_b)}"})
-        assert r.status_code == 201, r.text
-        final = r.headers["Location"]
+        final = final_of_partials(zero, one, two, a, b, refer=path_of)
         for http in (zero, one, two):
             assert http.head(path_of(final)).headers.get("Upload-Offset") == str(len(a) + len(b))
     assert httpx.get(final, headers=auth, timeout=60).content == a + b  # through nginx

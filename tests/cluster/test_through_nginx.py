@@ -26,7 +26,7 @@ from tests.client.helpers import (
     sha256_file,
     token_command,
 )
-from tests.cluster.support import Cluster, create_upload, patch_upload, path_of, sha256_digest
+from tests.cluster.support import Cluster, create_upload, final_of_partials, patch_upload, path_of, sha256_digest
 from tests.support import TUS, LiveServer, wait_for
 
 CLUSTER_FLAGS = [*ROTATING, "--expire-after", "3600"]
@@ -49,13 +49,7 @@ def test_instant_upload_across_instances(live: Cluster, auth: dict[str, str]) ->
 def test_partials_on_two_instances_final_on_a_third(live: Cluster, auth: dict[str, str]) -> None:
     a, b = os.urandom(5 * 1024 * 1024 + 17), os.urandom(3 * 1024 * 1024 + 5)
     with live.on(0, auth) as zero, live.on(1, auth) as one, live.on(2, auth) as two:
-        part_a = create_upload(zero, len(a), **{"Upload-Concat": "partial"})
-        part_b = create_upload(one, len(b), **{"Upload-Concat": "partial"})
-        assert patch_upload(zero, part_a, 0, a).status_code == 204
-        assert patch_upload(one, part_b, 0, b).status_code == 204
-        r = two.post("/files/", headers={"Upload-Concat": f"final;{part_a} {part_b}"})
-        assert r.status_code == 201, r.text
-        final = r.headers["Location"]
+        final = final_of_partials(zero, one, two, a, b)
         for http in (zero, one, two):
             head = http.head(path_of(final))
             assert head.headers.get("Upload-Offset") == str(len(a) + len(b)), head.headers
