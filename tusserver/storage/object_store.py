@@ -22,6 +22,7 @@ from ..errors import InsufficientStorage, TooLarge, is_out_of_space
 from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import CommitCheck, Store
+from .ids import check_upload_id
 from .part_writer import PartWriter
 
 THREADS = 32  # SDK calls at once per process (boto3's connection pool is sized to match)
@@ -32,7 +33,15 @@ ErrorMap = Callable[[str], AbstractContextManager[None]]
 
 class ObjectStore(Store):
     thread_name: ClassVar[str] = "tusserver-objects"
+    prefix: str  # of every object name this store writes (`--<store>-prefix`)
     _executor: ThreadPoolExecutor | None = None
+
+    def _key(self, upload_id: str, suffix: str = "") -> str:
+        """The name of the upload's object with `suffix` (".info", ".gone", ...); the id is checked first."""
+        return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
+
+    def _sets_prefix(self, name: str) -> str:
+        return f"{self.prefix}.sets/{name}/"
 
     async def _run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:

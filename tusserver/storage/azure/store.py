@@ -38,7 +38,6 @@ from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
 from ..base import CommitCheck
-from ..ids import check_upload_id
 from ..object_store import ObjectStore, ids_in, planned_size, ranged_reads, receive_parts
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
@@ -127,10 +126,10 @@ class AzureStore(ObjectStore):
         AzureConfig.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return AzureUploadSets(self.container, f"{self.prefix}.sets/{name}/", self._run)
+        return AzureUploadSets(self.container, self._sets_prefix(name), self._run)
 
     def _blob(self, upload_id: str, suffix: str = "") -> Any:
-        return self.container.get_blob_client(f"{self.prefix}{check_upload_id(upload_id)}{suffix}")
+        return self.container.get_blob_client(self._key(upload_id, suffix))
 
     async def prepare(self) -> None:
         with map_azure_errors("*"):

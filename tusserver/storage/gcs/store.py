@@ -34,7 +34,6 @@ from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
 from ..base import CommitCheck
-from ..ids import check_upload_id
 from ..object_store import ObjectStore, ids_in, ranged_reads, receive_parts
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
@@ -101,10 +100,7 @@ class GCSStore(ObjectStore):
         GCSConfig.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return GCSUploadSets(self.bucket, f"{self.prefix}.sets/{name}/", self._run)
-
-    def _name(self, upload_id: str, suffix: str = "") -> str:
-        return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
+        return GCSUploadSets(self.bucket, self._sets_prefix(name), self._run)
 
     async def prepare(self) -> None:
         with map_gcs_errors("*"):
@@ -117,21 +113,21 @@ class GCSStore(ObjectStore):
 
     async def save_info(self, info: UploadInfo) -> None:
         with map_gcs_errors(info.id):
-            blob = self.bucket.blob(self._name(info.id, ".info"))
+            blob = self.bucket.blob(self._key(info.id, ".info"))
             await self._run(blob.upload_from_string, info.to_json(), content_type="application/json")
 
     async def get_info(self, upload_id: str) -> UploadInfo:
-        record = self.bucket.blob(self._name(upload_id, ".info"))
+        record = self.bucket.blob(self._key(upload_id, ".info"))
         try:
             with map_gcs_errors(upload_id):
                 body = await self._run(record.download_as_bytes)
         except UploadNotFound:
-            if await self._get(self._name(upload_id, ".gone")) is not None:
+            if await self._get(self._key(upload_id, ".gone")) is not None:
                 raise UploadGone() from None
             raise
         info = UploadInfo.from_json(body)
         with map_gcs_errors(upload_id):
-            data = await self._get(self._name(upload_id))
+            data = await self._get(self._key(upload_id))
         info.storage["mtime"] = record.updated.timestamp() if record.updated is not None else info.created
         info.offset = 0
         if data is not None:
@@ -147,13 +143,13 @@ class GCSStore(ObjectStore):
 
     async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
         with map_gcs_errors(info.id):
-            current = await self._get(self._name(info.id))
+            current = await self._get(self._key(info.id))
             await self._remove_chunks(info.id)  # strays of a PATCH that never composed (failed check, crash)
         started = int(time.time() * 1000)
         sent: dict[int, str] = {}
 
         async def send(number: int, body: PartBody) -> None:
-            name = self._name(info.id, f".c/{started}-{number:06d}")
+            name = self._key(info.id, f".c/{started}-{number:06d}")
             blob = self.bucket.blob(name)
             if isinstance(body, bytes):
                 await self._run(blob.upload_from_string, body)
@@ -169,9 +165,9 @@ class GCSStore(ObjectStore):
                 if writer.filled:
                     await send(writer.number, writer.remainder().read())
                 if received or (finishing and current is None):
-                    sources = ([self._name(info.id)] if current is not None else []) + [sent[n] for n in sorted(sent)]
+                    sources = ([self._key(info.id)] if current is not None else []) + [sent[n] for n in sorted(sent)]
                     generation = current.generation if current is not None else 0
-                    await self._compose(info.id, sources, self._name(info.id), generation)
+                    await self._compose(info.id, sources, self._key(info.id), generation)
 
         try:
             return await receive_parts(info, writer, chunks, commit_check, map_gcs_errors, commit)
@@ -190,7 +186,7 @@ class GCSStore(ObjectStore):
                 if len(group) == 1:
                     grouped.append(group[0])
                     continue
-                name = self._name(upload_id, f".c/tree-{level}-{i // MAX_COMPOSE:06d}")
+                name = self._key(upload_id, f".c/tree-{level}-{i // MAX_COMPOSE:06d}")
                 await self._run(self.bucket.blob(name).compose, [self.bucket.blob(s) for s in group])
                 grouped.append(name)
             sources, level = grouped, level + 1
@@ -203,14 +199,14 @@ class GCSStore(ObjectStore):
     async def _remove_chunks(self, upload_id: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        prefix = self._name(upload_id, ".c/")
+        prefix = self._key(upload_id, ".c/")
         names = await self._run(lambda: [b.name for b in self.bucket.list_blobs(prefix=prefix)])
         for name in names:
             with contextlib.suppress(NotFound):
                 await self._run(self.bucket.delete_blob, name)
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
-        blob = self.bucket.blob(self._name(info.id))
+        blob = self.bucket.blob(self._key(info.id))
 
         async def fetch(position: int, size: int) -> bytes:
             data: bytes = await self._run(blob.download_as_bytes, start=position, end=position + size - 1)
@@ -225,28 +221,28 @@ class GCSStore(ObjectStore):
         from google.api_core.exceptions import NotFound
 
         with map_gcs_errors(upload_id):
-            await self._run(self.bucket.blob(self._name(upload_id, ".gone")).upload_from_string, str(time.time()))
+            await self._run(self.bucket.blob(self._key(upload_id, ".gone")).upload_from_string, str(time.time()))
             for suffix in (".info", ""):
                 with contextlib.suppress(NotFound):
-                    await self._run(self.bucket.delete_blob, self._name(upload_id, suffix))
+                    await self._run(self.bucket.delete_blob, self._key(upload_id, suffix))
             await self._remove_chunks(upload_id)
 
     async def tombstone_time(self, upload_id: str) -> float | None:
         with map_gcs_errors(upload_id):
-            blob = await self._get(self._name(upload_id, ".gone"))
+            blob = await self._get(self._key(upload_id, ".gone"))
         return None if blob is None else float(blob.updated.timestamp())
 
     async def forget_tombstone(self, upload_id: str) -> None:
         from google.api_core.exceptions import NotFound
 
         with map_gcs_errors(upload_id), contextlib.suppress(NotFound):
-            await self._run(self.bucket.delete_blob, self._name(upload_id, ".gone"))
+            await self._run(self.bucket.delete_blob, self._key(upload_id, ".gone"))
 
     async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
         """Composed from the parts' objects, server-side; the final reads as incomplete until then."""
         with map_gcs_errors(final.id):
-            sources = [self._name(p.id) for p in parts if p.offset]
-            await self._compose(final.id, sources, self._name(final.id))
+            sources = [self._key(p.id) for p in parts if p.offset]
+            await self._compose(final.id, sources, self._key(final.id))
             await self._remove_chunks(final.id)
         await self.save_info(final)
 

@@ -49,7 +49,6 @@ from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
 from ..base import READ_PIECE_BYTES, CommitCheck
-from ..ids import check_upload_id
 from ..object_store import THREADS, ObjectStore, ids_in, planned_size, receive_parts
 from ..part_writer import SpoolBudget
 from ..upload_sets import UploadSets
@@ -185,10 +184,7 @@ class S3Store(ObjectStore):
         S3Config.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return S3UploadSets(self.client, self.bucket, f"{self.prefix}.sets/{name}/")
-
-    def _key(self, upload_id: str, suffix: str = "") -> str:
-        return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
+        return S3UploadSets(self.client, self.bucket, self._sets_prefix(name))
 
     async def prepare(self) -> None:
         try:
