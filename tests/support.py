@@ -98,6 +98,18 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 valid one day and its key (`cert.pem`, `key.pem` in `directory`), made by openssl."""
+    openssl = require_tool("openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextlib.contextmanager
 def running_process(
     command: list[str],
