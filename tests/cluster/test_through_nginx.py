@@ -137,11 +137,13 @@ class _MidPatch:
 def test_sigkill_mid_patch_the_client_finishes_through_the_others(live: Cluster, tmp_path: Path) -> None:
     source = random_file(tmp_path / "sixty-four.bin", 64 * MiB)
     args = [sys.executable, "-m", "tusserver", "upload", str(source), "--endpoint", live.endpoint,
-            "--token", mint(), "--token-command", token_command(), "--chunk-size", "4M", "--limit-rate", "16M",
+            "--token", mint(), "--token-command", token_command(), "--chunk-size", "4M", "--limit-rate", "8M",
             "--resume-file", str(tmp_path / "resume.json")]  # fmt: skip
+    # Minted before the client starts (a subprocess: seconds on a busy machine, while the upload runs), and
+    # at 8 MB/s the upload lasts ~8 s: a poll still finds it between 12 and 40 MiB on a loaded machine.
+    token = mint(ttl=600)
     client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        token = mint(ttl=600)
         victim = wait_for(_MidPatch(live.instances, token), timeout=60, interval=0.1, what="an instance mid-PATCH")
         victim.kill()
         stdout, stderr = client.communicate(timeout=120)
