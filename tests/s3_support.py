@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import IN_CI, free_port, wait_for
+from tests.support import free_port, missing, running_process
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -43,25 +42,20 @@ def running_moto(directory: Path) -> Iterator[S3Server]:
     """moto's standalone S3 server with one bucket, its log in `directory`; stopped on exit."""
     moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     if not Path(moto).exists():
-        message = "moto_server is not installed (pip install 'moto[server]')"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("moto_server is not installed (pip install 'moto[server]')")
     port = free_port()
-    with open(directory / "moto.log", "wb") as log:
-        proc = subprocess.Popen(
-            [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **CREDENTIALS},
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: httpx.get(endpoint, timeout=1).status_code < 500, timeout=30, what="moto_server")
-            server = S3Server(endpoint, "uploads")
-            server.client().create_bucket(Bucket=server.bucket)  # type: ignore[attr-defined]
-            yield server
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    endpoint = f"http://127.0.0.1:{port}"
+    with running_process(
+        [moto, "-H", "127.0.0.1", "-p", str(port)],
+        lambda: httpx.get(endpoint, timeout=1).status_code < 500,
+        what="moto_server",
+        timeout=30,
+        log=directory / "moto.log",
+        env={**os.environ, **CREDENTIALS},
+    ):
+        server = S3Server(endpoint, "uploads")
+        server.client().create_bucket(Bucket=server.bucket)  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.fixture

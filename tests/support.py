@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
 import pytest
@@ -39,14 +39,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def missing(message: str) -> NoReturn:
+    """What a test does without a service or tool it needs: a skip locally, a failure under CI=true."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """The path of an external tool; a skip locally when missing, a failure under CI=true."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (see README: system packages)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{name} is not installed (see README: system packages)")
     return path
 
 
@@ -57,10 +61,7 @@ def require_node_package(package: str = "tus-js-client") -> str:
     """The path of `node` once `package` is installed in tests/node; a skip locally, a failure under CI=true."""
     node = require_tool("node")
     if not (NODE_DIR / "node_modules" / package).is_dir():
-        message = f"{package} is not installed: run `make node-deps` (npm install in {NODE_DIR})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{package} is not installed: run `make node-deps` (npm install in {NODE_DIR})")
     return node
 
 
@@ -69,10 +70,7 @@ def small_tmpfs(directory: Path, size: int, purpose: str) -> Iterator[Path]:
     """A tmpfs of `size` bytes mounted at `directory`: a real ENOSPC at a known size, where we are root
     (skipped elsewhere, a failure under CI=true). `purpose` says what it stands for, in the skip message."""
     if os.geteuid() != 0:
-        message = f"mounting a small tmpfs for {purpose} needs root"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"mounting a small tmpfs for {purpose} needs root")
     mount, umount = require_tool("mount"), require_tool("umount")
     directory.mkdir()
     subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True)
@@ -98,6 +96,40 @@ def wait_for(
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 valid one day and its key (`cert.pem`, `key.pem` in `directory`), made by openssl."""
+    openssl = require_tool("openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextlib.contextmanager
+def running_process(
+    command: list[str],
+    ready: Callable[[], object],
+    *,
+    what: str,
+    timeout: float,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A service started for a test: its output in `log` (or dropped), polled until `ready()` is truthy,
+    terminated on exit. The pattern of every emulator and server the tests start on a free port."""
+    with open(log, "wb") if log is not None else contextlib.nullcontext(subprocess.DEVNULL) as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for(ready, timeout=timeout, what=what)
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def upload_locked(data_dir: Path, url_or_id: str) -> bool:

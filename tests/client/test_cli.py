@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.client.helpers import (
-    ROTATING,
     MiB,
     body_bytes_received,
     download_sha256,
@@ -22,7 +20,6 @@ from tests.client.helpers import (
     sha256_file,
     token_command,
 )  # fmt: skip
-from tests.conftest import ServerFactory
 from tests.support import TUS, LiveServer, wait_for
 
 
@@ -30,11 +27,6 @@ def upload(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [sys.executable, "-m", "tusserver", "upload", *args], capture_output=True, text=True, timeout=timeout
     )
-
-
-@pytest.fixture
-def rotating(server_factory: ServerFactory) -> LiveServer:
-    return server_factory(*ROTATING)
 
 
 def test_fifty_mib_with_rotating_tokens(rotating: LiveServer, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.client.helpers import MiB, random_file
 from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, require_tool, wait_for
+from tests.support import TUS, LiveServer, self_signed_certificate, wait_for
 from tusserver.client.resume import ResumeStore, fingerprint
 
 
@@ -82,13 +82,7 @@ class TlsServer(LiveServer):
 
 @pytest.fixture
 def tls_server(tmp_path: Path) -> TlsServer:
-    openssl = require_tool("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
     server = TlsServer(tmp_path / "data", cert, key)
     server.start()
     yield server  # type: ignore[misc]

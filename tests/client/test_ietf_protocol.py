@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.client.helpers import (
-    ROTATING,
     MiB,
     body_bytes_received,
     download_sha256,
@@ -23,13 +21,7 @@ from tests.client.helpers import (
     token_command,
 )  # fmt: skip
 from tests.client.test_cli import kill_when_sent, upload
-from tests.conftest import ServerFactory
 from tests.support import LiveServer, wait_for
-
-
-@pytest.fixture
-def rotating(server_factory: ServerFactory) -> LiveServer:
-    return server_factory(*ROTATING)
 
 
 def requests_seen(server: LiveServer, method: str, status: int) -> float:

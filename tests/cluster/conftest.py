@@ -10,7 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.client.helpers import mint
 from tests.cluster.support import Backends, Cluster, running_backends, running_cluster
+
+
+@pytest.fixture(scope="module")
+def auth() -> dict[str, str]:
+    """A token of the owner every case uses, valid for the whole module (rotation applies to the ones it begets)."""
+    return {"Authorization": f"Bearer {mint(ttl=600)}"}
 
 
 @pytest.fixture(scope="session")

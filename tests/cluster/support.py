@@ -7,9 +7,11 @@ Every process gets a free loopback port and its own log under the module's tempo
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 
 from tests.redis_support import running_redis
 from tests.s3_support import CREDENTIALS, S3Server, running_moto
-from tests.support import TUS, LiveServer, free_port, require_tool, wait_for
+from tests.support import OCTET, TUS, LiveServer, free_port, require_tool, wait_for
 
 NGINX_CONF = """\
 {user}
@@ -175,12 +177,12 @@ def running_cluster(directory: Path, backends: Backends, *flags: str, instances:
         servers = [LiveServer(directory / f"data{i}", *args, env=CREDENTIALS) for i in range(instances)]
         for server in servers:
             stack.callback(server.stop)
-        _start_all(servers)
+        start_all(servers)
         url = stack.enter_context(running_nginx(directory / "nginx", [s.port for s in servers]))
         yield Cluster(url, servers, s3, redis_url, directory / "nginx")
 
 
-def _start_all(servers: list[LiveServer]) -> None:
+def start_all(servers: list[LiveServer]) -> None:
     """Start the instances side by side: each spends most of its start-up importing."""
     import threading
 
@@ -199,3 +201,36 @@ def _start_all(servers: list[LiveServer]) -> None:
         thread.join()
     if errors:
         raise errors[0]
+
+
+def sha256_digest(data: bytes) -> str:
+    """The `Repr-Digest` value of `data`: what instant upload matches on."""
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+
+
+def path_of(url: str) -> str:
+    return httpx.URL(url).path
+
+
+def create_upload(http: httpx.Client, length: int, **headers: str) -> str:
+    r = http.post("/files/", headers={"Upload-Length": str(length), **headers})
+    assert r.status_code == 201, r.text
+    return str(r.headers["Location"])
+
+
+def patch_upload(http: httpx.Client, url: str, offset: int, body: bytes) -> httpx.Response:
+    return http.patch(path_of(url), content=body, headers={"Upload-Offset": str(offset), "Content-Type": OCTET})
+
+
+def final_of_partials(
+    zero: httpx.Client, one: httpx.Client, two: httpx.Client, a: bytes, b: bytes, refer: Callable[[str], str] = str
+) -> str:
+    """The URL of a final made on `two` from partial `a` uploaded on `zero` and `b` on `one`, naming the
+    partials as `refer` writes their URLs: each step on another instance."""
+    part_a = create_upload(zero, len(a), **{"Upload-Concat": "partial"})
+    part_b = create_upload(one, len(b), **{"Upload-Concat": "partial"})
+    assert patch_upload(zero, part_a, 0, a).status_code == 204
+    assert patch_upload(one, part_b, 0, b).status_code == 204
+    r = two.post("/files/", headers={"Upload-Concat": f"final;{refer(part_a)} {refer(part_b)}"})
+    assert r.status_code == 201, r.text
+    return str(r.headers["Location"])

@@ -6,8 +6,6 @@ each case fails if an instance keeps upload state in its own memory.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -18,14 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.client.helpers import ROTATING, body_bytes_received, mint
+from tests.client.helpers import ROTATING, body_bytes_received
 from tests.cloud_support import AzureServer, GCSServer, running_azurite, running_fake_gcs
-from tests.cluster.support import _start_all, running_nginx
+from tests.cluster.support import (
+    create_upload,
+    final_of_partials,
+    patch_upload,
+    path_of,
+    running_nginx,
+    sha256_digest,
+    start_all,
+)
 from tests.redis_support import running_redis
-from tests.support import TUS, LiveServer, half_patch, wait_for
+from tests.support import OCTET, TUS, LiveServer, half_patch, wait_for
 
 MiB = 1024 * 1024
-OCTET = "application/offset+octet-stream"
 
 
 @dataclass
@@ -57,56 +62,27 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         servers = [LiveServer(directory / f"data{i}", *args, env=cloud.env) for i in range(3)]
         for server in servers:
             stack.callback(server.stop)
-        _start_all(servers)
+        start_all(servers)
         url = stack.enter_context(running_nginx(directory / "nginx", [s.port for s in servers]))
         yield CloudCluster(url, servers, cloud)
-
-
-@pytest.fixture(scope="module")
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(ttl=600)}"}
-
-
-def _path(url: str) -> str:
-    return httpx.URL(url).path
-
-
-def _create(http: httpx.Client, length: int, **headers: str) -> str:
-    r = http.post("/files/", headers={"Upload-Length": str(length), **headers})
-    assert r.status_code == 201, r.text
-    return str(r.headers["Location"])
-
-
-def _patch(http: httpx.Client, url: str, offset: int, data: bytes) -> httpx.Response:
-    return http.patch(_path(url), content=data, headers={"Upload-Offset": str(offset), "Content-Type": OCTET})
 
 
 def test_partials_on_two_instances_final_on_a_third(cluster: CloudCluster, auth: dict[str, str]) -> None:
     a, b = os.urandom(9 * MiB + 17), os.urandom(3 * MiB + 5)
     with cluster.on(0, auth) as zero, cluster.on(1, auth) as one, cluster.on(2, auth) as two:
-        part_a = _create(zero, len(a), **{"Upload-Concat": "partial"})
-        part_b = _create(one, len(b), **{"Upload-Concat": "partial"})
-        assert _patch(zero, part_a, 0, a).status_code == 204
-        assert _patch(one, part_b, 0, b).status_code == 204
-        r = two.post("/files/", headers={"Upload-Concat": f"final;{_path(part_a)} {_path(part_b)}"})
-        assert r.status_code == 201, r.text
-        final = r.headers["Location"]
+        final = final_of_partials(zero, one, two, a, b, refer=path_of)
         for http in (zero, one, two):
-            assert http.head(_path(final)).headers.get("Upload-Offset") == str(len(a) + len(b))
+            assert http.head(path_of(final)).headers.get("Upload-Offset") == str(len(a) + len(b))
     assert httpx.get(final, headers=auth, timeout=60).content == a + b  # through nginx
-    assert cluster.stored(_path(final).rsplit("/", 1)[1]) == a + b
-
-
-def _digest(data: bytes) -> str:
-    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    assert cluster.stored(path_of(final).rsplit("/", 1)[1]) == a + b
 
 
 def test_instant_upload_across_instances(cluster: CloudCluster, auth: dict[str, str]) -> None:
     data = os.urandom(300_000)
-    digest = _digest(data)
+    digest = sha256_digest(data)
     with cluster.on(0, auth) as zero:
-        first = _create(zero, len(data), **{"Repr-Digest": digest})
-        assert _patch(zero, first, 0, data).status_code == 204
+        first = create_upload(zero, len(data), **{"Repr-Digest": digest})
+        assert patch_upload(zero, first, 0, data).status_code == 204
     with cluster.on(2, auth) as two:
         r = two.post("/files/", headers={"Upload-Length": str(len(data)), "Repr-Digest": digest})
     assert r.status_code == 201, r.text
@@ -118,7 +94,7 @@ def test_dropped_patch_on_one_instance_resumed_through_nginx(cluster: CloudClust
     data = os.urandom(12 * MiB)
     sent = 9 * MiB + 3
     with cluster.on(0, auth) as zero:
-        url = _create(zero, len(data))
+        url = create_upload(zero, len(data))
     token = auth["Authorization"].split()[1]
     before = body_bytes_received(cluster.instances[0].url, token)
     half_patch(cluster.instances[0], url, data[:sent], promised=len(data), auth=token).close()
@@ -130,14 +106,14 @@ def test_dropped_patch_on_one_instance_resumed_through_nginx(cluster: CloudClust
     )
     with cluster.on(1, auth) as one:
         wait_for(
-            lambda: one.head(_path(url)).headers.get("Upload-Offset") == str(sent),
+            lambda: one.head(path_of(url)).headers.get("Upload-Offset") == str(sent),
             timeout=60,
             what="instance 1 counting the bytes instance 0 received",
         )
     headers = {**TUS, **auth, "Upload-Offset": str(sent), "Content-Type": OCTET}
     r = httpx.patch(url, content=data[sent:], headers=headers, timeout=60)
     assert r.status_code == 204, r.text
-    assert cluster.stored(_path(url).rsplit("/", 1)[1]) == data
+    assert cluster.stored(path_of(url).rsplit("/", 1)[1]) == data
 
 
 def test_repr_digest_across_instances(cluster: CloudCluster, auth: dict[str, str]) -> None:
@@ -146,11 +122,11 @@ def test_repr_digest_across_instances(cluster: CloudCluster, auth: dict[str, str
     with cluster.on(0, auth) as zero, cluster.on(1, auth) as one, cluster.on(2, auth) as two:
         clients = [zero, one, two]
         cuts = [0, 1_000_000, 2_000_000, 3_500_000, len(data)]
-        good = _create(zero, len(data), **{"Repr-Digest": _digest(data)})
-        bad = _create(one, len(data), **{"Repr-Digest": _digest(data[::-1])})
+        good = create_upload(zero, len(data), **{"Repr-Digest": sha256_digest(data)})
+        bad = create_upload(one, len(data), **{"Repr-Digest": sha256_digest(data[::-1])})
         for n, (begin, end) in enumerate(itertools.pairwise(cuts)):
-            assert _patch(clients[n % 3], good, begin, data[begin:end]).status_code == 204
-            r = _patch(clients[(n + 1) % 3], bad, begin, data[begin:end])
+            assert patch_upload(clients[n % 3], good, begin, data[begin:end]).status_code == 204
+            r = patch_upload(clients[(n + 1) % 3], bad, begin, data[begin:end])
             assert r.status_code == (460 if end == len(data) else 204), (n, r.status_code, r.text)
-        assert one.head(_path(bad)).status_code in (404, 410)
+        assert one.head(path_of(bad)).status_code in (404, 410)
     assert httpx.get(good, headers=auth, timeout=60).content == data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.support import sha256_digest
 from tusserver.config import Settings
 from tusserver.hashing import resumable as sha_state
 from tusserver.models import UploadInfo
@@ -47,10 +47,6 @@ def test_a_state_from_another_algorithm_or_build_is_refused() -> None:
     assert sha_state.ResumableSha.restore("sha-256", saved.replace(b"tusserver", b"elsewhere")) is None
 
 
-def _digest_header(data: bytes) -> str:
-    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
-
-
 async def _one(chunk: bytes) -> AsyncIterator[bytes]:
     yield chunk
 
@@ -63,7 +59,7 @@ def test_a_second_instance_continues_the_hash_without_reading_the_upload(redis_u
         store_a, store_b = MemoryStore(), MemoryStore()
         a = DigestTracker(store_a, shared=RedisDigestStates.from_settings(Settings(redis_url=redis_url)))
         b = DigestTracker(store_b, shared=RedisDigestStates.from_settings(Settings(redis_url=redis_url)))
-        info = UploadInfo(id="u" * 22, length=len(first) + len(second), repr_digest=_digest_header(first + second))
+        info = UploadInfo(id="u" * 22, length=len(first) + len(second), repr_digest=sha256_digest(first + second))
         await store_a.create(info)
         state = await a.resume(info)
         state.hasher.update(first)
@@ -90,7 +86,7 @@ def test_a_state_for_another_offset_is_not_used(redis_url: str) -> None:
         store = MemoryStore()
         states = RedisDigestStates.from_settings(Settings(redis_url=redis_url))
         tracker = DigestTracker(store, shared=states)
-        info = UploadInfo(id="v" * 22, length=len(data), repr_digest=_digest_header(data))
+        info = UploadInfo(id="v" * 22, length=len(data), repr_digest=sha256_digest(data))
         await store.create(info)
         stale = sha_state.ResumableSha("sha-256")
         stale.update(b"not these bytes")

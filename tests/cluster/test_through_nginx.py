@@ -9,15 +9,12 @@ instance, so it runs last and the cluster is started once for the module.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.client.helpers import (
     ROTATING,
@@ -29,46 +26,21 @@ from tests.client.helpers import (
     sha256_file,
     token_command,
 )
-from tests.cluster.support import Cluster
+from tests.cluster.support import Cluster, create_upload, final_of_partials, patch_upload, path_of, sha256_digest
 from tests.support import TUS, LiveServer, wait_for
 
 CLUSTER_FLAGS = [*ROTATING, "--expire-after", "3600"]
-OCTET = "application/offset+octet-stream"
-
-
-def _digest(data: bytes) -> str:
-    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
-
-
-def _path(url: str) -> str:
-    return httpx.URL(url).path
-
-
-def _create(http: httpx.Client, length: int, **headers: str) -> str:
-    r = http.post("/files/", headers={"Upload-Length": str(length), **headers})
-    assert r.status_code == 201, r.text
-    return str(r.headers["Location"])
-
-
-def _patch(http: httpx.Client, url: str, offset: int, body: bytes) -> httpx.Response:
-    return http.patch(_path(url), content=body, headers={"Upload-Offset": str(offset), "Content-Type": OCTET})
-
-
-@pytest.fixture(scope="module")
-def auth() -> dict[str, str]:
-    """A token of the owner every case uses, valid for the whole module (rotation applies to the ones it begets)."""
-    return {"Authorization": f"Bearer {mint(ttl=600)}"}
 
 
 def test_instant_upload_across_instances(live: Cluster, auth: dict[str, str]) -> None:
     """A file stored through instance 0 is instantly complete when announced on instances 1 and 2."""
     data = os.urandom(300_000)
     with live.on(0, auth) as zero:
-        first = _create(zero, len(data), **{"Repr-Digest": _digest(data)})
-        assert _patch(zero, first, 0, data).status_code == 204
+        first = create_upload(zero, len(data), **{"Repr-Digest": sha256_digest(data)})
+        assert patch_upload(zero, first, 0, data).status_code == 204
     for index in (1, 2):
         with live.on(index, auth) as other:
-            r = other.post("/files/", headers={"Upload-Length": str(len(data)), "Repr-Digest": _digest(data)})
+            r = other.post("/files/", headers={"Upload-Length": str(len(data)), "Repr-Digest": sha256_digest(data)})
         assert r.status_code == 201, r.text
         assert r.headers.get("Upload-Offset") == str(len(data)), f"instance {index} did not find the first upload"
         assert httpx.get(r.headers["Location"], headers=auth, timeout=30).content == data
@@ -77,17 +49,11 @@ def test_instant_upload_across_instances(live: Cluster, auth: dict[str, str]) ->
 def test_partials_on_two_instances_final_on_a_third(live: Cluster, auth: dict[str, str]) -> None:
     a, b = os.urandom(5 * 1024 * 1024 + 17), os.urandom(3 * 1024 * 1024 + 5)
     with live.on(0, auth) as zero, live.on(1, auth) as one, live.on(2, auth) as two:
-        part_a = _create(zero, len(a), **{"Upload-Concat": "partial"})
-        part_b = _create(one, len(b), **{"Upload-Concat": "partial"})
-        assert _patch(zero, part_a, 0, a).status_code == 204
-        assert _patch(one, part_b, 0, b).status_code == 204
-        r = two.post("/files/", headers={"Upload-Concat": f"final;{part_a} {part_b}"})
-        assert r.status_code == 201, r.text
-        final = r.headers["Location"]
+        final = final_of_partials(zero, one, two, a, b)
         for http in (zero, one, two):
-            head = http.head(_path(final))
+            head = http.head(path_of(final))
             assert head.headers.get("Upload-Offset") == str(len(a) + len(b)), head.headers
-            assert http.get(_path(final)).content == a + b
+            assert http.get(path_of(final)).content == a + b
     assert httpx.get(final, headers=auth, timeout=60).content == a + b  # and through nginx
 
 
@@ -101,19 +67,19 @@ def test_final_waiting_on_a_part_is_assembled_by_the_instance_that_finishes_it(
     """
     a, b = os.urandom(1024 * 1024), os.urandom(700_000)
     with live.on(0, auth) as zero, live.on(1, auth) as one, live.on(2, auth) as two:
-        part_a = _create(zero, len(a), **{"Upload-Concat": "partial"})
-        part_b = _create(one, len(b), **{"Upload-Concat": "partial"})
-        assert _patch(zero, part_a, 0, a).status_code == 204
-        assert _patch(one, part_b, 0, b[:300_000]).status_code == 204
+        part_a = create_upload(zero, len(a), **{"Upload-Concat": "partial"})
+        part_b = create_upload(one, len(b), **{"Upload-Concat": "partial"})
+        assert patch_upload(zero, part_a, 0, a).status_code == 204
+        assert patch_upload(one, part_b, 0, b[:300_000]).status_code == 204
         r = two.post("/files/", headers={"Upload-Concat": f"final;{part_a} {part_b}"})
         assert r.status_code == 201, r.text
         final = r.headers["Location"]
-        assert _patch(zero, part_b, 300_000, b[300_000:]).status_code == 204
+        assert patch_upload(zero, part_b, 300_000, b[300_000:]).status_code == 204
     s3 = live.s3.client()
 
     def final_object_size() -> int | None:
         try:
-            head = s3.head_object(Bucket=live.s3.bucket, Key=_path(final).rsplit("/", 1)[-1])  # type: ignore[attr-defined]
+            head = s3.head_object(Bucket=live.s3.bucket, Key=path_of(final).rsplit("/", 1)[-1])  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - not there yet
             return None
         return int(head["ContentLength"])
@@ -127,10 +93,10 @@ def test_repr_digest_verified_with_patches_on_alternating_instances(live: Cluste
     data = os.urandom(4 * 1024 * 1024 + 11)
     clients = [live.on(i, auth) for i in range(3)]
     try:
-        url = _create(clients[0], len(data), **{"Repr-Digest": _digest(data)})
+        url = create_upload(clients[0], len(data), **{"Repr-Digest": sha256_digest(data)})
         cuts = [0, 1_000_000, 2_000_000, 3_500_000, len(data)]
         for n, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
-            r = _patch(clients[n % 3], url, start, data[start:end])
+            r = patch_upload(clients[n % 3], url, start, data[start:end])
             assert r.status_code == 204, (n, r.status_code, r.text)
     finally:
         for http in clients:
@@ -141,12 +107,12 @@ def test_repr_digest_verified_with_patches_on_alternating_instances(live: Cluste
 def test_repr_digest_mismatch_found_with_patches_on_alternating_instances(live: Cluster, auth: dict[str, str]) -> None:
     data = os.urandom(2 * 1024 * 1024)
     with live.on(0, auth) as zero, live.on(1, auth) as one, live.on(2, auth) as two:
-        url = _create(one, len(data), **{"Repr-Digest": _digest(data[::-1])})
-        assert _patch(one, url, 0, data[:700_000]).status_code == 204
-        assert _patch(two, url, 700_000, data[700_000:1_500_000]).status_code == 204
-        r = _patch(zero, url, 1_500_000, data[1_500_000:])
+        url = create_upload(one, len(data), **{"Repr-Digest": sha256_digest(data[::-1])})
+        assert patch_upload(one, url, 0, data[:700_000]).status_code == 204
+        assert patch_upload(two, url, 700_000, data[700_000:1_500_000]).status_code == 204
+        r = patch_upload(zero, url, 1_500_000, data[1_500_000:])
         assert r.status_code == 460, (r.status_code, r.text)
-        assert one.head(_path(url)).status_code in (404, 410)
+        assert one.head(path_of(url)).status_code in (404, 410)
 
 
 class _MidPatch:

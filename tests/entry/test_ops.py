@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, free_port, require_tool
+from tests.support import TUS, LiveServer, free_port, require_tool, self_signed_certificate
 from tusserver import Settings, create_app
 
 SECRET = "ops-test-secret-" + "x" * 24
@@ -54,13 +54,8 @@ def probed(tmp_path: Path) -> Iterator[Callable[..., ProbedServer]]:
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
-    openssl, curl = require_tool("openssl"), require_tool("curl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    curl = require_tool("curl")
+    cert, key = self_signed_certificate(tmp_path)
     port_holder: dict[str, int] = {}
 
     def probe() -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.hooks.grpc_receiver import running_grpc_receiver
 from tests.hooks.receiver import Decision, Receiver
-from tests.hooks.test_progress_and_stop import MiB, higher, offsets, readable
-from tests.support import OCTET, TUS, free_port, half_patch, read_http_response, require_tool, wait_for
+from tests.hooks.test_progress_and_stop import MiB, offsets, stopped_mid_patch
+from tests.support import OCTET, TUS, free_port, self_signed_certificate, wait_for
 
 PATCH = {**TUS, "Content-Type": OCTET}
 
@@ -90,15 +89,7 @@ def test_grpc_progress_during_a_patch_and_stop_upload(server_factory: ServerFact
     data = os.urandom(size)
     url = server.create(size)
     upload_id = url.rsplit("/", 1)[1]
-    with half_patch(server, url, b"", promised=size) as sock:
-        for step in range(size // MiB):
-            sock.sendall(data[step * MiB : (step + 1) * MiB])
-            seen = max(offsets(grpc_receiver, upload_id), default=0)
-            if seen >= 2 * MiB:
-                break
-            wait_for(lambda seen=seen: readable(sock) or higher(grpc_receiver, upload_id, seen), timeout=60)
-        wait_for(lambda: readable(sock), timeout=60, what="the stopped PATCH's answer")
-        answer = read_http_response(sock)
+    answer = stopped_mid_patch(server, url, data, grpc_receiver)
     assert (answer.status, answer.body) == (403, b"banned mid-upload\n")
     assert len(set(offsets(grpc_receiver, upload_id))) >= 2  # seen while the PATCH ran
     kept = int(httpx.head(url, headers=TUS).headers["Upload-Offset"])
@@ -158,13 +149,7 @@ def test_no_event_lost_with_a_one_second_grpc_receiver(server_factory: ServerFac
 def test_grpc_hooks_over_mutual_tls(server_factory: ServerFactory, tmp_path: Path) -> None:
     """tusd's -hooks-grpc-secure with a server certificate and a client certificate: ours are
     --hooks-grpc-ca, --hooks-grpc-cert and --hooks-grpc-key; an untrusted receiver is a failed hook (503)."""
-    openssl = require_tool("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
     pair = (key.read_bytes(), cert.read_bytes())
     tls = grpc.ssl_server_credentials([pair], root_certificates=cert.read_bytes(), require_client_auth=True)
     with running_grpc_receiver(tls=tls) as receiver:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.hooks.receiver import Decision, Receiver
-from tests.support import OCTET, TUS, LiveServer, half_patch, read_http_response, wait_for
+from tests.support import OCTET, TUS, LiveServer, RawResponse, half_patch, read_http_response, wait_for
 
 MiB = 1024 * 1024
 SIZE = 8 * MiB
@@ -55,6 +55,21 @@ def higher(receiver: Receiver, upload_id: str, than: int) -> bool:
 
 def readable(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])
+
+
+def stopped_mid_patch(server: LiveServer, url: str, data: bytes, receiver: Receiver) -> RawResponse:
+    """The answer to one PATCH of `data`, sent a MiB at a time, the next MiB once the receiver saw a
+    higher offset, until it saw 2 MiB: for receivers whose hook stops the upload there."""
+    upload_id = url.rsplit("/", 1)[1]
+    with half_patch(server, url, b"", promised=len(data)) as sock:
+        for step in range(len(data) // MiB):
+            sock.sendall(data[step * MiB : (step + 1) * MiB])
+            seen = max(offsets(receiver, upload_id), default=0)
+            if seen >= 2 * MiB:
+                break
+            wait_for(lambda seen=seen: readable(sock) or higher(receiver, upload_id, seen), timeout=60)
+        wait_for(lambda: readable(sock), timeout=60, what="the stopped PATCH's answer")
+        return read_http_response(sock)
 
 
 def checksum_header(data: bytes, on: bool) -> dict[str, str] | None:
@@ -101,16 +116,7 @@ def test_stop_upload_ends_the_running_patch(
     server = start(server_factory, receiver, PATHS[path][0], store)
     data = os.urandom(SIZE)
     url = server.create(SIZE)
-    upload_id = url.rsplit("/", 1)[1]
-    with half_patch(server, url, b"", promised=SIZE) as sock:
-        for step in range(SIZE // MiB):
-            sock.sendall(data[step * MiB : (step + 1) * MiB])
-            seen = max(offsets(receiver, upload_id), default=0)
-            if seen >= 2 * MiB:
-                break
-            wait_for(lambda seen=seen: readable(sock) or higher(receiver, upload_id, seen), timeout=60)
-        wait_for(lambda: readable(sock), timeout=60, what="the stopped PATCH's answer")
-        answer = read_http_response(sock)
+    answer = stopped_mid_patch(server, url, data, receiver)
     assert (answer.status, answer.body, answer.headers.get("x-quota")) == (413, b"quota exceeded\n", "2MiB")
     head = httpx.head(url, headers=TUS)
     kept = int(head.headers["Upload-Offset"])

@@ -356,41 +356,33 @@ class _KeptBodyCycle(_DrainingCycle):
             self.flow.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
-        if self.response_complete or (self.disconnected and not self.body):
+        if self.response_complete or (self.disconnected and not self._holds_body()):
             return {"type": "http.disconnect"}
-        body, self.body = bytes(self.body), bytearray()
-        return {"type": "http.request", "body": body, "more_body": self.more_body}
+        return {"type": "http.request", "body": self._take_body(), "more_body": self.more_body}
 
     def take_buffered(self) -> bytes:
         if self.response_complete:
             return b""
+        return self._take_body()
+
+    def _holds_body(self) -> bool:
+        return bool(self.body)
+
+    def _take_body(self) -> bytes:
         body, self.body = bytes(self.body), bytearray()
         return body
 
 
 class _PiecesCycle(_KeptBodyCycle):
+    """The kept-body cycle, holding the body as the pieces the parser handed over (no copy into one buffer)."""
+
     pieces: list[bytes]
     pieces_size: int
 
-    async def receive(self) -> Any:
-        if self.waiting_for_100_continue and not self.transport.is_closing():
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.waiting_for_100_continue = False
-        if not self.disconnected and not self.response_complete:
-            self.flow.resume_reading()
-            await self.message_event.wait()
-            self.message_event.clear()
-        if self.response_complete or (self.disconnected and not self.pieces):
-            return {"type": "http.disconnect"}
-        pieces = self.pieces
-        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self.pieces, self.pieces_size = [], 0
-        # As `_KeptBodyCycle`: bytes read before the client left are handed over first.
-        return {"type": "http.request", "body": body, "more_body": self.more_body}
+    def _holds_body(self) -> bool:
+        return bool(self.pieces)
 
-    def take_buffered(self) -> bytes:
-        if self.response_complete or not self.pieces:
-            return b""
+    def _take_body(self) -> bytes:
         pieces, self.pieces, self.pieces_size = self.pieces, [], 0
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 

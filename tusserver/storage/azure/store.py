@@ -23,25 +23,22 @@ through this server (streamed, one block of memory at a time).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from ...config import Settings, SettingsError
-from ...errors import InsufficientStorage, TooLarge, UploadGone, UploadNotFound, is_out_of_space
+from ...errors import UploadGone, UploadNotFound
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
-from ..base import CommitCheck, Store
-from ..ids import check_upload_id
+from ..base import CommitCheck
+from ..object_store import ObjectStore, ids_in, planned_size, ranged_reads, receive_parts
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
 from .errors import map_azure_errors
@@ -55,7 +52,6 @@ MAX_BLOCK = 4000 * MiB
 MAX_BLOB = (MAX_BLOCKS - 1) * MAX_BLOCK  # one block is kept free for a short tail
 PREFERRED_BLOCK = 8 * MiB
 _READ_SIZE = 4 * MiB
-_THREADS = 32
 ENV_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 
 
@@ -89,8 +85,9 @@ class AzureConfig:
         return cls(settings.azure_container, connection_string, settings.azure_prefix)
 
 
-class AzureStore(Store):
+class AzureStore(ObjectStore):
     max_upload_bytes = MAX_BLOB
+    thread_name = "tusserver-azure"
 
     def __init__(
         self,
@@ -109,7 +106,6 @@ class AzureStore(Store):
         self.max_size = min(max_size or MAX_BLOB, MAX_BLOB)
         self.memory = PartMemory(memory_bytes)
         self.spool = SpoolBudget(spool_bytes)
-        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AzureStore:
@@ -130,34 +126,21 @@ class AzureStore(Store):
         AzureConfig.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return AzureUploadSets(self.container, f"{self.prefix}.sets/{name}/", self._run)
+        return AzureUploadSets(self.container, self._sets_prefix(name), self._run)
 
     def _blob(self, upload_id: str, suffix: str = "") -> Any:
-        return self.container.get_blob_client(f"{self.prefix}{check_upload_id(upload_id)}{suffix}")
-
-    async def _run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="tusserver-azure")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
+        return self.container.get_blob_client(self._key(upload_id, suffix))
 
     async def prepare(self) -> None:
         with map_azure_errors("*"):
             await self._run(self.container.get_container_properties)
 
-    async def aclose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-
     # -- records -------------------------------------------------------------------------------
 
     async def create(self, info: UploadInfo) -> None:
         if not info.is_final:
-            try:
-                limit = min(info.max_length or self.max_size, self.max_size)
-                info.storage["block_size"] = plan_block_size(info.length, self.block_size, limit)
-            except ValueError:
-                raise TooLarge(f"Upload-Length is over the {MAX_BLOB} bytes an Azure blob can hold") from None
+            too_large = f"Upload-Length is over the {MAX_BLOB} bytes an Azure blob can hold"
+            info.storage["block_size"] = planned_size(info, plan_block_size, self.block_size, self.max_size, too_large)
         await self.save_info(info)
 
     async def save_info(self, info: UploadInfo) -> None:
@@ -219,32 +202,16 @@ class AzureStore(Store):
                 tail = int(committed[-1].size)  # a short last block: merged into this PATCH's first block
                 await self._load(info, writer, info.offset - tail, info.offset)
                 keep.pop()
-            full: OSError | None = None
-            with map_azure_errors(info.id):
-                try:
-                    async for chunk in chunks:
-                        await writer.add(chunk)
-                except OSError as exc:
-                    if not is_out_of_space(exc):
-                        raise
-                    full = exc  # the local spool disk is full: keep what was received, answer 507
-                await writer.drain()
-            received = writer.total - tail
-            if full is not None and commit_check is not None:
-                raise InsufficientStorage("no space left on the server to receive the body") from full
-            if commit_check is not None:
-                commit_check()  # raising here commits nothing: the staged blocks are dropped by Azure
-            finishing = info.length is not None and info.offset + received == info.length
-            if received or (finishing and props is None):
-                with map_azure_errors(info.id):
-                    if writer.filled:
-                        await stage(writer.number, writer.remainder().read())
-                    await self._commit(blob, props, keep + [staged[n] for n in sorted(staged)])
-            if full is not None:
-                error = InsufficientStorage()
-                error.stored = received
-                raise error from full
-            return received
+
+            async def commit(received: int, finishing: bool) -> None:
+                # Not reached when the commit check fails: the staged blocks are then dropped by Azure.
+                if received or (finishing and props is None):
+                    with map_azure_errors(info.id):
+                        if writer.filled:
+                            await stage(writer.number, writer.remainder().read())
+                        await self._commit(blob, props, keep + [staged[n] for n in sorted(staged)])
+
+            return await receive_parts(info, writer, chunks, commit_check, map_azure_errors, commit, reloaded=tail)
         finally:
             await writer.aclose()
 
@@ -262,18 +229,14 @@ class AzureStore(Store):
             await writer.add(data)
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
-        if end <= start:
-            return
         blob = self._blob(info.id)
-        position = start
-        while position < end:  # ranged reads of a few MiB: one piece in memory at a time
-            size = min(_READ_SIZE, end - position)
-            with map_azure_errors(info.id):
-                downloader = await self._run(blob.download_blob, offset=position, length=size)
-                data = await self._run(downloader.readall)
-            if not data:
-                return
-            position += len(data)
+
+        async def fetch(position: int, size: int) -> bytes:
+            downloader = await self._run(blob.download_blob, offset=position, length=size)
+            data: bytes = await self._run(downloader.readall)
+            return data
+
+        async for data in ranged_reads(fetch, start, end, _READ_SIZE, map_azure_errors, info.id):
             yield data
 
     # -- capabilities --------------------------------------------------------------------------
@@ -320,8 +283,5 @@ class AzureStore(Store):
     async def list_ids(self) -> AsyncIterator[str]:
         with map_azure_errors("*"):
             names = await self._run(lambda: [b.name for b in self.container.list_blobs(name_starts_with=self.prefix)])
-        for key in names:
-            name = key[len(self.prefix) :]
-            for suffix in (".info", ".gone"):
-                if name.endswith(suffix):
-                    yield name[: -len(suffix)]
+        for upload_id in ids_in(names, self.prefix):
+            yield upload_id

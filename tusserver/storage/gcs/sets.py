@@ -1,57 +1,29 @@
-"""Upload sets (storage/upload_sets.py) as empty objects: `<prefix>.sets/<name>/<group>/<member>`."""
+"""Upload sets (storage/object_sets.py) as empty objects: `<prefix>.sets/<name>/<group>/<member>`."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Iterator
 from typing import Any
 
+from ..object_sets import ObjectUploadSets, Run
 from .errors import map_gcs_errors
 
-Run = Callable[..., Awaitable[Any]]
 
-
-class GCSUploadSets:
+class GCSUploadSets(ObjectUploadSets):
     def __init__(self, bucket: Any, prefix: str, run: Run) -> None:
+        super().__init__(prefix, run, map_gcs_errors)
         self.bucket = bucket
-        self.prefix = prefix
-        self._run = run
 
-    async def add(self, group: str, member: str) -> None:
-        with map_gcs_errors(member):
-            await self._run(self.bucket.blob(f"{self.prefix}{group}/{member}").upload_from_string, b"")
+    async def _put(self, name: str) -> None:
+        await self._run(self.bucket.blob(name).upload_from_string, b"")
 
-    async def remove(self, group: str, member: str) -> None:
+    async def _delete(self, name: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        with map_gcs_errors(member), contextlib.suppress(NotFound):
-            await self._run(self.bucket.delete_blob, f"{self.prefix}{group}/{member}")
+        with contextlib.suppress(NotFound):
+            await self._run(self.bucket.delete_blob, name)
 
-    async def count(self, group: str, limit: int) -> int:
-        return len(await self._list(f"{self.prefix}{group}/", limit))
-
-    async def repair(self, group: str) -> None:
-        return None
-
-    async def members(self, group: str, limit: int) -> dict[str, float]:
-        start = f"{self.prefix}{group}/"
-        return {name[len(start) :]: when for name, when in await self._list(start, limit)}
-
-    async def walk(self) -> AsyncIterator[tuple[str, str, float]]:
-        for name, when in await self._list(self.prefix, None):
-            group, _, member = name[len(self.prefix) :].partition("/")
-            if member:
-                yield group, member, when
-
-    async def _list(self, start: str, limit: int | None) -> list[tuple[str, float]]:
-        def listing() -> list[tuple[str, float]]:
-            found: list[tuple[str, float]] = []
-            for blob in self.bucket.list_blobs(prefix=start):
-                if limit is not None and len(found) >= limit:
-                    break
-                found.append((blob.name, blob.updated.timestamp()))
-            return found
-
-        with map_gcs_errors("*"):
-            result: list[tuple[str, float]] = await self._run(listing)
-        return result
+    def _listing(self, start: str) -> Iterator[tuple[str, float]]:
+        for blob in self.bucket.list_blobs(prefix=start):
+            yield blob.name, blob.updated.timestamp()

@@ -21,23 +21,20 @@ credentials. fake-gcs-server ignores preconditions on compose and delete, so the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from ...config import Settings, SettingsError
-from ...errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
+from ...errors import StorageError, UploadGone, UploadNotFound
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
-from ..base import CommitCheck, Store
-from ..ids import check_upload_id
+from ..base import CommitCheck
+from ..object_store import ObjectStore, ids_in, ranged_reads, receive_parts
 from ..part_writer import PartBody, PartMemory, PartWriter, SpoolBudget
 from ..upload_sets import UploadSets
 from .errors import map_gcs_errors
@@ -49,7 +46,6 @@ MiB = 1024 * 1024
 MAX_COMPOSE = 32  # sources per compose call
 CHUNK_SIZE = 8 * MiB
 _READ_SIZE = 4 * MiB
-_THREADS = 32
 ENV_PROJECT = "GOOGLE_CLOUD_PROJECT"
 ENV_EMULATOR = "STORAGE_EMULATOR_HOST"
 
@@ -72,8 +68,9 @@ class GCSConfig:
         return cls(settings.gcs_bucket, project, settings.gcs_prefix)
 
 
-class GCSStore(Store):
+class GCSStore(ObjectStore):
     max_upload_bytes = 5 * 1024**4  # GCS's largest object: 5 TiB
+    thread_name = "tusserver-gcs"
 
     def __init__(
         self,
@@ -90,7 +87,6 @@ class GCSStore(Store):
         self.chunks_in_flight = max(1, chunks_in_flight)
         self.memory = PartMemory(memory_bytes)
         self.spool = SpoolBudget(spool_bytes)
-        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GCSStore:
@@ -104,24 +100,11 @@ class GCSStore(Store):
         GCSConfig.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return GCSUploadSets(self.bucket, f"{self.prefix}.sets/{name}/", self._run)
-
-    def _name(self, upload_id: str, suffix: str = "") -> str:
-        return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
-
-    async def _run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="tusserver-gcs")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
+        return GCSUploadSets(self.bucket, self._sets_prefix(name), self._run)
 
     async def prepare(self) -> None:
         with map_gcs_errors("*"):
             await self._run(self.bucket.reload)
-
-    async def aclose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
 
     # -- records -------------------------------------------------------------------------------
 
@@ -130,21 +113,21 @@ class GCSStore(Store):
 
     async def save_info(self, info: UploadInfo) -> None:
         with map_gcs_errors(info.id):
-            blob = self.bucket.blob(self._name(info.id, ".info"))
+            blob = self.bucket.blob(self._key(info.id, ".info"))
             await self._run(blob.upload_from_string, info.to_json(), content_type="application/json")
 
     async def get_info(self, upload_id: str) -> UploadInfo:
-        record = self.bucket.blob(self._name(upload_id, ".info"))
+        record = self.bucket.blob(self._key(upload_id, ".info"))
         try:
             with map_gcs_errors(upload_id):
                 body = await self._run(record.download_as_bytes)
         except UploadNotFound:
-            if await self._get(self._name(upload_id, ".gone")) is not None:
+            if await self._get(self._key(upload_id, ".gone")) is not None:
                 raise UploadGone() from None
             raise
         info = UploadInfo.from_json(body)
         with map_gcs_errors(upload_id):
-            data = await self._get(self._name(upload_id))
+            data = await self._get(self._key(upload_id))
         info.storage["mtime"] = record.updated.timestamp() if record.updated is not None else info.created
         info.offset = 0
         if data is not None:
@@ -160,13 +143,13 @@ class GCSStore(Store):
 
     async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
         with map_gcs_errors(info.id):
-            current = await self._get(self._name(info.id))
+            current = await self._get(self._key(info.id))
             await self._remove_chunks(info.id)  # strays of a PATCH that never composed (failed check, crash)
         started = int(time.time() * 1000)
         sent: dict[int, str] = {}
 
         async def send(number: int, body: PartBody) -> None:
-            name = self._name(info.id, f".c/{started}-{number:06d}")
+            name = self._key(info.id, f".c/{started}-{number:06d}")
             blob = self.bucket.blob(name)
             if isinstance(body, bytes):
                 await self._run(blob.upload_from_string, body)
@@ -175,35 +158,19 @@ class GCSStore(Store):
             sent[number] = name
 
         writer = PartWriter(send, self.chunk_size, 1, self.chunks_in_flight, memory=self.memory, spool=self.spool)
-        try:
-            full: OSError | None = None
-            with map_gcs_errors(info.id):
-                try:
-                    async for chunk in chunks:
-                        await writer.add(chunk)
-                except OSError as exc:
-                    if not is_out_of_space(exc):
-                        raise
-                    full = exc  # the local spool disk is full: keep what was received, answer 507
-                await writer.drain()
-            received = writer.total
-            if full is not None and commit_check is not None:
-                raise InsufficientStorage("no space left on the server to receive the body") from full
-            if commit_check is not None:
-                commit_check()  # raising here composes nothing: the chunks are removed by the next PATCH
-            finishing = info.length is not None and info.offset + received == info.length
+
+        async def commit(received: int, finishing: bool) -> None:
+            # Not reached when the commit check fails: the chunks are then removed by the next PATCH.
             with map_gcs_errors(info.id):
                 if writer.filled:
                     await send(writer.number, writer.remainder().read())
                 if received or (finishing and current is None):
-                    sources = ([self._name(info.id)] if current is not None else []) + [sent[n] for n in sorted(sent)]
+                    sources = ([self._key(info.id)] if current is not None else []) + [sent[n] for n in sorted(sent)]
                     generation = current.generation if current is not None else 0
-                    await self._compose(info.id, sources, self._name(info.id), generation)
-            if full is not None:
-                error = InsufficientStorage()
-                error.stored = received
-                raise error from full
-            return received
+                    await self._compose(info.id, sources, self._key(info.id), generation)
+
+        try:
+            return await receive_parts(info, writer, chunks, commit_check, map_gcs_errors, commit)
         finally:
             await writer.aclose()
             with contextlib.suppress(StorageError, UploadNotFound), map_gcs_errors(info.id):
@@ -219,7 +186,7 @@ class GCSStore(Store):
                 if len(group) == 1:
                     grouped.append(group[0])
                     continue
-                name = self._name(upload_id, f".c/tree-{level}-{i // MAX_COMPOSE:06d}")
+                name = self._key(upload_id, f".c/tree-{level}-{i // MAX_COMPOSE:06d}")
                 await self._run(self.bucket.blob(name).compose, [self.bucket.blob(s) for s in group])
                 grouped.append(name)
             sources, level = grouped, level + 1
@@ -232,24 +199,20 @@ class GCSStore(Store):
     async def _remove_chunks(self, upload_id: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        prefix = self._name(upload_id, ".c/")
+        prefix = self._key(upload_id, ".c/")
         names = await self._run(lambda: [b.name for b in self.bucket.list_blobs(prefix=prefix)])
         for name in names:
             with contextlib.suppress(NotFound):
                 await self._run(self.bucket.delete_blob, name)
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
-        if end <= start:
-            return
-        blob = self.bucket.blob(self._name(info.id))
-        position = start
-        while position < end:  # ranged reads of a few MiB: one piece in memory at a time
-            last = min(position + _READ_SIZE, end) - 1
-            with map_gcs_errors(info.id):
-                data = await self._run(blob.download_as_bytes, start=position, end=last)
-            if not data:
-                return
-            position += len(data)
+        blob = self.bucket.blob(self._key(info.id))
+
+        async def fetch(position: int, size: int) -> bytes:
+            data: bytes = await self._run(blob.download_as_bytes, start=position, end=position + size - 1)
+            return data
+
+        async for data in ranged_reads(fetch, start, end, _READ_SIZE, map_gcs_errors, info.id):
             yield data
 
     # -- capabilities --------------------------------------------------------------------------
@@ -258,28 +221,28 @@ class GCSStore(Store):
         from google.api_core.exceptions import NotFound
 
         with map_gcs_errors(upload_id):
-            await self._run(self.bucket.blob(self._name(upload_id, ".gone")).upload_from_string, str(time.time()))
+            await self._run(self.bucket.blob(self._key(upload_id, ".gone")).upload_from_string, str(time.time()))
             for suffix in (".info", ""):
                 with contextlib.suppress(NotFound):
-                    await self._run(self.bucket.delete_blob, self._name(upload_id, suffix))
+                    await self._run(self.bucket.delete_blob, self._key(upload_id, suffix))
             await self._remove_chunks(upload_id)
 
     async def tombstone_time(self, upload_id: str) -> float | None:
         with map_gcs_errors(upload_id):
-            blob = await self._get(self._name(upload_id, ".gone"))
+            blob = await self._get(self._key(upload_id, ".gone"))
         return None if blob is None else float(blob.updated.timestamp())
 
     async def forget_tombstone(self, upload_id: str) -> None:
         from google.api_core.exceptions import NotFound
 
         with map_gcs_errors(upload_id), contextlib.suppress(NotFound):
-            await self._run(self.bucket.delete_blob, self._name(upload_id, ".gone"))
+            await self._run(self.bucket.delete_blob, self._key(upload_id, ".gone"))
 
     async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
         """Composed from the parts' objects, server-side; the final reads as incomplete until then."""
         with map_gcs_errors(final.id):
-            sources = [self._name(p.id) for p in parts if p.offset]
-            await self._compose(final.id, sources, self._name(final.id))
+            sources = [self._key(p.id) for p in parts if p.offset]
+            await self._compose(final.id, sources, self._key(final.id))
             await self._remove_chunks(final.id)
         await self.save_info(final)
 
@@ -290,8 +253,5 @@ class GCSStore(Store):
     async def list_ids(self) -> AsyncIterator[str]:
         with map_gcs_errors("*"):
             names = await self._run(lambda: [b.name for b in self.bucket.list_blobs(prefix=self.prefix)])
-        for key in names:
-            name = key[len(self.prefix) :]
-            for suffix in (".info", ".gone"):
-                if name.endswith(suffix):
-                    yield name[: -len(suffix)]
+        for upload_id in ids_in(names, self.prefix):
+            yield upload_id

@@ -26,12 +26,10 @@ sees them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
@@ -50,8 +48,8 @@ from ...errors import (
 from ...extras import require_extra
 from ...models import UploadInfo
 from ...types import ChunkStream
-from ..base import READ_PIECE_BYTES, CommitCheck, Store
-from ..ids import check_upload_id
+from ..base import READ_PIECE_BYTES, CommitCheck
+from ..object_store import THREADS, ObjectStore, ids_in, planned_size, receive_parts
 from ..part_writer import SpoolBudget
 from ..upload_sets import UploadSets
 from .errors import error_code, map_s3_errors, missing_bucket
@@ -73,7 +71,6 @@ __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "m
 
 LEGACY_PART_SIZE = 8 * 1024 * 1024  # uploads created before part sizes were planned used this one
 _READ_SIZE = 1024 * 1024
-_THREADS = 32  # S3 calls at once per process (boto3's connection pool is sized to match)
 _PARTS_META = "parts"  # metadata key on `<id>.part`: how many parts count
 
 
@@ -135,8 +132,9 @@ class _Progress:
         return sum(int(p["Size"]) for p in self.parts) + self.tail_size
 
 
-class S3Store(Store):
+class S3Store(ObjectStore):
     max_upload_bytes = MAX_OBJECT  # one multipart upload: 10,000 parts of 5 GiB
+    thread_name = "tusserver-s3"
 
     def __init__(
         self,
@@ -157,7 +155,6 @@ class S3Store(Store):
         self.memory = PartMemory(memory_bytes)  # shared by every PATCH of this process
         self.spool = SpoolBudget(spool_bytes)  # and so is the temporary disk
         self.max_size = min(max_size or MAX_OBJECT, MAX_OBJECT)
-        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
@@ -169,7 +166,7 @@ class S3Store(Store):
             "s3",
             endpoint_url=config.endpoint_url,
             region_name=config.region,
-            config=Config(max_pool_connections=_THREADS),
+            config=Config(max_pool_connections=THREADS),
         )
         return cls(
             client,
@@ -187,16 +184,7 @@ class S3Store(Store):
         S3Config.from_settings(settings)
 
     def upload_sets(self, name: str, counted: bool) -> UploadSets:
-        return S3UploadSets(self.client, self.bucket, f"{self.prefix}.sets/{name}/")
-
-    def _key(self, upload_id: str, suffix: str = "") -> str:
-        return f"{self.prefix}{check_upload_id(upload_id)}{suffix}"
-
-    async def _run(self, fn: Any, /, **kwargs: Any) -> Any:
-        if self._executor is None:
-            # Not the loop's default pool (5 threads on 2 cores): parts in flight of many uploads share this one.
-            self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="tusserver-s3")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, **kwargs))
+        return S3UploadSets(self.client, self.bucket, self._sets_prefix(name))
 
     async def prepare(self) -> None:
         try:
@@ -205,20 +193,12 @@ class S3Store(Store):
         except UploadNotFound as exc:  # HEAD has no body, so a missing bucket is a bare 404
             raise BackendUnavailable(missing_bucket(self.bucket)) from exc
 
-    async def aclose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-
     # -- records -------------------------------------------------------------------------------
 
     async def create(self, info: UploadInfo) -> None:
         if not info.is_final:
-            try:
-                limit = min(info.max_length or self.max_size, self.max_size)
-                info.storage["part_size"] = plan_part_size(info.length, self.part_size, limit)
-            except ValueError:
-                raise TooLarge(f"Upload-Length is over the {MAX_OBJECT} bytes an S3 upload can hold") from None
+            too_large = f"Upload-Length is over the {MAX_OBJECT} bytes an S3 upload can hold"
+            info.storage["part_size"] = planned_size(info, plan_part_size, self.part_size, self.max_size, too_large)
         with map_s3_errors(info.id):
             if not info.is_final:
                 created = await self._run(
@@ -351,30 +331,16 @@ class S3Store(Store):
                     if is_out_of_space(exc):
                         raise InsufficientStorage("no space left on the server to receive the body") from exc
                     raise
-            full: OSError | None = None
-            with map_s3_errors(info.id):
-                try:
-                    async for chunk in chunks:
-                        await writer.add(chunk)
-                except OSError as exc:
-                    if not is_out_of_space(exc):
-                        raise
-                    full = exc  # the local spool disk is full: keep what was received, answer 507
-                await writer.drain()
-            received = writer.total - progress.tail_size
-            if full is not None and commit_check is not None:
-                raise InsufficientStorage("no space left on the server to receive the body") from full
-            if commit_check is not None:
-                commit_check()  # raising here leaves `<id>.part` naming the old parts: the chunk is discarded
-            finishing = info.length is not None and info.offset + received == info.length
-            if received or finishing:  # an empty PATCH that declares the length finishes the upload too
-                with map_s3_errors(info.id):
-                    await self._commit(info, writer, received, finishing)
-            if full is not None:
-                error = InsufficientStorage()
-                error.stored = received
-                raise error from full
-            return received
+
+            async def commit(received: int, finishing: bool) -> None:
+                # Not reached when the commit check fails: `<id>.part` still names the old parts.
+                if received or finishing:  # an empty PATCH that declares the length finishes the upload too
+                    with map_s3_errors(info.id):
+                        await self._commit(info, writer, received, finishing)
+
+            return await receive_parts(
+                info, writer, chunks, commit_check, map_s3_errors, commit, reloaded=progress.tail_size
+            )
         finally:
             await writer.aclose()
 
@@ -579,9 +545,5 @@ class S3Store(Store):
         with map_s3_errors("*"):
             paginator = self.client.get_paginator("list_objects_v2")
             pages = await self._run(lambda **kw: list(paginator.paginate(**kw)), Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            for obj in page.get("Contents", []):
-                name = obj["Key"][len(self.prefix) :]
-                for suffix in (".info", ".gone"):
-                    if name.endswith(suffix):
-                        yield name[: -len(suffix)]
+        for upload_id in ids_in((obj["Key"] for page in pages for obj in page.get("Contents", [])), self.prefix):
+            yield upload_id
