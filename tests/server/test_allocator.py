@@ -134,10 +134,10 @@ async def _requests_in_quick_succession_postpone_the_trim() -> None:
     while time.monotonic() - started < 2.5:  # back-to-back requests, each gap far below idle_s
         await _request(app, "/")
         await asyncio.sleep(0)
-    last = time.monotonic()
+    # 2.5 s of requests and no trim, though a trim is due 1 s after a request: each request postponed it.
+    # (No bound on when it came after: on a loaded machine the loop may run late, a timed assertion flaked.)
     assert calls == []
     await _until(lambda: len(calls) == 1)
-    assert calls[0] - last >= 0.9
 
 
 def test_serve_factory_wraps_the_app_when_tuning() -> None:
