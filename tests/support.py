@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -99,15 +100,36 @@ def wait_for(
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 valid one day and its key (`cert.pem`, `key.pem` in `directory`), made by openssl."""
-    openssl = require_tool("openssl")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
+    """A certificate for 127.0.0.1 valid one day and its key (`cert.pem`, `key.pem` in `directory`), made here
+    with `cryptography` (installed with pyjwt[crypto]): no openssl binary needed."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_path = directory / "cert.pem", directory / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert, key_path
 
 
 @contextlib.contextmanager
@@ -395,3 +417,25 @@ def half_patch(
     )
     sock.sendall(head.encode() + sent)
     return sock
+
+
+class TlsServer(LiveServer):
+    """A LiveServer over TLS with `cert`/`key`: ready once an HTTPS OPTIONS trusting `cert` answers 204."""
+
+    def __init__(self, data_dir: Path, cert: Path, key: Path, *args: str) -> None:
+        super().__init__(data_dir, "--tls-cert", str(cert), "--tls-key", str(key), *args)
+        self.cert = cert
+        self.context = ssl.create_default_context(cafile=str(cert))
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}: {self.log()}")
+        try:
+            return httpx.options(self.endpoint, verify=self.context, timeout=2).status_code == 204
+        except httpx.TransportError:
+            return False

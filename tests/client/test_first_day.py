@@ -23,7 +23,7 @@ import pytest
 
 from tests.client.helpers import MiB, random_file
 from tests.conftest import ServerFactory
-from tests.support import TUS, LiveServer, self_signed_certificate, wait_for
+from tests.support import TUS, LiveServer, TlsServer, self_signed_certificate, wait_for
 from tusserver.client.resume import ResumeStore, fingerprint
 
 
@@ -58,26 +58,6 @@ def test_dedup_without_a_token_hints_that_instant_upload_is_off(server: LiveServ
         assert done.returncode == 0, done.stderr
         assert "instant upload off" in done.stderr and "--instant-upload" in done.stderr
     assert "already on the server" not in done.stderr  # indeed: the second run sent the bytes again
-
-
-class TlsServer(LiveServer):
-    def __init__(self, data_dir: Path, cert: Path, key: Path) -> None:
-        super().__init__(data_dir, "--tls-cert", str(cert), "--tls-key", str(key))
-        self.cert = cert
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"server exited with {self.proc.returncode}: {self.log()}")
-        try:
-            context = ssl.create_default_context(cafile=str(self.cert))
-            return httpx.options(self.endpoint, verify=context, timeout=2).is_success
-        except httpx.TransportError:
-            return False
 
 
 @pytest.fixture
