@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import workloads  # noqa: E402
 from bench.peers import Peer, Running, node_package, package_version, start  # noqa: E402
-from bench.run import _span  # noqa: E402
+from bench.run import _span, replace_section  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 from tests.cloud_support import (  # noqa: E402
     AZURITE_ACCOUNT,
@@ -256,16 +255,6 @@ def render(
                 f"{speed} | {rss} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def replace_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"^## Cloud stores\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -190,6 +191,19 @@ def _span(values: list[float], fmt: str = "{:.0f}") -> str:
     if len(values) == 1:
         return fmt.format(values[0])
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Put `section` (starting with its `## ` heading) into the report at `path`, replacing the section of that
+    heading if there is one, else at the end: bench/s3.py and bench/clouds.py each keep one section there."""
+    heading = section.splitlines()[0]
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
 
 
 def render(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import workloads  # noqa: E402
 from bench.peers import Peer, Running, free_port, node_package, package_version, start  # noqa: E402
-from bench.run import _span  # noqa: E402
+from bench.run import _span, replace_section  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -213,16 +212,6 @@ def render(results: dict[tuple[str, str], list[Result]], names: list[str], node:
                 f"{p99} | {ratio} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def replace_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"^## S3 store\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

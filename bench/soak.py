@@ -256,7 +256,7 @@ def main() -> int:
     print(f"{'check':<30} {'measured':>14} {'limit':>14}  result")
     for name, measured, limit, ok in checks:
         print(f"{name:<30} {measured:>14} {limit:>14}  {'ok' if ok else 'FAIL'}")
-    for line in (left[:10] + tally.failures[:10]):
+    for line in left[:10] + tally.failures[:10]:
         print("  " + line)
     return 0 if all(ok for *_, ok in checks) else 1
 
