@@ -258,12 +258,13 @@ def render(
                 f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
                 f"{rss} | {p99} | {steal} | {ratio} |"
             )
+    lines.append("")  # the table ends here: a summary line right below it would be read as one more row
     single = results.get((SINGLE, "tusserver"), [])
     checked = results.get((CHECKED, "tusserver"), [])
     plain = results.get(("2 chunked (8 MiB PATCHes)", "tusserver"), [])
     if checked and plain:
         cost = [1 - a.mb_per_s / b.mb_per_s for a, b in zip(checked, plain, strict=False)]
-        lines += ["", f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
+        lines += [f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
     lines += _checked_summary(checked, results)
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]

@@ -23,6 +23,7 @@ def test_chunked_sha256_is_reported_against_hashlib_and_the_hashed_transfer_limi
     }
     args = argparse.Namespace(quick=False, no_peers=True, no_warm=False)
     report = render(results, [], 2, args)
+    assert "|\n\nChunked + sha256 as a share" in report  # a paragraph of its own, not one more row of the table
     assert (
         "Chunked + sha256 as a share of one core's hashlib.sha256, 1700 (1600–1800) MB/s: 0.50 (0.50–0.50)x; "
         "of the hashed chunked transfer with no HTTP (splice + sha256), 950 (900–1000) MB/s: 0.90 (0.80–1.00)x "
