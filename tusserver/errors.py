@@ -21,6 +21,7 @@
     ├── ChecksumMismatch (460)
     ├── HookRejected (4xx/5xx)        a pre-hook said no: its HTTPResponse status, body and headers
     ├── HookUnavailable (503)         a blocking hook could not be reached or failed: fail closed
+    │   └── PlacementRefused (503)    a pre-create hook's ChangeFileInfo.Storage the store will not use
     ├── BackendUnavailable (503)      the bucket or Redis is not there (yet): Retry-After, no traceback
     ├── StorageError (500)            a backend failed; logged, never shows internals
     └── InsufficientStorage (507)     no space left (ENOSPC/EDQUOT); the bytes that fit are kept
@@ -188,6 +189,16 @@ class HookUnavailable(TusError):
 
     status_code = 503
     code = "hook_unavailable"
+
+
+class PlacementRefused(HookUnavailable):
+    """A pre-create hook asked for a storage location (`ChangeFileInfo.Storage`) that is unsafe, taken, or
+    one this store cannot honour: the creation fails closed, as for an invalid ID, because storing the
+    upload elsewhere would lie to the receiver. `reason` is one line, for the log and the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"pre-create hook returned an unusable ChangeFileInfo.Storage: {reason}")
+        self.reason = reason
 
 
 class BackendUnavailable(TusError):

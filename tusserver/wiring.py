@@ -156,9 +156,9 @@ def build(
     locker = locker or build_locker(settings, redis)
     if digest_index is None:
         digest_index = build_digest_index(settings, store, redis)
-    hooks = hooks if hooks is not None else Hooks()
-    hooks.configure(settings, store)
-    # Capabilities are resolved here, once (the composer), and the upload service built on them.
+    # Capabilities are resolved here, once (the composer), and the hooks and upload service built on them.
     stores = StoreComposer.of(store)
+    hooks = hooks if hooks is not None else Hooks()
+    hooks.configure(settings, store, stores.placer)
     uploads = Uploads(settings, stores, locker, hooks, digest_index, build_digest_states(settings, redis))
     return Backends(settings, store, locker, digest_index, hooks, uploads, redis)

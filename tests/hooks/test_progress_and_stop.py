@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,34 @@ def test_post_receive_during_one_patch(
     assert len(set(during)) >= 4 and 0 < min(during) and max(during) <= 4 * MiB
     wait_for(lambda: SIZE in offsets(receiver, upload_id), timeout=30, what="post-receive at the last byte")
     assert httpx.get(url).content == data
+
+
+def test_post_receive_at_the_configured_interval(server_factory: ServerFactory, receiver: Receiver, store: Any) -> None:
+    """With `--progress-interval 0.2`, a PATCH whose body takes over a second gets post-receive events while
+    it runs, each at a new offset, and never more than one per interval: the count is bounded by the PATCH's
+    own duration (the throttle's promise, whatever the machine's load), not by a time this test guesses.
+    bench/hook_progress.py measures the same on a 1 GiB PATCH (docs/hooks.md has the figures)."""
+    interval, piece, size = 0.2, 64 * 1024, 16 * MiB
+    flags, env = store
+    server = server_factory(
+        "--hooks-url", receiver.url, "--hooks-enabled", "post-receive", "--progress-interval", str(interval),
+        *flags, env=env,
+    )  # fmt: skip
+    data = os.urandom(size)
+    url = server.create(size)
+    upload_id = url.rsplit("/", 1)[1]
+    began = time.monotonic()
+    with half_patch(server, url, b"", promised=size) as sock:
+        for start_at in range(0, size, piece):
+            sock.sendall(data[start_at : start_at + piece])
+            time.sleep(0.005)  # a client on a slow link (about 12 MB/s): the body lasts several intervals
+        answer = read_http_response(sock)
+    took = time.monotonic() - began
+    assert answer.status == 204, answer
+    wait_for(lambda: size in offsets(receiver, upload_id), timeout=30, what="post-receive at the last byte")
+    during = [offset for offset in offsets(receiver, upload_id) if offset < size]
+    assert len(during) >= 2 and len(set(during)) == len(during), during
+    assert len(during) <= took / interval + 1, (len(during), took)
 
 
 @pytest.mark.parametrize("path", ["body-thread", "receive"])

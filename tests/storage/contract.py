@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from tusserver.errors import ChecksumMismatch, UploadGone, UploadNotFound
+from tusserver.errors import ChecksumMismatch, PlacementRefused, UploadGone, UploadNotFound
 from tusserver.models import UploadInfo
 from tusserver.storage.base import MODIFIED, Store
 from tusserver.storage.composer import StoreComposer
@@ -194,5 +194,50 @@ class StoreContract:
             assert {live.id, gone.id} <= ids
             assert await terminater.tombstone_time(gone.id) is not None
             assert await terminater.tombstone_time(live.id) is None
+
+        run(go)
+
+    def test_placed_uploads_are_found_where_they_were_put(self, store: Store) -> None:
+        """A pre-create hook's `Storage` (`Placeable`): writing, resuming, reading, concatenation, linking,
+        listing and termination all find the bytes at the placed location, and a taken one is refused."""
+        composer = capabilities(store, "placer", "concater", "linker", "terminater", "lister")
+        placer, concater, linker = composer.placer, composer.concater, composer.linker
+        terminater, lister = composer.terminater, composer.lister
+        assert placer and concater and linker and terminater and lister
+        field = "Key" if "Key" in placer.location(UploadInfo(id=new_upload_id(), length=1)) else "Path"
+        tag = new_upload_id()
+
+        async def placed(where: str, length: int, **kwargs: object) -> UploadInfo:
+            await store.prepare()
+            info = UploadInfo(id=new_upload_id(), length=length, **kwargs)  # type: ignore[arg-type]
+            await placer.place(info, {field: f"{tag}/{where}"})
+            await store.create(info)
+            return await store.get_info(info.id)
+
+        async def go() -> None:
+            first = await placed("parts/a.bin", 6, concat="partial")
+            assert placer.location(first)[field].endswith(f"{tag}/parts/a.bin")
+            await store.write_chunk(first, chunks(b"hel"))
+            first = await store.get_info(first.id)
+            assert first.offset == 3
+            await store.write_chunk(first, chunks(b"lo "))
+            second = await placed("parts/b.bin", 5, concat="partial")
+            await store.write_chunk(second, chunks(b"world"))
+            parts = [await store.get_info(first.id), await store.get_info(second.id)]
+            final = await placed("final.bin", 11, concat="final", parts=[p.id for p in parts])
+            assert not final.is_complete
+            await concater.concatenate(final, parts)
+            final = await store.get_info(final.id)
+            assert final.is_complete and await read_all(store, final) == b"hello world"
+            with pytest.raises(PlacementRefused):
+                await placer.place(UploadInfo(id=new_upload_id(), length=1), {field: f"{tag}/final.bin"})
+            twin = await placed("twin.bin", 11)
+            await linker.link(final, twin)
+            listed = {i async for i in lister.list_ids()}
+            assert {first.id, second.id, final.id, twin.id} <= listed and not any("/" in i for i in listed)
+            await terminater.terminate(final.id)
+            assert await read_all(store, await store.get_info(twin.id)) == b"hello world"
+            again = await placed("final.bin", 1)  # free again once its upload is gone
+            assert placer.location(again)[field].endswith(f"{tag}/final.bin")
 
         run(go)

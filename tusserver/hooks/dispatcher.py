@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from ..config import Settings
-    from ..storage.base import Store
+    from ..storage.base import Placeable, Store
 
 log = logging.getLogger("tusserver.hooks")
 
@@ -55,6 +55,7 @@ class Hooks:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     store_name: str = ""
     store: Store | None = None
+    placer: Placeable | None = None  # the store, when it can say where bytes are and place them (Storage)
     progress: ProgressThrottle = field(default_factory=ProgressThrottle)
     queue: PostQueue = field(init=False)
     post: PostSender = field(init=False)
@@ -89,7 +90,7 @@ class Hooks:
         """`listener(hook_type, reason)` for each post event given up on (reason: queue_full or failed)."""
         self.queue.on_drop(listener)
 
-    def configure(self, settings: Settings, store: Store) -> None:
+    def configure(self, settings: Settings, store: Store, placer: Placeable | None = None) -> None:
         from .transports import transports_for
 
         self.enabled = parse_enabled(settings.hooks_enabled)
@@ -97,7 +98,7 @@ class Hooks:
         self.queue.policy = self.policy
         self.queue.concurrency, self.queue.size = settings.hooks_concurrency, settings.hooks_queue
         self.progress.interval_s = settings.progress_interval_s
-        self.store, self.store_name = store, settings.store
+        self.store, self.store_name, self.placer = store, settings.store, placer
         # Configured again (one Hooks given to a second app): replace what the settings made, keep the rest.
         self._transports = [t for t in self._transports if t not in self._configured]
         self._configured = transports_for(settings, self.policy.timeout_s)
@@ -114,7 +115,7 @@ class Hooks:
         async def check(response: Mapping[str, Any]) -> None:
             if response.get("RejectUpload"):
                 raise rejection(response, 400, "upload creation has been rejected by the server")
-            await apply_changes(info, response.get("ChangeFileInfo"), self.store)
+            await apply_changes(info, response.get("ChangeFileInfo"), self.store, self.placer, self.store_name)
             remember_reply(request, response)
 
         await self._blocking("pre-create", info, request, check)
@@ -219,9 +220,10 @@ class Hooks:
         self.post.on_stop(listener)
 
     def _payload(self, hook_type: str, info: UploadInfo, request: Request | None) -> bytes:
-        data_path = getattr(self.store, "data_path", None)
-        path = data_path(info.id) if data_path is not None else None
-        return hook_request(hook_type, info, request, self.store_name, path)
+        storage = {"Type": self.store_name} if self.store_name else {}
+        if self.placer is not None:
+            storage.update(self.placer.location(info))
+        return hook_request(hook_type, info, request, storage)
 
     async def drain(self, timeout_s: float) -> None:
         """Let queued post-hooks go out (at shutdown), then stop the workers and close the transports."""

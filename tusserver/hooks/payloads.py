@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..models import UploadInfo
@@ -16,10 +17,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 
-def upload_json(info: UploadInfo, store_name: str = "", path: str | None = None) -> dict[str, Any]:
-    storage: dict[str, str] = {"Type": store_name} if store_name else {}
-    if path:
-        storage["Path"] = path
+def upload_json(info: UploadInfo, storage: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """tusd's `FileInfo`; `storage` is where the bytes are (`Type`, and `Path` or `Bucket` and `Key`)."""
     return {
         "ID": info.id,
         "Size": info.length if info.length is not None else 0,
@@ -29,7 +28,7 @@ def upload_json(info: UploadInfo, store_name: str = "", path: str | None = None)
         "IsPartial": info.is_partial,
         "IsFinal": info.is_final,
         "PartialUploads": list(info.parts) if info.is_final else None,
-        "Storage": storage,
+        "Storage": dict(storage or {}),
     }
 
 
@@ -53,10 +52,10 @@ def request_json(request: Request | None) -> dict[str, Any]:
 
 
 def hook_request(
-    hook_type: str, info: UploadInfo, request: Request | None, store_name: str = "", path: str | None = None
+    hook_type: str, info: UploadInfo, request: Request | None, storage: Mapping[str, str] | None = None
 ) -> bytes:
     """The whole request body every transport sends (encoded once, whatever the number of transports)."""
-    event = {"Upload": upload_json(info, store_name, path), "HTTPRequest": request_json(request)}
+    event = {"Upload": upload_json(info, storage), "HTTPRequest": request_json(request)}
     return json.dumps({"Type": hook_type, "Event": event}).encode()
 
 

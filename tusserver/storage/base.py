@@ -1,7 +1,8 @@
 """The store contract: what every storage backend must do, and the optional capabilities it may have.
 
 `Store` is the minimum every backend implements. Termination, concatenation, listing (for the expiry
-sweeper), linking (instant upload) and shared upload sets are separate runtime-checkable Protocols;
+sweeper), linking (instant upload), shared upload sets and placement (a hook's `ChangeFileInfo.Storage`)
+are separate runtime-checkable Protocols;
 `composer.StoreComposer` checks them once, in `wiring.build`, and everything above asks the composer.
 
 Every method is async (a backend that blocks runs its calls in a thread), so no store call stalls the
@@ -29,7 +30,7 @@ one line to the contract-test parameters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
 
 from ..models import UploadInfo
@@ -148,4 +149,21 @@ class SharesUploadSets(Protocol):
         """Named sets of upload ids kept beside the data, so every worker sharing the store shares them.
 
         A store without this capability gets in-memory sets (right for one process only)."""
+        ...
+
+
+@runtime_checkable
+class Placeable(Protocol):
+    """A store that says where an upload's bytes are, and can put a new upload's bytes where a pre-create
+    hook asks (tusd's `ChangeFileInfo.Storage`). The location is kept in the upload's record
+    (`info.storage`), so every later request, on any instance and after a restart, finds the bytes there."""
+
+    async def place(self, info: UploadInfo, storage: Mapping[str, object]) -> None:
+        """Check the location `storage` asks for (`storage/placement.py` and the store's own checks: not
+        taken, nothing in the way) and note it in `info.storage` for `create`; raise `PlacementRefused`
+        with a one-line reason otherwise. `create` fails the same way if it was taken in between."""
+        ...
+
+    def location(self, info: UploadInfo) -> dict[str, str]:
+        """Where the bytes are, as tusd's hook payloads say it (`Path` on disk; `Bucket` and `Key`)."""
         ...

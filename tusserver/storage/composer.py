@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Concatenatable, Linkable, Listable, SharesUploadSets, Store, Terminatable
+from .base import Concatenatable, Linkable, Listable, Placeable, SharesUploadSets, Store, Terminatable
 from .upload_sets import MemoryUploadSets, UploadSets
 
 
@@ -22,6 +22,7 @@ class StoreComposer:
     lister: Listable | None = None
     linker: Linkable | None = None
     set_keeper: SharesUploadSets | None = None
+    placer: Placeable | None = None
 
     @classmethod
     def of(cls, store: Store) -> StoreComposer:
@@ -32,6 +33,7 @@ class StoreComposer:
             lister=store if isinstance(store, Listable) else None,
             linker=store if isinstance(store, Linkable) else None,
             set_keeper=store if isinstance(store, SharesUploadSets) else None,
+            placer=store if isinstance(store, Placeable) else None,
         )
 
     def upload_sets(self, name: str, counted: bool = False) -> UploadSets:

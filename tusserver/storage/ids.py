@@ -15,6 +15,10 @@ def new_upload_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def looks_like_upload_id(name: str) -> bool:
+    return _ID.fullmatch(name) is not None
+
+
 def check_upload_id(upload_id: str) -> str:
     """Reject anything that is not an id we could have made: no dots, slashes or other path tricks."""
     if not _ID.fullmatch(upload_id):

@@ -1,5 +1,10 @@
 """Uploads on local disk: `<id>` holds the bytes, `<id>.info` the JSON record, `<id>.gone` a tombstone.
 
+A pre-create hook may put the bytes elsewhere in the data directory (`ChangeFileInfo.Storage.Path`,
+as tusd's file store does): the record keeps that path (`info.storage[PLACED]`, relative), and every
+request reads it from there; everything else (record, tombstone, markers) stays under the ID. An
+upload without it has the same files and the same record as before.
+
 The data file's size is the offset, so after a crash (even `kill -9`) HEAD reports exactly the bytes
 on disk and the upload resumes from there. Records are written to a temporary file and renamed, so a
 reader never sees half a record. OS errors are translated here, at the boundary.
@@ -18,20 +23,21 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import Settings
-from ..errors import InsufficientStorage, StorageError, UploadGone, UploadNotFound, is_out_of_space
+from ..errors import InsufficientStorage, PlacementRefused, StorageError, UploadGone, UploadNotFound, is_out_of_space
 from ..fileops import pwrite_all, read_file, unlink_quietly, write_file
 from ..models import UploadInfo
 from ..types import ChunkStream
 from .base import MODIFIED, READ_PIECE_BYTES, CommitCheck, Store
 from .file_sets import FileUploadSets
 from .ids import check_upload_id
+from .placement import PLACED, relative, requested
 from .upload_sets import WAITING_FINALS, UploadSets
 
 T = TypeVar("T")
@@ -97,6 +103,20 @@ class LocalStore(Store):
     def data_path(self, upload_id: str) -> str:
         return f"{self._prefix}{check_upload_id(upload_id)}"
 
+    def _data_file(self, info: UploadInfo) -> str:
+        """The upload's bytes: under its ID, or where a pre-create hook placed them (checked again: a
+        record is trusted to be ours, but a path from it must still never leave the data directory)."""
+        placed = info.storage.get(PLACED)
+        return self.data_path(info.id) if placed is None else f"{self._prefix}{relative(placed)}"
+
+    def _data_file_of(self, upload_id: str) -> str:
+        """`_data_file` for an upload known by its ID only: its record says (the default without one)."""
+        try:
+            info = UploadInfo.from_json(read_file(self._info_path(upload_id)))
+        except (FileNotFoundError, ValueError, TypeError):
+            return self.data_path(upload_id)
+        return self._data_file(info)
+
     def _info_path(self, upload_id: str) -> str:
         return f"{self._prefix}{check_upload_id(upload_id)}.info"
 
@@ -149,7 +169,10 @@ class LocalStore(Store):
     async def create(self, info: UploadInfo) -> None:
         with map_os_errors(info.id):
             data = None
-            if not info.is_final:
+            if PLACED in info.storage:
+                # A final's too: the path is taken now, not when it is assembled; empty, it reads as offset 0.
+                data = self._create_placed(info)
+            elif not info.is_final:
                 # Data before record: a record always has its data file, even after a crash in between.
                 data = self.data_path(info.id)
                 os.close(os.open(data, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -160,6 +183,46 @@ class LocalStore(Store):
                     unlink_quietly(data)  # no orphan data file for an upload nobody was told about
                 raise
 
+    # -- placement (a pre-create hook's ChangeFileInfo.Storage) ---------------------------------------
+
+    async def place(self, info: UploadInfo, storage: Mapping[str, object]) -> None:
+        path = f"{self._prefix}{requested(storage, 'Path')}"
+        with map_os_errors(info.id):
+            self._check_place(path)
+        info.storage[PLACED] = path[len(self._prefix) :]
+
+    def _check_place(self, path: str) -> None:
+        """The path stays in the data directory once resolved, nothing is there yet, and what exists of
+        its directories is directories on the data directory's filesystem (a hard link for instant upload
+        and the rename that ends an assembly cannot cross filesystems)."""
+        if os.path.realpath(path) != path:
+            raise PlacementRefused("Storage.Path goes through a symbolic link")
+        if os.path.lexists(path):
+            raise PlacementRefused("Storage.Path is taken")
+        ancestor = os.path.dirname(path)
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            raise PlacementRefused("Storage.Path goes through a file")
+        if os.stat(ancestor).st_dev != os.stat(self.directory).st_dev:
+            raise PlacementRefused("Storage.Path is on another filesystem than the data directory")
+
+    def _create_placed(self, info: UploadInfo) -> str:
+        """Make the placed data file, checked again: another upload may have taken the path since `place`."""
+        path = self._data_file(info)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._check_place(path)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+        except (FileExistsError, NotADirectoryError, PlacementRefused) as exc:
+            reason = exc.reason if isinstance(exc, PlacementRefused) else "Storage.Path is taken"
+            log.error("upload %s not created at %s: %s", info.id, info.storage[PLACED], reason)
+            raise PlacementRefused(reason) from None
+        return path
+
+    def location(self, info: UploadInfo) -> dict[str, str]:
+        return {"Path": self._data_file(info), "InfoPath": self._info_path(info.id)}
+
     def _load(self, upload_id: str) -> UploadInfo:
         try:
             raw = read_file(self._info_path(upload_id))
@@ -169,7 +232,7 @@ class LocalStore(Store):
             raise UploadNotFound() from None
         info = UploadInfo.from_json(raw)
         try:
-            st = os.stat(self.data_path(upload_id))
+            st = os.stat(self._data_file(info))
             info.offset = st.st_size
             info.storage[MODIFIED] = st.st_mtime
             verified = self._verified_offset(upload_id)
@@ -195,7 +258,7 @@ class LocalStore(Store):
     async def write_chunk(self, info: UploadInfo, chunks: ChunkStream, commit_check: CommitCheck | None = None) -> int:
         marker = self._unverified_path(info.id)
         with map_os_errors(info.id):
-            fd = os.open(self.data_path(info.id), os.O_RDWR)  # read too: a direct body is hashed back from it
+            fd = os.open(self._data_file(info), os.O_RDWR)  # read too: a direct body is hashed back from it
         try:
             with map_os_errors(info.id):
                 if os.fstat(fd).st_size > info.offset:
@@ -252,7 +315,7 @@ class LocalStore(Store):
 
     async def read(self, info: UploadInfo, start: int, end: int) -> AsyncIterator[bytes]:
         with map_os_errors(info.id):
-            fd = os.open(self.data_path(info.id), os.O_RDONLY)
+            fd = os.open(self._data_file(info), os.O_RDONLY)
         try:
             position = start
             while position < end:
@@ -277,7 +340,7 @@ class LocalStore(Store):
     # -- capabilities --------------------------------------------------------------------------
 
     async def terminate(self, upload_id: str) -> None:
-        bytes_paths = (self.data_path(upload_id), self._assembly_path(upload_id), self._unverified_path(upload_id))
+        bytes_paths = (self._data_file_of(upload_id), self._assembly_path(upload_id), self._unverified_path(upload_id))
         with map_os_errors(upload_id):
             try:
                 self._bury(upload_id)
@@ -318,20 +381,27 @@ class LocalStore(Store):
 
     async def concatenate(self, final: UploadInfo, parts: list[UploadInfo]) -> None:
         target = self._assembly_path(final.id)
-        sources = [self.data_path(p.id) for p in parts]
+        sources = [self._data_file(p) for p in parts]
         with map_os_errors(final.id):
             try:
                 await self._run(_concatenate_files, sources, target)
-                os.replace(target, self.data_path(final.id))
+                os.replace(target, self._data_file(final))
             except BaseException:
                 unlink_quietly(target)  # a half-assembled copy only takes space; HEAD re-triggers assembly
                 raise
 
     async def link(self, source: UploadInfo, target: UploadInfo) -> None:
+        # Linked beside and renamed over the target's empty file: its name is never free in between, where
+        # another upload placed by a hook could take it (and lose its bytes when this one is terminated).
         with map_os_errors(target.id):
-            destination = self.data_path(target.id)
-            unlink_quietly(destination)
-            os.link(self.data_path(source.id), destination)
+            staging = self._assembly_path(target.id)
+            unlink_quietly(staging)
+            try:
+                os.link(self._data_file(source), staging)
+                os.replace(staging, self._data_file(target))
+            except BaseException:
+                unlink_quietly(staging)
+                raise
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Read from one `scandir` in batches of LIST_BATCH names: a directory of 100,000 uploads never

@@ -59,7 +59,9 @@ def weight_of(member: str) -> int:
 
 @runtime_checkable
 class UploadSets(Protocol):
-    async def add(self, group: str, member: str) -> None: ...
+    async def add(self, group: str, member: str) -> int | None:
+        """Add `member`; a store that learns the group's count on the way returns it (else None), which
+        saves a caller checking a cap the `count` that follows."""
 
     async def remove(self, group: str, member: str) -> None: ...
 

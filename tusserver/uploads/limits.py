@@ -72,8 +72,8 @@ class UnfinishedQuota:
             if self.expiry.enabled:
                 await self.sets.add(group, info.id)  # nothing to count, but the sweeper finds it here
             return
-        await self.sets.add(group, info.id)
-        if await self.sets.count(group, cap + 1) <= cap:
+        counted = await self.sets.add(group, info.id)
+        if (counted if counted is not None else await self.sets.count(group, cap + 1)) <= cap:
             return
         members = await self.sets.members(group, cap + 1)  # the entries themselves are the truth
         if len(members) <= cap or await self._prune(group, members, keep=info.id) <= cap:
@@ -137,9 +137,9 @@ class OwnerBytes:
         if self.cap <= 0 or size <= held or (size <= self.small and not info.is_final):
             return
         group = quota_group(info)
-        await self.sets.add(group, weighted(info.id, size))
+        counted = await self.sets.add(group, weighted(info.id, size))
         limit = self.cap + held + 1  # while both entries are in, `held` counts twice
-        others = await self.sets.count(group, limit) - held
+        others = (counted if counted is not None else await self.sets.count(group, limit)) - held
         if others > self.cap:
             await self.sets.repair(group)  # a crash may have skewed the running sum
             others = await self.sets.count(group, limit) - held

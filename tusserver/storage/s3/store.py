@@ -1,8 +1,9 @@
 """Uploads in S3-compatible object storage, for instances that share no disk.
 
 Layout under `--s3-prefix`: `<id>.info` (the JSON record), `<id>` (the object, built as a multipart
-upload), `<id>.part` (the commit point: the bytes after the last whole part, and in its metadata how
-many parts count), `<id>.gone` (tombstone). The offset is always recomputed from S3 (the parts the
+upload; or the key a pre-create hook chose with `ChangeFileInfo.Storage.Key`, kept in the record),
+`<id>.part` (the commit point: the bytes after the last whole part, and in its metadata how many
+parts count), `<id>.gone` (tombstone). The offset is always recomputed from S3 (the parts the
 `.part` object names, plus its bytes), never from a copy in the record.
 
 A PATCH body is cut into parts as it arrives (`s3_parts.PartWriter`): under one part of local disk and
@@ -29,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
@@ -39,6 +40,7 @@ from ...errors import (
     BackendUnavailable,
     Conflict,
     InsufficientStorage,
+    PlacementRefused,
     StorageError,
     TooLarge,
     UploadGone,
@@ -51,6 +53,7 @@ from ...types import ChunkStream
 from ..base import READ_PIECE_BYTES, CommitCheck
 from ..object_store import THREADS, ObjectStore, ids_in, planned_size, receive_parts
 from ..part_writer import SpoolBudget
+from ..placement import PLACED, relative, requested
 from ..upload_sets import UploadSets
 from .errors import error_code, map_s3_errors, missing_bucket
 from .parts import (
@@ -72,6 +75,7 @@ __all__ = ["MAX_OBJECT", "MIN_PART", "S3Store", "UnfinishedUploadUnreadable", "m
 LEGACY_PART_SIZE = 8 * 1024 * 1024  # uploads created before part sizes were planned used this one
 _READ_SIZE = 1024 * 1024
 _PARTS_META = "parts"  # metadata key on `<id>.part`: how many parts count
+_MAX_KEY_BYTES = 1024  # S3's limit for a key, the prefix included
 
 
 class UnfinishedUploadUnreadable(Conflict):
@@ -202,7 +206,7 @@ class S3Store(ObjectStore):
         with map_s3_errors(info.id):
             if not info.is_final:
                 created = await self._run(
-                    self.client.create_multipart_upload, Bucket=self.bucket, Key=self._key(info.id)
+                    self.client.create_multipart_upload, Bucket=self.bucket, Key=self._object_key(info)
                 )
                 info.storage["multipart_id"] = created["UploadId"]
             await self.save_info(info)
@@ -232,7 +236,7 @@ class S3Store(ObjectStore):
                     info.storage["mtime"] = max(info.storage["mtime"], progress.mtime)
                     return info
                 info.storage["completed"] = True  # completed by a writer that stopped before saving the record
-            size = await self._object_size(self._key(upload_id))
+            size = await self._object_size(self._object_key(info))
             info.offset = size or 0
         return info
 
@@ -267,7 +271,7 @@ class S3Store(ObjectStore):
         try:
             parts = await self._list_parts(info)
         except ClientError as exc:
-            if error_code(exc) == "NoSuchUpload" and await self._exists(self._key(info.id)):
+            if error_code(exc) == "NoSuchUpload" and await self._exists(self._object_key(info)):
                 return None
             raise
         progress = _Progress(parts=parts)
@@ -290,7 +294,7 @@ class S3Store(ObjectStore):
             page = await self._run(
                 self.client.list_parts,
                 Bucket=self.bucket,
-                Key=self._key(info.id),
+                Key=self._object_key(info),
                 UploadId=info.storage["multipart_id"],
                 PartNumberMarker=marker,
             )
@@ -298,6 +302,32 @@ class S3Store(ObjectStore):
             if not page.get("IsTruncated"):
                 return sorted(parts, key=lambda p: int(p["PartNumber"]))
             marker = page["NextPartNumberMarker"]
+
+    # -- placement (a pre-create hook's ChangeFileInfo.Storage) ---------------------------------------
+
+    def _object_key(self, info: UploadInfo) -> str:
+        """The upload's object: `<prefix><id>`, or the key a pre-create hook chose (kept in the record)."""
+        placed = info.storage.get(PLACED)
+        return self._key(info.id) if placed is None else f"{self.prefix}{relative(placed, 'Key')}"
+
+    async def place(self, info: UploadInfo, storage: Mapping[str, object]) -> None:
+        """`Storage.Key` under the prefix, if no object and no unfinished multipart upload has it. S3 cannot
+        create a key only if it is free, so two uploads created at once under one key are not told apart:
+        a hook must make its keys unique (tusd's documentation says the same of `Path`)."""
+        key = f"{self.prefix}{requested(storage, 'Key')}"
+        if len(key.encode()) > _MAX_KEY_BYTES:
+            raise PlacementRefused(f"Storage.Key under the prefix is longer than {_MAX_KEY_BYTES} bytes")
+        with map_s3_errors(info.id):
+            taken = await self._exists(key)
+            if not taken:
+                pending = await self._run(self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=key)
+                taken = any(upload["Key"] == key for upload in pending.get("Uploads", []))
+        if taken:
+            raise PlacementRefused("Storage.Key is taken")
+        info.storage[PLACED] = key[len(self.prefix) :]
+
+    def location(self, info: UploadInfo) -> dict[str, str]:
+        return {"Bucket": self.bucket, "Key": self._object_key(info)}
 
     # -- bytes ---------------------------------------------------------------------------------
 
@@ -364,7 +394,7 @@ class S3Store(ObjectStore):
         await self._run(
             self.client.upload_part,
             Bucket=self.bucket,
-            Key=self._key(info.id),
+            Key=self._object_key(info),
             UploadId=info.storage["multipart_id"],
             PartNumber=number,
             Body=body,
@@ -395,7 +425,7 @@ class S3Store(ObjectStore):
         await self._run(
             self.client.complete_multipart_upload,
             Bucket=self.bucket,
-            Key=self._key(info.id),
+            Key=self._object_key(info),
             UploadId=info.storage["multipart_id"],
             MultipartUpload={"Parts": [{"ETag": p["ETag"], "PartNumber": p["PartNumber"]} for p in parts]},
         )
@@ -410,7 +440,7 @@ class S3Store(ObjectStore):
             raise UnfinishedUploadUnreadable()
         with map_s3_errors(info.id):
             obj = await self._run(
-                self.client.get_object, Bucket=self.bucket, Key=self._key(info.id), Range=f"bytes={start}-{end - 1}"
+                self.client.get_object, Bucket=self.bucket, Key=self._object_key(info), Range=f"bytes={start}-{end - 1}"
             )
         body = obj["Body"]
         try:
@@ -431,18 +461,20 @@ class S3Store(ObjectStore):
             await self._run(
                 self.client.put_object, Bucket=self.bucket, Key=self._key(upload_id, ".gone"), Body=str(time.time())
             )
+            data_key = self._key(upload_id)
             with contextlib.suppress(UploadNotFound, UploadGone):
                 info = await self.get_info(upload_id)
+                data_key = self._object_key(info)
                 if "multipart_id" in info.storage and not info.storage.get("completed"):
                     with contextlib.suppress(ClientError):
                         await self._run(
                             self.client.abort_multipart_upload,
                             Bucket=self.bucket,
-                            Key=self._key(upload_id),
+                            Key=data_key,
                             UploadId=info.storage["multipart_id"],
                         )
-            for suffix in (".info", "", ".part"):
-                await self._run(self.client.delete_object, Bucket=self.bucket, Key=self._key(upload_id, suffix))
+            for key in (self._key(upload_id, ".info"), data_key, self._key(upload_id, ".part")):
+                await self._run(self.client.delete_object, Bucket=self.bucket, Key=key)
 
     async def tombstone_time(self, upload_id: str) -> float | None:
         from botocore.exceptions import ClientError
@@ -461,7 +493,9 @@ class S3Store(ObjectStore):
         """Server-side copies (UploadPartCopy, in ranges of at most 5 GiB); a part too short to be an S3 part
         is gathered with the start of the next one through a spool of under 5 MiB."""
         with map_s3_errors(final.id):
-            created = await self._run(self.client.create_multipart_upload, Bucket=self.bucket, Key=self._key(final.id))
+            created = await self._run(
+                self.client.create_multipart_upload, Bucket=self.bucket, Key=self._object_key(final)
+            )
             upload_id = created["UploadId"]
             etags: list[dict[str, Any]] = []
             small = tempfile.TemporaryFile()
@@ -471,7 +505,7 @@ class S3Store(ObjectStore):
                 response = await self._run(
                     self.client.upload_part,
                     Bucket=self.bucket,
-                    Key=self._key(final.id),
+                    Key=self._object_key(final),
                     UploadId=upload_id,
                     PartNumber=len(etags) + 1,
                     Body=small.read(),
@@ -500,10 +534,10 @@ class S3Store(ObjectStore):
                         copied = await self._run(
                             self.client.upload_part_copy,
                             Bucket=self.bucket,
-                            Key=self._key(final.id),
+                            Key=self._object_key(final),
                             UploadId=upload_id,
                             PartNumber=len(etags) + 1,
-                            CopySource={"Bucket": self.bucket, "Key": self._key(part.id)},
+                            CopySource={"Bucket": self.bucket, "Key": self._object_key(part)},
                             CopySourceRange=f"bytes={start}-{end - 1}",
                         )
                         etags.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": len(etags) + 1})
@@ -513,7 +547,7 @@ class S3Store(ObjectStore):
                 await self._run(
                     self.client.complete_multipart_upload,
                     Bucket=self.bucket,
-                    Key=self._key(final.id),
+                    Key=self._object_key(final),
                     UploadId=upload_id,
                     MultipartUpload={"Parts": etags},
                 )
@@ -529,14 +563,14 @@ class S3Store(ObjectStore):
                 await self._run(
                     self.client.abort_multipart_upload,
                     Bucket=self.bucket,
-                    Key=self._key(target.id),
+                    Key=self._object_key(target),
                     UploadId=target.storage.pop("multipart_id"),
                 )
             await self._run(
                 self.client.copy,
-                CopySource={"Bucket": self.bucket, "Key": self._key(source.id)},
+                CopySource={"Bucket": self.bucket, "Key": self._object_key(source)},
                 Bucket=self.bucket,
-                Key=self._key(target.id),
+                Key=self._object_key(target),
             )
             target.storage["completed"] = True
             await self.save_info(target)
