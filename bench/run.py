@@ -13,7 +13,9 @@ creating and removing files costs what it costs in production (issue #28). Only 
 installation's interpreter (an older checkout in its own venv), for a before/after in the same rounds.
 
 Besides the peers, workload 1 runs against the machine's limit (bench/limit.py: the same bytes to
-socat and to an os.splice receiver, no HTTP), and workload 6 is 2,000 slow clients at once
+socat and to an os.splice receiver, no HTTP), workload 5a against two: one core's hashlib.sha256 and a
+no-HTTP receiver that splices and hashes each acknowledged 8 MiB chunk as tusserver does (bench/limit.py
+`splice-sha256`), and workload 6 is 2,000 slow clients at once
 (bench/slow_clients.py; `--slow-clients N` and `--slow-seconds S` to size it).
 
 Each (round, workload, server) gets a freshly started server, so peak RSS is per workload. The machine
@@ -41,8 +43,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import chart, workloads  # noqa: E402
-from bench.limit import limit_peers, raw_stream  # noqa: E402
-from bench.peers import Peer, install_peers, start, tusserver_peer  # noqa: E402
+from bench.limit import hashed_limit_peer, limit_peers, raw_chunked_sha256, raw_stream  # noqa: E402
+from bench.peers import Peer, Running, install_peers, start, tusserver_peer  # noqa: E402
 from bench.slow_clients import SlowResult, SlowRun, slow_clients  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
@@ -51,6 +53,7 @@ SINGLE = "1 single stream (1 PATCH)"
 SLOW = "6 slow clients"
 CHECKED = "5a chunked + sha256 per PATCH"
 HASHLIB = "limit: hashlib sha256"
+HASHED_LIMIT = hashed_limit_peer()
 SMALL_ON_DISK = "4b small on disk (64 x POST + 4 KiB PATCH)"
 NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
@@ -106,7 +109,7 @@ def main() -> int:
         # Without auth every client is the same owner, and --max-unfinished (1000 by default) caps one owner.
         ours_open = tusserver_peer("--max-unfinished", "0")
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
-        Run = Callable[[workloads.Running], Result]
+        Run = Callable[[Running], Result]
         plan: list[tuple[str, Peer, Run]] = []
         for server in [ours, *peers]:
             plan += [(SINGLE, server, lambda s: workloads.single_stream(s, big_payload))]
@@ -124,6 +127,8 @@ def main() -> int:
             ]  # fmt: skip
         plan += [
             (CHECKED, ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
+            # Its hashed-transfer limit right after it (and hashlib's rate, taken in between), as workload 1's.
+            (CHECKED, HASHED_LIMIT, lambda s: raw_chunked_sha256(s, big_payload)),
             ("5b single stream, auth on", authed, lambda s: workloads.single_stream(s, big_payload, token=mint())),
             ("5c chunked, auth + rotation", authed, lambda s: workloads.chunked(s, big_payload, token=mint())),
         ]
@@ -147,7 +152,7 @@ def main() -> int:
                 results[(workload, label)].append(result)
                 print(f"round {round_number + 1}/{rounds}  {workload:34s} {label:18s} {describe(workload, result)}",
                       flush=True)  # fmt: skip
-                if workload == CHECKED:  # the limit of a hashed PATCH: one core's sha256, right after it
+                if workload == CHECKED and peer is ours:  # the other limit of a hashed PATCH: one core's sha256
                     results[(workload, HASHLIB)].append(hashlib_rate(big_payload))
         shutil.rmtree(disk, ignore_errors=True)
         report = render(results, peers, rounds, args)
@@ -253,16 +258,14 @@ def render(
                 f"| {w} | {label} | {_span(figures)}{unit} | {_span([r.cpu_per_gib for r in runs], '{:.2f}')} | "
                 f"{rss} | {p99} | {steal} | {ratio} |"
             )
+    lines.append("")  # the table ends here: a summary line right below it would be read as one more row
     single = results.get((SINGLE, "tusserver"), [])
     checked = results.get((CHECKED, "tusserver"), [])
     plain = results.get(("2 chunked (8 MiB PATCHes)", "tusserver"), [])
     if checked and plain:
         cost = [1 - a.mb_per_s / b.mb_per_s for a, b in zip(checked, plain, strict=False)]
-        lines += ["", f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
-    hashed = results.get((CHECKED, HASHLIB), [])
-    if checked and hashed:
-        share = [a.mb_per_s / b.mb_per_s for a, b in zip(checked, hashed, strict=False)]
-        lines += [f"Chunked + sha256 as a share of one core's hashlib.sha256 (same round): {_span(share, '{:.2f}')}x."]
+        lines += [f"sha256 on every 8 MiB PATCH costs {_span([c * 100 for c in cost])} % of chunked speed."]
+    lines += _checked_summary(checked, results)
     if single:
         lines += [f"Single stream server CPU: {_span([r.cpu_per_gib for r in single], '{:.2f}')} s per GiB."]
     limits = [runs for (w, label), runs in results.items() if w == SINGLE and label.startswith("limit:")]
@@ -275,6 +278,19 @@ def render(
         ]
     lines += _slow_summary(results)
     return "\n".join(lines) + "\n"
+
+
+def _checked_summary(checked: list[Result], results: dict[tuple[str, str], list[Result]]) -> list[str]:
+    """Workload 5a against its two limits, per round: one core's hashlib.sha256 (the hash alone), and the
+    splice + sha256 receiver with no HTTP (the hash beside the transfer, on the cores the client shares)."""
+    shares = []
+    for label, what in ((HASHLIB, "one core's hashlib.sha256"),
+                        (HASHED_LIMIT.name, "the hashed chunked transfer with no HTTP (splice + sha256)")):  # fmt: skip
+        limit = results.get((CHECKED, label), [])
+        if checked and limit:
+            share = [a.mb_per_s / b.mb_per_s for a, b in zip(checked, limit, strict=False)]
+            shares.append(f"{what}, {_span([b.mb_per_s for b in limit])} MB/s: {_span(share, '{:.2f}')}x")
+    return [f"Chunked + sha256 as a share of {'; of '.join(shares)} (same round)."] if shares else []
 
 
 def _slow_summary(results: dict[tuple[str, str], list[Result]]) -> list[str]:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .peers import Running
 
 MiB = 1024 * 1024
+CHUNK = 8 * MiB  # workload 2's and 5a's PATCH size, and the chunk of 5a's hashed limit (bench/limit.py)
 OCTET = "application/offset+octet-stream"
 
 
@@ -214,7 +215,7 @@ def single_stream(server: Running, payload: Payload, token: str | None = None) -
     return result
 
 
-def chunked(server: Running, payload: Payload, chunk: int = 8 * MiB, checksum: bool = False,
+def chunked(server: Running, payload: Payload, chunk: int = CHUNK, checksum: bool = False,
             token: str | None = None) -> Result:  # fmt: skip
     client = Client(server, token)
     path = client.create(payload.size)
