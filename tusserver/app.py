@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .asgi.cors import CORS
 from .asgi.guard import RequestGuardMiddleware
 from .asgi.health import HealthMiddleware
 from .config import Settings
@@ -202,7 +202,7 @@ def _middleware(backends: Backends, starter: _Starter, app_routes: list[Route]) 
     if origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                CORS,
                 allow_origins=origins,
                 allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
                 allow_headers=[*ALLOWED_HEADERS, *settings.cors_allow_header_list],

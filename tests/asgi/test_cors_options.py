@@ -64,3 +64,23 @@ def test_credentials_with_any_origin_is_a_start_up_error(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 2
     assert "--cors-allow-credentials needs --cors-origins" in result.stderr
+
+
+def test_answers_without_origin_vary_on_it_and_carry_no_cors_headers(server_factory: ServerFactory) -> None:
+    """The fast path for non-browser clients (asgi/cors.py) answers as Starlette's CORS would: `Vary: Origin`
+    once, merged into a Vary the app set, and no Access-Control-* header."""
+    server = server_factory()
+    created = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "5"})
+    assert created.status_code == 201
+    assert created.headers.get_list("vary") == ["Origin"]
+    assert not [name for name in created.headers if name.lower().startswith("access-control-")]
+    patched = httpx.patch(
+        created.headers["Location"],
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        content=b"hello",
+    )
+    assert patched.status_code == 204
+    assert patched.headers.get_list("vary") == ["Origin"]
+    browser = httpx.head(created.headers["Location"], headers={**TUS, "Origin": ORIGIN})
+    assert browser.headers["access-control-allow-origin"] == "*"
+    assert "upload-offset" in browser.headers["access-control-expose-headers"].lower()

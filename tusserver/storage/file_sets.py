@@ -62,14 +62,14 @@ class FileUploadSets:
         needs no second open to check a cap); None otherwise."""
         line = f"+{member} {time.time():.3f}\n".encode()
         try:
-            with self._locked(group, create=True) as fd:
-                assert fd is not None
-                data = _read(fd) if self.counted else None
-                size = os.fstat(fd).st_size
+            with self._locked(group, create=True) as journal:
+                assert journal is not None
+                fd, size = journal
+                data = _read(fd, size) if self.counted else None
                 if size < HEADER:
                     _write_header(fd, 0, HEADER)
                     size = HEADER
-                count = None
+                count = compacted = None
                 if data is not None:
                     count, compacted = _header(data)
                     if _is_member(data, member):
@@ -77,21 +77,22 @@ class FileUploadSets:
                     count += weight_of(member)
                     _write_header(fd, count, compacted)  # before the line: a crash leaves it high, not low
                 os.pwrite(fd, line, size)
-                self._compact_if_grown(group, fd, size + len(line))
+                self._compact_if_grown(group, fd, size + len(line), compacted)
                 return count
         except OSError as exc:
             raise StorageError(f"cannot record upload {member}: {exc.strerror}") from exc
 
     async def remove(self, group: str, member: str) -> None:
         try:
-            with self._locked(group, create=False) as fd:
-                if fd is None:
+            with self._locked(group, create=False) as journal:
+                if journal is None:
                     return
+                fd, size = journal
                 reads = self.counted or self.drop_empty
-                data = _read(fd) if reads else b""
+                data = _read(fd, size) if reads else b""
                 if reads and not _is_member(data, member):
                     return
-                size = max(os.fstat(fd).st_size, HEADER)
+                size = max(size, HEADER)
                 line = f"-{member}\n".encode()
                 os.pwrite(fd, line, size)
                 count, compacted = _header(data)
@@ -101,7 +102,7 @@ class FileUploadSets:
                 if self.drop_empty and not _replay(data + line):
                     os.unlink(self._path(group))  # while locked: a waiter on this inode sees it gone and retries
                     return
-                self._compact_if_grown(group, fd, size + len(line))
+                self._compact_if_grown(group, fd, size + len(line), compacted if reads else None)
         except OSError:
             return  # a disk error: the entry is a hint, re-checked by whoever reads it
 
@@ -121,9 +122,10 @@ class FileUploadSets:
     async def repair(self, group: str) -> None:
         if not self.counted:
             return
-        with contextlib.suppress(OSError), self._locked(group, create=False) as fd:
-            if fd is not None:
-                data = _read(fd)
+        with contextlib.suppress(OSError), self._locked(group, create=False) as journal:
+            if journal is not None:
+                fd, size = journal
+                data = _read(fd, size)
                 _write_header(fd, sum(map(weight_of, _replay(data))), _header(data)[1])
 
     async def members(self, group: str, limit: int) -> dict[str, float]:
@@ -151,13 +153,14 @@ class FileUploadSets:
             return {}
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)  # a compaction renames only while holding LOCK_EX: this inode is whole
-            return _replay(_read(fd))
+            return _replay(_read(fd, os.fstat(fd).st_size))
         finally:
             os.close(fd)
 
     @contextlib.contextmanager
-    def _locked(self, group: str, create: bool) -> Iterator[int | None]:
-        """The group's journal open and exclusively locked (None if it does not exist and not `create`)."""
+    def _locked(self, group: str, create: bool) -> Iterator[tuple[int, int] | None]:
+        """The group's journal open and exclusively locked, and its size (None if it does not exist and not
+        `create`)."""
         path = self._path(group)
         flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
         for _ in range(100):  # bounded: each round loses only to a compaction or a drop that just happened
@@ -177,17 +180,19 @@ class FileUploadSets:
                 except FileNotFoundError:
                     current = None
                 if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
-                    yield fd
+                    yield fd, mine.st_size
                     return
             finally:
                 os.close(fd)
         raise OSError(0, f"journal {path} kept changing")
 
-    def _compact_if_grown(self, group: str, fd: int, size: int) -> None:
-        compacted = _header(os.pread(fd, HEADER, 0))[1]
+    def _compact_if_grown(self, group: str, fd: int, size: int, compacted: int | None = None) -> None:
+        """`compacted`: the header's, when the caller read it under this lock (else it is read here)."""
+        if compacted is None:
+            compacted = _header(os.pread(fd, HEADER, 0))[1]
         if size <= 2 * compacted + SLACK:
             return
-        live = _replay(_read(fd))
+        live = _replay(_read(fd, size))
         lines = b"".join(f"+{member} {added:.3f}\n".encode() for member, added in live.items())
         tmp = f"{self._path(group)}.tmp"  # one name: only the lock holder compacts
         try:
@@ -203,8 +208,8 @@ class FileUploadSets:
                 os.unlink(tmp)  # e.g. a full disk: the journal stays as it was, compacted another time
 
 
-def _read(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
+def _read(fd: int, size: int) -> bytes:
+    """The journal's first `size` bytes (its size as the caller found it under the lock)."""
     data = os.pread(fd, size, 0)
     while len(data) < size:  # rare on regular files
         more = os.pread(fd, size - len(data), len(data))
