@@ -15,7 +15,6 @@ Usage: `python bench/hook_progress.py [--size-mib 1024] [--intervals 0,0.1,0.25,
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import socket
@@ -28,6 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: `bench` must import
+
+from bench.peers import tus_connection  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -102,7 +105,7 @@ def one_patch(args: argparse.Namespace, interval: float | None, hooks_url: str, 
          "--log-level", "warning", "--body-threads", str(args.body_threads), *hooks],
     )  # fmt: skip
     try:
-        conn = ready(port)
+        conn = tus_connection(port)
         conn.request("POST", "/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(total)})
         response = conn.getresponse()
         response.read()
@@ -137,20 +140,6 @@ def one_patch(args: argparse.Namespace, interval: float | None, hooks_url: str, 
     finally:
         server.terminate()
         server.wait(10)
-
-
-def ready(port: int) -> http.client.HTTPConnection:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            conn.request("OPTIONS", "/files/")
-            conn.getresponse().read()
-            return conn
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def main() -> int:

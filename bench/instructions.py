@@ -19,28 +19,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.peers import free_port  # noqa: E402
+from bench.peers import free_port, tus_connection  # noqa: E402
 
 HEADERS = {"Tus-Resumable": "1.0.0"}
-
-
-def connect(port: int, deadline_s: float = 120.0) -> http.client.HTTPConnection:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("OPTIONS", "/files/", headers=HEADERS)
-            conn.getresponse().read()
-            return conn
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("tusserver under valgrind did not start") from None
-            time.sleep(0.2)
 
 
 def one_upload(conn: http.client.HTTPConnection, body: bytes) -> None:
@@ -67,7 +52,7 @@ def count(src: Path, uploads: int) -> float:
         command = [*valgrind, sys.executable, *serve]
         proc = subprocess.Popen(command, cwd=src, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            conn = connect(port)
+            conn = tus_connection(port, deadline_s=120, timeout_s=60)  # valgrind starts slowly
             body = os.urandom(4096)
             for _ in range(20):
                 one_upload(conn, body)

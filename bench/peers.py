@@ -35,6 +35,21 @@ app.include_router(create_tus_router(prefix="files", files_dir=os.environ["BENCH
 """
 
 
+def tus_connection(port: int, deadline_s: float = 30.0, timeout_s: float = 120.0) -> http.client.HTTPConnection:
+    """A connection to the tus server starting on `port`, once it answers an OPTIONS (polled until the deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+            conn.request("OPTIONS", "/files/", headers={"Tus-Resumable": "1.0.0"})
+            conn.getresponse().read()
+            return conn
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no tus server answered on port {port} within {deadline_s:.0f} s") from None
+            time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import os
 import socket
 import subprocess
@@ -20,13 +19,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: `bench` must import
+
+from bench.peers import free_port, tus_connection  # noqa: E402
+
 BLOCK = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def body(total: int, block: bytes) -> Iterator[bytes]:
@@ -101,17 +98,7 @@ def main() -> int:
              "--log-level", "warning"],
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    conn.request("OPTIONS", "/files/")
-                    conn.getresponse().read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            conn = tus_connection(port, timeout_s=5)
             conn.request("POST", "/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(total)})
             response = conn.getresponse()
             response.read()
