@@ -23,5 +23,12 @@ def test_conformance_suite_through_nginx(live: Cluster) -> None:
         [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-x"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    if run.returncode != 0:  # what nginx saw: a dropped client connection shows in its error log, not ours
+        error_log = live.nginx_dir / "error.log"
+        nginx_errors = error_log.read_text(errors="replace")[-3000:] if error_log.exists() else ""
+        access = "\n".join((live.nginx_dir / "access.log").read_text(errors="replace").splitlines()[-30:])
+        raise AssertionError(
+            f"{run.stdout[-4000:]}{run.stderr[-2000:]}\n--- nginx error.log:\n{nginx_errors}"
+            f"\n--- nginx access.log (last 30):\n{access}"
+        )
     assert " passed" in run.stdout and "failed" not in run.stdout
