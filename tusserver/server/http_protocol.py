@@ -373,11 +373,52 @@ class _KeptBodyCycle(_DrainingCycle):
         return body
 
 
+# An answer given while at most this much of a request's body is still on its way waits for it (see
+# `_PiecesCycle.send`); a larger rest is left unread, as before: the client learns the answer at once.
+EARLY_ANSWER_DRAIN_BYTES = 64 * 1024
+EARLY_ANSWER_WAIT_S = 1.0
+
+
 class _PiecesCycle(_KeptBodyCycle):
     """The kept-body cycle, holding the body as the pieces the parser handed over (no copy into one buffer)."""
 
     pieces: list[bytes]
     pieces_size: int
+    owner: LeanHttpToolsProtocol
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and self.more_body:
+            await self._drain_small_rest()
+        await super().send(message)
+
+    async def _drain_small_rest(self) -> None:
+        """Before an answer given on the headers alone (a 400 for an unknown checksum algorithm, a 409 for
+        a wrong offset), read and drop the rest of a small body still on its way, for up to
+        `EARLY_ANSWER_WAIT_S`.
+
+        Why: nginx streaming request bodies (`proxy_request_buffering off`, docs/scaling.md) that gets an
+        answer while it still forwards the body passes the answer on as keep-alive and then closes the
+        client's connection: the client's next request on it fails with no answer. A client whose body
+        trails its headers by a few milliseconds (separate writes, a busy machine) met that after any early
+        4xx (tests/cluster/test_early_answers.py). A client waiting for `100 Continue` has sent nothing: it
+        gets the answer at once, as does one with more than `EARLY_ANSWER_DRAIN_BYTES` still to send.
+        """
+        owner = self.owner
+        if self.waiting_for_100_continue or owner._detached or not 0 < owner._body_left <= EARLY_ANSWER_DRAIN_BYTES:
+            return
+        deadline = time.monotonic() + EARLY_ANSWER_WAIT_S
+        while self.more_body and not self.disconnected and not self.transport.is_closing():
+            self.pieces, self.pieces_size = [], 0  # nobody reads them now
+            self.flow.resume_reading()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.message_event.clear()
+            try:
+                await asyncio.wait_for(self.message_event.wait(), left)
+            except TimeoutError:
+                return
+        self.pieces, self.pieces_size = [], 0
 
     def _holds_body(self) -> bool:
         return bool(self.pieces)
@@ -399,7 +440,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         cycle.__class__ = _PiecesCycle
         lean = cast("_PiecesCycle", cycle)
         self._offer_buffered(lean)
-        lean.pieces, lean.pieces_size = [], 0
+        lean.pieces, lean.pieces_size, lean.owner = [], 0, self
         self._body_left = _content_length(self.headers)
         if self._body_left >= DIRECT_MIN_BYTES and self.scheme == "http" and body_pump.AVAILABLE:
             # ASGI types extensions as dict[str, dict]; the key is ours, its value our object
