@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Self, TypeVar
 
@@ -373,6 +373,7 @@ class RawResponse:
     headers: dict[str, str]  # names lower-cased
     body: bytes  # Content-Length bytes (none without the header, as for a 204)
     rest: bytes  # what arrived after it: the next pipelined response
+    lines: list[tuple[str, str]] = field(default_factory=list)  # every header line, duplicates kept, names lower-cased
 
 
 def read_http_response(sock: socket.socket, buffered: bytes = b"") -> RawResponse:
@@ -384,16 +385,14 @@ def read_http_response(sock: socket.socket, buffered: bytes = b"") -> RawRespons
         raw += chunk
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    header_lines = [(n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])]
+    headers = dict(header_lines)
     length = int(headers.get("content-length", "0"))
     while len(body) < length:
         chunk = sock.recv(65536)
         assert chunk, f"connection closed {length - len(body)} bytes into a response body"
         body += chunk
-    return RawResponse(int(lines[0].split()[1]), headers, body[:length], body[length:])
+    return RawResponse(int(lines[0].split()[1]), headers, body[:length], body[length:], header_lines)
 
 
 def half_patch(

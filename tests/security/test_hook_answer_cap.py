@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.support import TUS
+from tests.support import TUS, LiveServer
 
 ANSWER = 200 * 1024 * 1024
 MIB = 1024 * 1024
@@ -67,16 +67,22 @@ def flooding_receiver() -> Iterator[tuple[str, list[int]]]:
         httpd.server_close()
 
 
+def refused_without_growing(server: LiveServer) -> None:
+    """A creation whose pre-create hook answers `ANSWER` bytes: refused (503), the server grown by less than
+    64 MiB, and the cap named in the log."""
+    assert server.proc is not None
+    before = rss_bytes(server.proc.pid)
+    refused = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}, timeout=60)
+    assert refused.status_code == 503, refused.text
+    grown = rss_bytes(server.proc.pid) - before
+    assert grown < 64 * MIB, f"server grew {grown // MIB} MiB reading a hook's answer"
+    assert "more than" in server.log()
+
+
 def test_http_hook_answer_is_capped_while_read(server_factory: ServerFactory) -> None:
     with flooding_receiver() as (url, sent):
         server = server_factory("--hooks-url", url, "--hooks-retry", "0", "--hooks-enabled", "pre-create")
-        assert server.proc is not None
-        before = rss_bytes(server.proc.pid)
-        refused = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}, timeout=60)
-        assert refused.status_code == 503, refused.text
-        grown = rss_bytes(server.proc.pid) - before
-    assert grown < 64 * MIB, f"server grew {grown // MIB} MiB reading a hook's answer"
-    assert "more than" in server.log()
+        refused_without_growing(server)
 
 
 def test_file_hook_answer_is_capped_while_read(server_factory: ServerFactory, tmp_path: Path) -> None:
@@ -85,11 +91,6 @@ def test_file_hook_answer_is_capped_while_read(server_factory: ServerFactory, tm
     script = hooks_dir / "pre-create"
     script.write_text(f"#!/bin/sh\nhead -c {ANSWER} /dev/zero | tr '\\0' x\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    server = server_factory("--hooks-dir", str(hooks_dir), "--hooks-retry", "0", "--hooks-enabled", "pre-create")
-    assert server.proc is not None
-    before = rss_bytes(server.proc.pid)
-    refused = httpx.post(server.endpoint, headers={**TUS, "Upload-Length": "1"}, timeout=60)
-    assert refused.status_code == 503, refused.text
-    grown = rss_bytes(server.proc.pid) - before
-    assert grown < 64 * MIB, f"server grew {grown // MIB} MiB reading a hook's answer"
-    assert "more than" in server.log()
+    refused_without_growing(
+        server_factory("--hooks-dir", str(hooks_dir), "--hooks-retry", "0", "--hooks-enabled", "pre-create")
+    )

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.hooks.receiver import Decision, Receiver, running_receiver
-from tests.support import TUS
+from tests.support import TUS, read_http_response
 
 BAD_HEADERS: dict[str, dict[str, str]] = {
     "content-length": {"Content-Length": "0"},
@@ -28,24 +28,6 @@ BAD_HEADERS: dict[str, dict[str, str]] = {
     "empty-name": {"": "x"},
     "protocol-headers": {"Tus-Resumable": "0.2", "Upload-Offset": "99", "Location": "http://evil.example/"},
 }
-
-
-def read_response(sock: socket.socket) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, every header line (duplicates kept, names lower-cased) and the Content-Length body."""
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed before a response: {raw[:200]!r}"
-        raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = [(n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])]
-    length = int(dict(headers)["content-length"])
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed inside a response body"
-        body += chunk
-    return int(lines[0].split()[1]), headers, body
 
 
 @pytest.fixture
@@ -70,8 +52,9 @@ def test_hook_headers_never_break_the_response(server_factory: ServerFactory, re
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         for _ in range(2):  # the connection stays usable after the refusal
             sock.sendall(request)
-            status, headers, body = read_response(sock)
-            assert (status, body) == (422, b"hook says no\n")
+            response = read_http_response(sock)
+            headers = response.lines
+            assert (response.status, response.body) == (422, b"hook says no\n")
             names = [name for name, _ in headers]
             assert names.count("content-length") == 1 and names.count("tus-resumable") == 1
             assert not {"transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "location"} & set(names)
