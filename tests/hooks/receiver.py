@@ -24,6 +24,17 @@ class Receiver:
         self.lock = threading.Lock()
         self.url = ""
 
+    def answer(self, hook: dict[str, Any]) -> Decision:
+        """What every transport does with a hook: wait `delay_s`, record it, and ask `decide`."""
+        if self.delay_s:
+            time.sleep(self.delay_s)  # a slow receiver, as the test asked for
+        with self.lock:
+            self.attempts.append(hook)
+            status, answer = self.decide(hook)
+            if 200 <= status < 300:
+                self.requests.append(hook)
+        return status, answer
+
     def of_type(self, hook_type: str) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.requests if r["Type"] == hook_type]
@@ -46,14 +57,7 @@ def running_receiver() -> Iterator[Receiver]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            hook = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if receiver.delay_s:
-                time.sleep(receiver.delay_s)
-            with receiver.lock:
-                receiver.attempts.append(hook)
-                status, answer = receiver.decide(hook)
-                if 200 <= status < 300:
-                    receiver.requests.append(hook)
+            status, answer = receiver.answer(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             body = json.dumps(answer).encode() if answer is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
