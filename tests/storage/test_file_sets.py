@@ -4,49 +4,37 @@ an add of a counted set returns, which `--max-unfinished` checks instead of a se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
 
 from tusserver.storage import file_sets
 from tusserver.storage.file_sets import FileUploadSets
 
-T = TypeVar("T")
-
-
-def run(step: Awaitable[T]) -> T:
-    return asyncio.run(_wait(step))
-
-
-async def _wait(step: Awaitable[T]) -> T:
-    return await step
-
 
 def test_counted_add_returns_the_count_after_it(tmp_path: Path) -> None:
     sets = FileUploadSets(tmp_path, counted=True)
-    assert run(sets.add("g", "a")) == 1
-    assert run(sets.add("g", "b~5")) == 6  # a weighted member adds its weight
-    assert run(sets.add("g", "a")) == 6  # already a member: counted once
-    run(sets.remove("g", "a"))
-    assert run(sets.add("g", "a")) == 6  # removed, then added again
-    assert run(sets.count("g", 100)) == 6
+    assert asyncio.run(sets.add("g", "a")) == 1
+    assert asyncio.run(sets.add("g", "b~5")) == 6  # a weighted member adds its weight
+    assert asyncio.run(sets.add("g", "a")) == 6  # already a member: counted once
+    asyncio.run(sets.remove("g", "a"))
+    assert asyncio.run(sets.add("g", "a")) == 6  # removed, then added again
+    assert asyncio.run(sets.count("g", 100)) == 6
 
 
 def test_uncounted_add_returns_none(tmp_path: Path) -> None:
-    assert run(FileUploadSets(tmp_path).add("g", "a")) is None
+    assert asyncio.run(FileUploadSets(tmp_path).add("g", "a")) is None
 
 
 def test_membership_follows_the_last_line_for_each_member(tmp_path: Path) -> None:
     sets = FileUploadSets(tmp_path, counted=True)
     for member in ("ab", "a", "abc"):  # names that are prefixes of each other
-        run(sets.add("g", member))
-    run(sets.remove("g", "a"))
-    run(sets.remove("g", "abc"))
-    run(sets.add("g", "abc"))
-    run(sets.remove("g", "ab"))
-    run(sets.remove("g", "ab"))  # a second remove changes nothing
-    assert set(run(sets.members("g", 10))) == {"abc"}
-    assert run(sets.count("g", 10)) == 1
+        asyncio.run(sets.add("g", member))
+    asyncio.run(sets.remove("g", "a"))
+    asyncio.run(sets.remove("g", "abc"))
+    asyncio.run(sets.add("g", "abc"))
+    asyncio.run(sets.remove("g", "ab"))
+    asyncio.run(sets.remove("g", "ab"))  # a second remove changes nothing
+    assert set(asyncio.run(sets.members("g", 10))) == {"abc"}
+    assert asyncio.run(sets.count("g", 10)) == 1
 
 
 def test_a_journal_stays_small_under_steady_traffic(tmp_path: Path) -> None:
@@ -54,11 +42,11 @@ def test_a_journal_stays_small_under_steady_traffic(tmp_path: Path) -> None:
     sets = FileUploadSets(tmp_path, counted=True)
     live = [f"u{i:05d}" for i in range(64)]
     for member in live:
-        run(sets.add("g", member))
+        asyncio.run(sets.add("g", member))
     for i in range(64, 3000):
-        run(sets.add("g", f"u{i:05d}"))
-        run(sets.remove("g", live.pop(0)))
+        asyncio.run(sets.add("g", f"u{i:05d}"))
+        asyncio.run(sets.remove("g", live.pop(0)))
         live.append(f"u{i:05d}")
-    assert run(sets.count("g", 1000)) == 64
+    assert asyncio.run(sets.count("g", 1000)) == 64
     live_bytes = file_sets.HEADER + sum(len(f"+{m} 1765000000.000\n") for m in live)
     assert (tmp_path / "g.set").stat().st_size <= 2 * live_bytes + file_sets.SLACK + 64

@@ -400,7 +400,7 @@ class _PiecesCycle(_KeptBodyCycle):
         answer while it still forwards the body passes the answer on as keep-alive and then closes the
         client's connection: the client's next request on it fails with no answer. A client whose body
         trails its headers by a few milliseconds (separate writes, a busy machine) met that after any early
-        4xx (tests/cluster/test_early_answers.py). A client waiting for `100 Continue` has sent nothing: it
+        4xx (tests/cluster/test_conformance.py). A client waiting for `100 Continue` has sent nothing: it
         gets the answer at once, as does one with more than `EARLY_ANSWER_DRAIN_BYTES` still to send.
         """
         owner = self.owner
