@@ -10,12 +10,22 @@ import contextlib
 import os
 
 
+READ_BYTES = 65536
+
+
 def read_file(path: str) -> bytes:
+    """The whole of a small file (a record, a marker) in one `read` when it is smaller than READ_BYTES.
+
+    A read of a regular file returns fewer bytes than asked only at its end, so a short read ends the
+    loop without the second `read` that would only confirm it (one syscall of ~7 per small request).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         chunks = []
-        while chunk := os.read(fd, 65536):
+        while chunk := os.read(fd, READ_BYTES):
             chunks.append(chunk)
+            if len(chunk) < READ_BYTES:
+                break
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -19,6 +19,7 @@ kept: the file journal's count header keeps the running sum, so checking it is o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import time
@@ -36,8 +37,13 @@ OWNER_BYTES = "bytes"
 CLIENT = "client"
 
 
+@functools.lru_cache(maxsize=4096)
 def owner_group(owner: str | None) -> str:
-    """A file-name-safe group for an owner (a token's `sub`, or `client <address>` with auth off)."""
+    """A file-name-safe group for an owner (a token's `sub`, or `client <address>` with auth off).
+
+    Cached: a small upload asks for its group four times (reserve, hold, release twice), and each
+    `hashlib.sha256()` is an OpenSSL fetch that cost ~2.5 % of the loop's time under 64 clients.
+    """
     return hashlib.sha256(f"owner\x00{owner or ''}".encode()).hexdigest()[:32]
 
 
