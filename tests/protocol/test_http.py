@@ -97,6 +97,31 @@ def test_limits(app_factory: AppFactory, case: Case) -> None:
     run(server.client, server.endpoint, case)  # also checks the one-line reason of every 4xx
 
 
+@pytest.mark.parametrize(
+    ("flags", "upload_methods"),
+    [
+        ((), {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH"}),
+        (("--disable-download", "--disable-termination"), {"HEAD", "OPTIONS", "PATCH"}),
+    ],
+    ids=["all", "download-and-termination-off"],
+)
+def test_405_allow_lists_every_method_of_the_resource(
+    app_factory: AppFactory, flags: tuple[str, ...], upload_methods: set[str]
+) -> None:
+    """RFC 9110 15.5.6: Allow names the resource's methods; it said `HEAD` on an upload and `POST` on the
+    endpoint (the methods of the first route whose path matched)."""
+    server = app_factory(*flags)
+    url = server.create(1)
+    for target, methods in [(url, upload_methods), (server.endpoint, {"OPTIONS", "POST"})]:
+        r = server.client.request("PUT", target, headers=TUS)
+        assert r.status_code == 405
+        assert {m.strip() for m in r.headers["Allow"].split(",")} == methods
+        assert r.headers["Tus-Resumable"] == "1.0.0"
+    if "--disable-download" in flags:
+        assert server.client.get(url, headers=TUS).status_code == 405
+        assert server.client.delete(url, headers=TUS).status_code == 405
+
+
 def test_patch_longer_than_the_upload_is_413_before_reading(app: InProcessServer) -> None:
     server = app
     url = server.create(5)
