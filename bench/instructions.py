@@ -41,14 +41,14 @@ def one_upload(conn: http.client.HTTPConnection, body: bytes) -> None:
     assert response.status == 204, response.status
 
 
-def count(src: Path, uploads: int) -> float:
+def count(src: Path, uploads: int, extra: list[str] | None = None) -> float:
     """Millions of instructions per upload, after a warm-up outside the count."""
     with tempfile.TemporaryDirectory(prefix="tusbench-cg-") as tmp:
         out = Path(tmp) / "callgrind.out"
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
         valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-        serve = ["-m", "tusserver", "serve", "--port", str(port), "--data-dir", f"{tmp}/data"]
+        serve = ["-m", "tusserver", "serve", "--port", str(port), "--data-dir", f"{tmp}/data", *(extra or [])]
         command = [*valgrind, sys.executable, *serve]
         proc = subprocess.Popen(command, cwd=src, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -75,13 +75,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--src", type=Path, action="append", help="a tusserver checkout (default: this one)")
+    parser.add_argument("--serve-arg", action="append", default=[], help="passed to `serve` (say --store=memory)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind)", file=sys.stderr)
         return 2
     sources = args.src or [Path(__file__).resolve().parents[1]]
     for src in sources:
-        print(f"{count(src.resolve(), args.uploads):.3f} M instructions per small upload  {src}", flush=True)
+        print(f"{count(src.resolve(), args.uploads, args.serve_arg):.3f} M instructions per small upload  {src}", flush=True)
     return 0
 
 

@@ -39,6 +39,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,6 +49,8 @@ from bench.peers import Peer, Running, install_peers, start, tusserver_peer  # n
 from bench.slow_clients import SlowResult, SlowRun, slow_clients  # noqa: E402
 from bench.workloads import MiB, Payload, Result  # noqa: E402
 
+T = TypeVar("T")
+
 BENCH_SECRET = "bench-secret-that-is-long-enough-for-hs256"
 SINGLE = "1 single stream (1 PATCH)"
 SLOW = "6 slow clients"
@@ -55,6 +58,7 @@ CHECKED = "5a chunked + sha256 per PATCH"
 HASHLIB = "limit: hashlib sha256"
 HASHED_LIMIT = hashed_limit_peer()
 SMALL_ON_DISK = "4b small on disk (64 x POST + 4 KiB PATCH)"
+SMALL = "4 small (POST + 4 KiB PATCH)"
 NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
@@ -110,22 +114,23 @@ def main() -> int:
         ours_open = tusserver_peer("--max-unfinished", "0")
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
         Run = Callable[[Running], Result]
-        plan: list[tuple[str, Peer, Run]] = []
+        blocks: list[list[tuple[str, Peer, Run]]] = []  # each server's workloads, run one after another
         for server in [ours, *peers]:
-            plan += [(SINGLE, server, lambda s: workloads.single_stream(s, big_payload))]
+            plan: list[tuple[str, Peer, Run]] = [(SINGLE, server, lambda s: workloads.single_stream(s, big_payload))]
             if server is ours:  # the limit right after tusserver's single stream, no peer in between
                 plan += [(SINGLE, raw, lambda s: raw_stream(s, big_payload)) for raw in limit_peers()]
             plan += [
                 ("2 chunked (8 MiB PATCHes)", server, lambda s: workloads.chunked(s, big_payload)),
                 (f"3 concurrent ({uploads} x {each // MiB} MiB)", server,
                  lambda s: workloads.concurrent(s, each_payload, uploads)),
-                ("4 small (POST + 4 KiB PATCH)", server, lambda s: workloads.small(s, small_payload, 32, seconds)),
+                (SMALL, server, lambda s: workloads.small(s, small_payload, 32, seconds)),
                 *([(SMALL_ON_DISK, server, lambda s: workloads.small(s, small_payload, 64, seconds))]
                   if server.name != "tuspyserver" else []),
                 (f"{SLOW} ({slow.clients} x {slow.rate // 1024} KiB/s, {slow.seconds:.0f} s)",
                  ours_open if server is ours else server, lambda s: slow_clients(s, each_payload, slow)),
             ]  # fmt: skip
-        plan += [
+            blocks.append(plan)
+        tail: list[tuple[str, Peer, Run]] = [
             (CHECKED, ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
             # Its hashed-transfer limit right after it (and hashlib's rate, taken in between), as workload 1's.
             (CHECKED, HASHED_LIMIT, lambda s: raw_chunked_sha256(s, big_payload)),
@@ -133,21 +138,23 @@ def main() -> int:
             ("5c chunked, auth + rotation", authed, lambda s: workloads.chunked(s, big_payload, token=mint())),
         ]
         if args.only:
-            plan = [step for step in plan if step[0].startswith(tuple(args.only))]
+            blocks = [[step for step in block if step[0].startswith(tuple(args.only))] for block in blocks]
+            tail = [step for step in tail if step[0].startswith(tuple(args.only))]
         results: dict[tuple[str, str], list[Result]] = defaultdict(list)
         disk = args.disk_dir / f"run-{os.getpid()}"
         disk.mkdir(parents=True, exist_ok=True)
         for round_number in range(rounds):
-            for workload, peer, run in plan:
+            for workload, peer, run in rotated(blocks, round_number) + tail:
                 running = start(peer, disk if workload == SMALL_ON_DISK else workdir)
                 try:
                     result = run(running)
                 finally:
                     # On a journal-less ext4 (this machine's) each create reads past every inode of its group
                     # freed in the last 60 s, 360 s while the inode table block is dirty (`recently_deleted`):
-                    # removing one server's thousands of small files just before the next server runs would
-                    # bill it for them. They go when the whole run is done.
-                    running.stop(keep_data=workload == SMALL_ON_DISK)
+                    # removing thousands of small files just before the next run (the next server's, or the
+                    # same server's 4b right after its 4, billing the faster server more) would bill it for
+                    # them. They go when the whole run is done.
+                    running.stop(keep_data=workload in (SMALL, SMALL_ON_DISK))
                 label = peer.name if peer is not authed else "tusserver (auth)"
                 results[(workload, label)].append(result)
                 print(f"round {round_number + 1}/{rounds}  {workload:34s} {label:18s} {describe(workload, result)}",
@@ -209,6 +216,18 @@ def replace_section(path: Path, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def rotated(blocks: list[list[T]], round_number: int) -> list[T]:
+    """The servers' blocks in this round's order: each round starts one server later.
+
+    A fixed order billed whoever ran first in a round for what the round before left behind (dirty
+    pages written back, inodes freed in the allocator's window): two copies of the same tusserver in
+    one round, first and second, did 997 and 1,366 uploads/s on workload 4b (2026-12-07). Rotating
+    gives each server each place equally often over as many rounds as there are servers.
+    """
+    shift = round_number % max(1, len(blocks))
+    return [step for block in blocks[shift:] + blocks[:shift] for step in block]
 
 
 def render(

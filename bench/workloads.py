@@ -8,6 +8,7 @@ import base64
 import hashlib
 import http.client
 import mmap
+import os
 import socket
 import threading
 import time
@@ -172,6 +173,16 @@ def warm_memory(size: int) -> None:
     area.close()
 
 
+def settle_disk() -> None:
+    """Write back what earlier runs left dirty before the clock starts, so no server pays for another's.
+
+    Without it the kernel flushes a run's data about 30 s later (`dirty_expire_centisecs`), in the
+    middle of whichever run comes then: block allocation and I/O submission on the same two cores.
+    With a fixed order that was always the same server. The sync runs outside the timed part.
+    """
+    os.sync()
+
+
 def _available_bytes() -> int:
     for line in open("/proc/meminfo").read().splitlines():  # noqa: SIM115 - tiny procfs file
         if line.startswith("MemAvailable:"):
@@ -186,6 +197,7 @@ def cpu_times() -> tuple[int, int]:
 
 
 def _measure(server: Running, run: object, warm: int = 0) -> Result:
+    settle_disk()
     warm_memory(warm)
     steal0, total0 = cpu_times()
     cpu0, _ = server.stats()
