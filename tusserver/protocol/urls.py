@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 
 from ..config import Settings
@@ -22,7 +24,7 @@ class PublicUrls:
     def external_origin(self, request: Request) -> str:
         """scheme://host as the client sees it; proxy headers count only with --behind-proxy."""
         headers = request.headers
-        scheme = request.url.scheme
+        scheme: str = request.scope.get("scheme", "http")  # what `request.url.scheme` says, without building a URL
         host = headers.get("host") or f"{self.settings.host}:{self.settings.port}"
         if self.settings.behind_proxy:
             forwarded = _parse_forwarded(headers.get("forwarded", ""))
@@ -51,8 +53,9 @@ def _parse_forwarded(value: str) -> dict[str, str]:
     return result
 
 
+_NOT_IN_HOST = re.compile(r"[^A-Za-z0-9.\-:\[\]_]")
+
+
 def _safe_host(host: str) -> str:
     """Keep only characters a host[:port] may have, so no header can inject into `Location`."""
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_")
-    cleaned = "".join(c for c in host if c in allowed)
-    return cleaned or "localhost"
+    return _NOT_IN_HOST.sub("", host) or "localhost"
