@@ -82,7 +82,8 @@ def main() -> int:
         return 2
     sources = args.src or [Path(__file__).resolve().parents[1]]
     for src in sources:
-        print(f"{count(src.resolve(), args.uploads, args.serve_arg):.3f} M instructions per small upload  {src}", flush=True)
+        millions = count(src.resolve(), args.uploads, args.serve_arg)
+        print(f"{millions:.3f} M instructions per small upload  {src}", flush=True)
     return 0
 
 

@@ -78,7 +78,7 @@ class Running:
 
     @property
     def endpoint_path(self) -> str:
-        return "/files/" if self.peer.name == "tusserver" else "/files"
+        return "/files/" if self.peer.name.startswith("tusserver") else "/files"
 
     def stats(self) -> tuple[float, int]:
         """(CPU seconds so far, peak RSS bytes) of the server process."""
@@ -86,12 +86,15 @@ class Running:
             self._reap()
         if self.usage is not None:
             return self.usage
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        hwm = 0
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
+        cpu, hwm = 0.0, 0
+        for pid in _process_tree(self.proc.pid):  # `--workers N`: the supervisor and its workers
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except FileNotFoundError:
+                continue  # a helper process that just exited
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            hwm += sum(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
         return cpu, hwm
 
     def _reap(self) -> None:
@@ -152,6 +155,20 @@ def _listening(port: int) -> bool:
         if fields[1] == wanted and fields[3] == "0A":
             return True
     return False
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except FileNotFoundError:
+                continue
+    return found
 
 
 def tusserver_peer(*extra: str) -> Peer:

@@ -59,6 +59,7 @@ HASHLIB = "limit: hashlib sha256"
 HASHED_LIMIT = hashed_limit_peer()
 SMALL_ON_DISK = "4b small on disk (64 x POST + 4 KiB PATCH)"
 SMALL = "4 small (POST + 4 KiB PATCH)"
+WORKERS = "tusserver --workers 2"
 NOTES_MARKER = "<!-- notes below are kept by bench/run.py -->"
 
 
@@ -112,6 +113,8 @@ def main() -> int:
         ours = tusserver_peer()
         # Without auth every client is the same owner, and --max-unfinished (1000 by default) caps one owner.
         ours_open = tusserver_peer("--max-unfinished", "0")
+        workers = tusserver_peer("--workers", "2")  # workload 4b only: what a busy host runs (README), not a default
+        workers.name = WORKERS
         authed = tusserver_peer("--jwt-secret", BENCH_SECRET)
         Run = Callable[[Running], Result]
         blocks: list[list[tuple[str, Peer, Run]]] = []  # each server's workloads, run one after another
@@ -130,6 +133,7 @@ def main() -> int:
                  ours_open if server is ours else server, lambda s: slow_clients(s, each_payload, slow)),
             ]  # fmt: skip
             blocks.append(plan)
+        blocks.insert(1, [(SMALL_ON_DISK, workers, lambda s: workloads.small(s, small_payload, 64, seconds))])
         tail: list[tuple[str, Peer, Run]] = [
             (CHECKED, ours, lambda s: workloads.chunked(s, big_payload, checksum=True)),
             # Its hashed-transfer limit right after it (and hashlib's rate, taken in between), as workload 1's.
@@ -268,7 +272,7 @@ def render(
             figures = [_figure(w, r) for r in runs]
             unit = " uploads/s" if w.startswith("4") else ""
             ratio = ""
-            if ours and label not in ("tusserver", "tusserver (auth)"):
+            if ours and not label.startswith("tusserver"):
                 ratio = _span([_figure(w, a) / _figure(w, b) for a, b in zip(ours, runs, strict=False)], "{:.2f}") + "x"
             p99 = _span([r.p99_s for r in runs], "{:.2f}") if runs[0].latencies else ""
             steal = _span([r.steal * 100 for r in runs])
@@ -295,8 +299,20 @@ def render(
             f"Single stream as a share of the limit (the faster no-HTTP receiver of the same round, "
             f"{_span(best)} MB/s): {_span(share, '{:.2f}')}x."
         ]
+    lines += _workers_summary(results)
     lines += _slow_summary(results)
     return "\n".join(lines) + "\n"
+
+
+def _workers_summary(results: dict[tuple[str, str], list[Result]]) -> list[str]:
+    """Workload 4b with `--workers 2` against the peers, per round (its row has no ratio: it is tusserver)."""
+    several = results.get((SMALL_ON_DISK, WORKERS), [])
+    lines = []
+    for (w, label), runs in results.items():
+        if w == SMALL_ON_DISK and several and not label.startswith("tusserver"):
+            share = [a.uploads_per_s / b.uploads_per_s for a, b in zip(several, runs, strict=False)]
+            lines.append(f"Small uploads on disk, {WORKERS} / {label}: {_span(share, '{:.2f}')}x (same round).")
+    return lines
 
 
 def _checked_summary(checked: list[Result], results: dict[tuple[str, str], list[Result]]) -> list[str]:
