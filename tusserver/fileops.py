@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-
 READ_BYTES = 65536
 
 
