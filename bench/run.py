@@ -248,8 +248,10 @@ def render(
         f"Python {platform.python_version()}, Node {_node_version()}. Peers: "
         + (", ".join(f"{p.name} {p.version}" for p in peers) or "none")
         + ".",
-        "Servers run with their defaults, one process each, on loopback; every (round, workload, server) gets a fresh "
-        "server. Figures are medians over rounds with min–max; ratios are computed within each round, then the "
+        "Servers run with their defaults, one process each (but the `tusserver --workers 2` row), on loopback; every "
+        "(round, workload, server) gets a fresh server, and each round starts one server later than the one before."
+        " Before every timed run the harness syncs the disk (`settle_disk`)."
+        " Figures are medians over rounds with min–max; ratios are computed within each round, then the "
         "median taken, because the machine is shared and noisy."
         + (
             ""
