@@ -49,7 +49,6 @@ class MethodsRoute(Route):
 
     def __init__(self, path: str, endpoints: dict[str, Endpoint]) -> None:
         super().__init__(path, _refuse, methods=sorted(endpoints))
-        self.methods = set(endpoints)  # Starlette adds HEAD to a GET route; ours has its own, or none
         self.allow = ", ".join(sorted(endpoints))
         self._apps = {method: request_response(endpoint) for method, endpoint in endpoints.items()}
 
