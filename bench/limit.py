@@ -37,6 +37,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tusserver.server.body_pump import hash_from_file
+
 from .peers import Peer, Running
 from .workloads import CHUNK, Payload, Result, _measure, tune_sending, verify_file
 
@@ -45,7 +47,6 @@ BODY_FILE = "body"
 # (3 interleaved rounds of 512 MiB each; as with socat, what fits the 1 MiB L2 cache wins).
 _PIPE_BYTES = 256 * 1024
 _SOCAT_BUFFER = 128 * 1024
-_HASH_READ_BYTES = 256 * 1024  # as tusserver's hashing thread reads back (body_pump.HASH_READ_BYTES)
 DIGEST_BYTES = hashlib.sha256().digest_size  # a chunk's acknowledgement: its sha256, from the receiver
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _ROOT = Path(__file__).resolve().parents[1]
@@ -210,18 +211,9 @@ def _splice_chunk(sock: int, read_end: int, write_end: int, fd: int, position: i
 
 
 def _hash_pieces(fd: int, pieces: queue.SimpleQueue[tuple[int, int] | None]) -> bytes:
-    """sha256 of the pieces, read back from the page cache in the order they landed (body_pump._hash_from_file)."""
+    """sha256 of the pieces, read back from the page cache in the order they landed: tusserver's own loop."""
     digest = hashlib.sha256()
-    buffer = memoryview(bytearray(_HASH_READ_BYTES))
-    while (piece := pieces.get()) is not None:
-        at, size = piece
-        while size:
-            got = os.preadv(fd, [buffer[: min(size, _HASH_READ_BYTES)]], at)
-            if got == 0:
-                raise OSError(f"the file ended at {at} while hashing")
-            digest.update(buffer[:got])
-            at += got
-            size -= got
+    hash_from_file(fd, [digest], pieces)
     return digest.digest()
 
 

@@ -188,7 +188,7 @@ def pump(
     if not hashers:
         return _splice(sock, fd, position, count, stopper, waiter, timeout_ms, None, told)
     pieces: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-    hashing = (hash_pool or _hash_threads()).submit(_hash_from_file, fd, hashers, pieces)
+    hashing = (hash_pool or _hash_threads()).submit(hash_from_file, fd, hashers, pieces)
     try:
         return _splice(
             sock, fd, position, count, stopper, waiter, timeout_ms, lambda at, size: pieces.put((at, size)), told
@@ -257,8 +257,9 @@ def _splice(
         os.close(write_end)
 
 
-def _hash_from_file(fd: int, hashers: Sequence[Hasher], pieces: queue.SimpleQueue[tuple[int, int] | None]) -> None:
-    """Hash the pieces in the order they were written; on a failure stop (`pump` raises it at the end)."""
+def hash_from_file(fd: int, hashers: Sequence[Hasher], pieces: queue.SimpleQueue[tuple[int, int] | None]) -> None:
+    """Hash the pieces in the order they were written, until None; on a failure stop (`pump` raises it at
+    the end). bench/limit.py's no-HTTP receiver runs this same loop, so its limit is this design's."""
     buffer = memoryview(bytearray(HASH_READ_BYTES))
     while (piece := pieces.get()) is not None:
         at, size = piece
